@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import type pg from 'pg';
+import type { IngestLimits } from '../config.ts';
+import type { IngestQueue } from '../ingest/ingestJobs.ts';
+import type { Logger } from '../log.ts';
+import { errorHandler } from './errorHandler.ts';
+import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { healthRoutes } from './routes/health.ts';
+import { scanRoutes } from './routes/scans.ts';
+
+export interface AppDeps {
+  pool: pg.Pool;
+  queue: IngestQueue;
+  limits: IngestLimits;
+  log: Logger;
+  metrics?: ApiMetrics;
+}
+
+/** Build the Koa application: request ids and logging, error mapping, then the routes. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  const metrics = deps.metrics ?? createApiMetrics();
+
+  // Errors are answered by errorHandler; Koa's own 'error' event would print them again.
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    const requestId = ctx.get('x-request-id').slice(0, 64) || randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.state.log = deps.log.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+
+    const started = process.hrtime.bigint();
+    await next();
+
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    metrics.requests.inc({ method: ctx.method, route: String(ctx._matchedRoute ?? 'unmatched'), status: ctx.status });
+    ctx.state.log.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms }, 'request done');
+  });
+  app.use(errorHandler);
+
+  const routers = [healthRoutes(deps.pool, metrics), scanRoutes({ ...deps, metrics })];
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } };
+  });
+  return app;
+}

@@ -1,0 +1,26 @@
+import type { Context } from 'koa';
+import { StrataError } from '../errors.ts';
+
+/** Largest JSON request body the API reads; the scan calls send a few hundred bytes. */
+export const MAX_JSON_BYTES = 64 * 1024;
+
+/** Read and parse a JSON request body, refusing anything larger than MAX_JSON_BYTES. */
+export async function readJsonBody(ctx: Context): Promise<unknown> {
+  if (!ctx.is('application/json')) {
+    throw new StrataError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', 415);
+  }
+
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of ctx.req as AsyncIterable<Buffer>) {
+    size += part.length;
+    if (size > MAX_JSON_BYTES) throw StrataError.tooLarge('MAX_JSON_BYTES', `JSON body exceeds ${MAX_JSON_BYTES} bytes`);
+    parts.push(part);
+  }
+
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch (error) {
+    throw new StrataError('INVALID_JSON', 'the request body is not valid JSON', 400, {}, { cause: error });
+  }
+}

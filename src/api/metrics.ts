@@ -1,0 +1,35 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one API process, served at `/metrics`. */
+export interface ApiMetrics {
+  registry: Registry;
+  requests: Counter<'method' | 'route' | 'status'>;
+  chunkSeconds: Histogram;
+  rowsReceived: Counter;
+}
+
+export function createApiMetrics(): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'strata_' });
+
+  return {
+    registry,
+    requests: new Counter({
+      name: 'strata_http_requests_total',
+      help: 'HTTP requests answered, by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    chunkSeconds: new Histogram({
+      name: 'strata_chunk_receive_seconds',
+      help: 'Time to stream one chunk into staging and commit it',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    rowsReceived: new Counter({
+      name: 'strata_rows_received_total',
+      help: 'File rows committed to staging',
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,87 @@
+import Router from '@koa/router';
+import type pg from 'pg';
+import type { IngestLimits } from '../../config.ts';
+import type { Principal } from '../../control/authenticate.ts';
+import { StrataError } from '../../errors.ts';
+import type { IngestQueue } from '../../ingest/ingestJobs.ts';
+import { receiveChunk } from '../../ingest/receiveChunk.ts';
+import { completeScan, getScan, openScan } from '../../ingest/scans.ts';
+import { requireScope } from '../authenticateRequest.ts';
+import { readJsonBody } from '../jsonBody.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import { assertValid, validateCompleteScan, validateOpenScan, validateScanParams } from '../schemas.ts';
+
+export interface ScanRouteDeps {
+  pool: pg.Pool;
+  queue: IngestQueue;
+  limits: IngestLimits;
+  metrics: ApiMetrics;
+}
+
+const CSV_TYPES = ['text/csv', 'application/csv', 'application/octet-stream'];
+
+/** The ingest contract: open a scan, stream its chunks, complete it, read its status. */
+export function scanRoutes(deps: ScanRouteDeps): Router {
+  const router = new Router({ prefix: '/v1/scans' });
+  const upload = requireScope(deps.pool, 'upload');
+
+  router.post('/', upload, async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const request = assertValid(validateOpenScan, await readJsonBody(ctx), 'scan');
+
+    const { view, created } = await openScan(deps.pool, principal.tenant, principal.tokenName, request);
+    ctx.status = created ? 201 : 200;
+    ctx.body = view;
+  });
+
+  router.get('/:scanGuid', upload, async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const params = assertValid(validateScanParams, ctx.params, 'path');
+    ctx.body = await getScan(deps.pool, principal.tenant, params.scanGuid);
+  });
+
+  router.put('/:scanGuid/chunks/:seq', upload, async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const params = assertValid(validateScanParams, ctx.params, 'path');
+    const seq = Number(params.seq);
+
+    checkChunkHeaders(ctx.get('content-type'), ctx.get('content-encoding'), ctx.get('content-length'), deps.limits);
+    ctx.state.log = ctx.state.log.child({ scanGuid: params.scanGuid, seq });
+
+    const started = process.hrtime.bigint();
+    const receipt = await receiveChunk(deps.pool, deps.queue, deps.limits, principal.tenant, {
+      scanGuid: params.scanGuid,
+      seq,
+      body: ctx.req,
+      gzip: ctx.get('content-encoding').toLowerCase() === 'gzip',
+    });
+
+    deps.metrics.chunkSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (!receipt.replayed) deps.metrics.rowsReceived.inc(receipt.rows);
+    ctx.state.log.info({ rows: receipt.rows, replayed: receipt.replayed }, 'chunk received');
+    ctx.body = receipt;
+  });
+
+  router.post('/:scanGuid/complete', upload, async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const params = assertValid(validateScanParams, ctx.params, 'path');
+    const request = assertValid(validateCompleteScan, await readJsonBody(ctx), 'completion');
+    ctx.body = await completeScan(deps.pool, deps.queue, principal.tenant, principal.tokenName, params.scanGuid, request);
+  });
+
+  return router;
+}
+
+/** Refuse a chunk before reading it when its declared type, encoding or size is wrong. */
+function checkChunkHeaders(contentType: string, encoding: string, length: string, limits: IngestLimits): void {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (!CSV_TYPES.includes(type)) {
+    throw new StrataError('UNSUPPORTED_MEDIA_TYPE', `chunk Content-Type must be text/csv, got "${type || 'none'}"`, 415);
+  }
+  if (encoding !== '' && !['gzip', 'identity'].includes(encoding.toLowerCase())) {
+    throw new StrataError('UNSUPPORTED_MEDIA_TYPE', `chunk Content-Encoding must be gzip or absent, got "${encoding}"`, 415);
+  }
+  if (length !== '' && Number(length) > limits.maxChunkBytes) {
+    throw StrataError.tooLarge('STRATA_MAX_CHUNK_BYTES', `chunk body of ${length} bytes exceeds ${limits.maxChunkBytes} bytes (STRATA_MAX_CHUNK_BYTES)`);
+  }
+}

@@ -1,0 +1,60 @@
+import { findTenantByCode } from '../../control/tenants.ts';
+import { StrataError } from '../../errors.ts';
+import { planColdFiles, type PlanSummary } from '../../planning/planColdFiles.ts';
+import { parseCommand, positiveInt, required, UsageError } from '../args.ts';
+import { withServices } from '../context.ts';
+import { parseDuration } from '../duration.ts';
+import { formatBytes, formatCount, formatTable } from '../format.ts';
+
+export const usage = `Usage: strata plan --tenant CODE --older-than DURATION [--share NAME] [--top N]
+
+Plan the files of the latest OK scan of each share (or of one share) that were not
+accessed for DURATION as PLANNED tier objects, then print what is planned. Running it
+again plans only files that were not planned before.
+
+Options:
+  --tenant CODE          tenant code
+  --older-than DURATION  last access at least this long ago: 365d, 12w, 2y, 36h, ...
+  --share NAME           only this share
+  --top N                folders listed by planned bytes (default 10)`;
+
+export async function run(argv: string[]): Promise<number> {
+  const options = parseCommand(
+    argv,
+    { tenant: { type: 'string' }, 'older-than': { type: 'string' }, share: { type: 'string' }, top: { type: 'string' } },
+    usage,
+  );
+  const code = required(options.tenant, 'tenant', usage);
+  const olderThan = required(options['older-than'], 'older-than', usage);
+  const olderThanSeconds = parseDuration(olderThan);
+  if (olderThanSeconds === undefined) throw new UsageError(`--older-than must look like 365d, 12w or 36h, got "${olderThan}"`, usage);
+  const top = positiveInt(options.top, 'top', usage, 10);
+
+  return withServices(async (services) => {
+    const tenant = await findTenantByCode(services.pool, code);
+    if (!tenant) throw StrataError.notFound(`tenant ${code}`);
+
+    const summary = await planColdFiles(services.pool, tenant, {
+      share: options.share,
+      olderThanSeconds,
+      plannedBy: `cli:${process.env.USER ?? 'unknown'}`,
+      topDirs: top,
+    });
+    console.log(formatPlanSummary(summary, olderThan));
+    return 0;
+  });
+}
+
+/** The plan summary as printed by `strata plan` and the demo. */
+export function formatPlanSummary(summary: PlanSummary, olderThan: string): string {
+  const lines = [
+    `Plan: files not accessed for ${olderThan} (last access before ${new Date(summary.cutoffUnix * 1000).toISOString()})`,
+    `  planned now:   ${formatCount(summary.newlyPlanned)} files`,
+    `  planned total: ${formatCount(summary.plannedFiles)} files, ${formatBytes(summary.plannedBytes)} to free`,
+  ];
+  if (summary.topDirs.length > 0) {
+    const rows = summary.topDirs.map((dir) => [formatBytes(dir.bytes), formatCount(dir.files), dir.share, dir.dirPath]);
+    lines.push('', 'Top folders by planned bytes:', formatTable(['bytes', 'files', 'share', 'folder'], rows));
+  }
+  return lines.join('\n');
+}

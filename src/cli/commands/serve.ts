@@ -1,0 +1,68 @@
+import { startApiServer } from '../../api/server.ts';
+import { requireDatabaseUrl } from '../../config.ts';
+import { startBoss } from '../../jobs/boss.ts';
+import { PgBossIngestQueue } from '../../jobs/pgBossIngestQueue.ts';
+import { registerWorkers } from '../../jobs/workers.ts';
+import { createLogger } from '../../log.ts';
+import { openServices } from '../../services.ts';
+import { loadConfig } from '../../config.ts';
+import { parseCommand } from '../args.ts';
+
+export const apiUsage = `Usage: strata api
+
+Serve the HTTP API on STRATA_HTTP_HOST:STRATA_HTTP_PORT (default 0.0.0.0:8080).
+Run \`strata migrate\` first. Stops cleanly on SIGTERM or SIGINT.`;
+
+export const workerUsage = `Usage: strata worker
+
+Run the pg-boss job handlers (ingest.normalize, ingest.finalize), handling up to
+STRATA_NORMALIZE_CONCURRENCY chunks at once. Stops cleanly on SIGTERM or SIGINT.`;
+
+export async function runApi(argv: string[]): Promise<number> {
+  parseCommand(argv, {}, apiUsage);
+  return serve({ api: true, worker: false });
+}
+
+export async function runWorker(argv: string[]): Promise<number> {
+  parseCommand(argv, {}, workerUsage);
+  return serve({ api: false, worker: true });
+}
+
+/** Start the API, the workers or both, and run until a signal asks to stop. */
+async function serve(roles: { api: boolean; worker: boolean }): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { name: roles.api ? 'strata-api' : 'strata-worker' });
+  const databaseUrl = requireDatabaseUrl(config);
+  const services = await openServices(config, log, databaseUrl);
+
+  await assertControlSchema(services.pool);
+  const boss = await startBoss(databaseUrl, log);
+  const queue = new PgBossIngestQueue(boss);
+
+  if (roles.worker) {
+    await registerWorkers({ boss, pool: services.pool, queue, log, normalizeConcurrency: config.normalizeConcurrency });
+    log.info({ concurrency: config.normalizeConcurrency }, 'worker started');
+  }
+  const api = roles.api
+    ? await startApiServer({ pool: services.pool, queue, limits: config.ingest, log }, config.httpHost, config.httpPort)
+    : undefined;
+  if (api) log.info({ url: api.url }, 'API listening');
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+
+  log.info('stopping');
+  await api?.close();
+  await boss.stop({ graceful: true, timeout: 30_000 });
+  await services.close();
+  log.info('stopped');
+  log.flush();
+  return 0;
+}
+
+async function assertControlSchema(pool: import('pg').Pool): Promise<void> {
+  const { rows } = await pool.query<{ present: boolean }>("SELECT to_regclass('control.tenant') IS NOT NULL AS present");
+  if (!rows[0]?.present) throw new Error('the control schema is missing; run `strata migrate` first');
+}

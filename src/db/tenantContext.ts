@@ -1,0 +1,59 @@
+import pg from 'pg';
+import type { FunctionRole } from './roles.ts';
+
+/** What a unit of tenant work needs to know about its tenant. */
+export interface TenantRef {
+  id: string;
+  code: string;
+  /** The schema name as stored (`t_<code>`), not yet quoted. */
+  schemaName: string;
+}
+
+/**
+ * Run `work` for one tenant inside one transaction, as `role`, with the tenant's schema
+ * as the only `search_path` entry and `app.tenant_id` set to the tenant's id.
+ *
+ * All three settings are transaction-local (`SET LOCAL`, `set_config(…, true)`), so they
+ * end with the transaction, and a pooled connection, PgBouncer's in transaction pooling
+ * included, never carries one tenant's context into the next transaction. The schema
+ * name is quoted as an identifier once, here; the tenant id is a bound parameter.
+ */
+export async function withTenant<T>(
+  pool: pg.Pool,
+  tenant: TenantRef,
+  role: FunctionRole,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+
+  try {
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(role)}`);
+    await client.query(
+      "SELECT set_config('search_path', $1, true), set_config('app.tenant_id', $2, true)",
+      [client.escapeIdentifier(tenant.schemaName), tenant.id],
+    );
+
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    broken = await rollbackQuietly(client, error);
+    throw error;
+  } finally {
+    // A connection whose rollback failed is in an unknown state: destroy it rather
+    // than hand it to the next caller.
+    client.release(broken);
+  }
+}
+
+/** Roll back after a failed unit of work; return the rollback's own error, if any. */
+async function rollbackQuietly(client: pg.PoolClient, original: unknown): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (rollbackError) {
+    return new Error('ROLLBACK failed after an error in tenant work', { cause: [original, rollbackError] });
+  }
+}

@@ -1,0 +1,46 @@
+import { StrataError } from '../errors.ts';
+import { isBadDataError, sqlStateOf } from '../db/sqlstate.ts';
+
+/** Check constraints of `staging_file` that stand for a configurable limit. */
+const LIMIT_CONSTRAINTS: Record<string, { column: string; limit: string }> = {
+  dir_path_within_limit: { column: 'dir_path', limit: 'STRATA_MAX_PATH_CHARS' },
+  name_within_limit: { column: 'name', limit: 'STRATA_MAX_NAME_CHARS' },
+};
+
+const CONSTRAINT_COLUMNS: Record<string, string> = {
+  size_bytes_not_negative: 'size_bytes',
+  dir_path_not_empty: 'dir_path',
+  name_is_one_path_segment: 'name',
+};
+
+interface PgError {
+  message: string;
+  where?: string;
+  constraint?: string;
+  column?: string;
+}
+
+/**
+ * Turn a COPY failure caused by the client's data into a 422 that names the line and
+ * column (from the error's CONTEXT, e.g. `COPY staging_file, line 3, column size_bytes`)
+ * and, for a length limit, the setting that sets it. Other errors pass through.
+ */
+export function translateCopyError(error: unknown): unknown {
+  if (!isBadDataError(sqlStateOf(error))) return error;
+
+  const pgError = error as PgError;
+  const where = pgError.where ?? '';
+  const line = Number(/line (\d+)/.exec(where)?.[1]) || undefined;
+  const limit = pgError.constraint ? LIMIT_CONSTRAINTS[pgError.constraint] : undefined;
+  const column =
+    /column (\w+)/.exec(where)?.[1] ??
+    limit?.column ??
+    (pgError.constraint ? CONSTRAINT_COLUMNS[pgError.constraint] : undefined) ??
+    pgError.column;
+
+  const place = [line && `line ${line}`, column && `column ${column}`].filter(Boolean).join(', ');
+  const reason = limit ? `value longer than ${limit.limit} allows` : pgError.message;
+  const message = `chunk rejected at ${place || 'an unknown row'}: ${reason}; no row of this chunk was kept`;
+
+  return StrataError.invalid(limit ? 'LIMIT_EXCEEDED' : 'INVALID_CHUNK_ROW', message, { line, column, limit: limit?.limit }, error);
+}

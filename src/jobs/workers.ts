@@ -1,0 +1,65 @@
+import type { PgBoss, Job } from 'pg-boss';
+import type pg from 'pg';
+import type { Logger } from '../log.ts';
+import { findTenantById } from '../control/tenants.ts';
+import type { FinalizeJob, IngestQueue, NormalizeJob } from '../ingest/ingestJobs.ts';
+import { normalizeChunk } from '../ingest/normalizeChunk.ts';
+import { finalizeScan } from '../ingest/finalizeScan.ts';
+import { QueueNames } from './queues.ts';
+
+export interface WorkerDeps {
+  boss: PgBoss;
+  pool: pg.Pool;
+  queue: IngestQueue;
+  log: Logger;
+  normalizeConcurrency: number;
+  /** Seconds between polls of an idle queue. */
+  pollingIntervalSeconds?: number;
+}
+
+/**
+ * Register the ingest handlers. Each job is handled on its own (batch size 1) so one
+ * failing chunk is retried alone; a thrown error hands the job back to pg-boss for a
+ * retry with backoff, after it is logged with the job's ids.
+ */
+export async function registerWorkers(deps: WorkerDeps): Promise<void> {
+  const polling = { batchSize: 1, pollingIntervalSeconds: deps.pollingIntervalSeconds ?? 2 };
+
+  await deps.boss.work<NormalizeJob>(
+    QueueNames.normalize,
+    { ...polling, localConcurrency: deps.normalizeConcurrency },
+    async ([job]) => runJob(deps, job!, async (tenant, log) => normalizeChunk(deps.pool, deps.queue, tenant, job!.data, log)),
+  );
+
+  await deps.boss.work<FinalizeJob>(QueueNames.finalize, polling, async ([job]) =>
+    runJob(deps, job!, async (tenant, log) => finalizeScan(deps.pool, deps.queue, tenant, job!.data, log)),
+  );
+}
+
+async function runJob<T extends { tenantId: string }>(
+  deps: WorkerDeps,
+  job: Job<T>,
+  handle: (tenant: Awaited<ReturnType<typeof findTenantById>> & object, log: Logger) => Promise<string>,
+): Promise<void> {
+  const log = deps.log.child({ job: job.name, jobId: job.id, tenantId: job.data.tenantId, ...ids(job.data) });
+
+  const tenant = await findTenantById(deps.pool, job.data.tenantId);
+  if (!tenant) {
+    // The tenant was deleted after the job was queued: nothing is left to do.
+    log.warn('job for an unknown tenant dropped');
+    return;
+  }
+
+  try {
+    const outcome = await handle(tenant, log.child({ tenant: tenant.code }));
+    log.debug({ outcome }, 'job done');
+  } catch (err) {
+    log.error({ err, retry: job.retryCount }, 'job failed; pg-boss will retry it');
+    throw err;
+  }
+}
+
+function ids(data: object): Record<string, unknown> {
+  const { scanId, seq } = data as { scanId?: number; seq?: number };
+  return { scanId, seq };
+}

@@ -1,0 +1,40 @@
+import type pg from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from './config.ts';
+import { createPool } from './db/pool.ts';
+import { createOrm } from './db/orm.ts';
+import type { KeyProvider } from './keys/keyProvider.ts';
+import { LocalKeyring } from './keys/localKeyring.ts';
+import type { Logger } from './log.ts';
+
+/** The long-lived resources a command or server needs, opened once and closed together. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  pool: pg.Pool;
+  orm: MikroORM;
+  keys: KeyProvider;
+  close(): Promise<void>;
+}
+
+export async function openServices(config: Config, log: Logger, databaseUrl: string): Promise<Services> {
+  const pool = createPool(databaseUrl, config.dbPoolMax, log);
+  const orm = await createOrm(databaseUrl, log);
+  // Made on first use, so commands that need no key do not print the keyring warning.
+  let keys: KeyProvider | undefined;
+
+  return {
+    config,
+    log,
+    pool,
+    orm,
+    get keys() {
+      keys ??= new LocalKeyring(config.keyringDir, config.nodeEnv, log);
+      return keys;
+    },
+    async close() {
+      await orm.close();
+      await pool.end();
+    },
+  };
+}

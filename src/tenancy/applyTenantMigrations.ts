@@ -1,0 +1,76 @@
+import type pg from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Migration } from '@mikro-orm/migrations';
+import { Roles } from '../db/roles.ts';
+import { TENANT_MIGRATIONS } from '../../tenant-template/index.ts';
+
+export interface TenantMigrationEntry {
+  name: string;
+  class: new (...args: ConstructorParameters<typeof Migration>) => Migration;
+}
+
+export interface TenantMigrationResult {
+  applied: string[];
+  pending: string[];
+}
+
+/**
+ * Apply the pending tenant migrations to one schema, inside the caller's open
+ * transaction, so they commit or roll back with whatever else the caller does
+ * (onboarding registers the tenant in that same transaction).
+ *
+ * A transaction-level advisory lock per schema serialises concurrent runners: the
+ * second one waits, then finds nothing pending. The ledger is the schema's own
+ * `mikro_orm_migrations` table, in MikroORM's layout, so MikroORM's tooling reads it.
+ * The migrations run as the owner role with the schema as `search_path`; both
+ * settings end with the transaction.
+ */
+export async function applyTenantMigrations(
+  client: pg.ClientBase,
+  orm: MikroORM,
+  schemaName: string,
+  options: { dryRun?: boolean; migrations?: readonly TenantMigrationEntry[] } = {},
+): Promise<TenantMigrationResult> {
+  const migrations = options.migrations ?? TENANT_MIGRATIONS;
+  const quotedSchema = client.escapeIdentifier(schemaName);
+
+  await client.query("SELECT pg_advisory_xact_lock(hashtext('strata.tenant_migrate'), hashtext($1))", [schemaName]);
+  await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.owner)}`);
+  await client.query("SELECT set_config('search_path', $1, true)", [quotedSchema]);
+
+  await client.query(`
+    CREATE TABLE IF NOT EXISTS mikro_orm_migrations (
+      id serial PRIMARY KEY,
+      name varchar(255) NOT NULL,
+      executed_at timestamptz NOT NULL DEFAULT current_timestamp
+    )`);
+  const { rows } = await client.query<{ name: string }>('SELECT name FROM mikro_orm_migrations');
+  const done = new Set(rows.map((row) => row.name));
+  const pending = migrations.filter((entry) => !done.has(entry.name)).map((entry) => entry.name);
+
+  const applied: string[] = [];
+  if (!options.dryRun) {
+    for (const entry of migrations) {
+      if (done.has(entry.name)) continue;
+      await runOne(client, orm, entry);
+      applied.push(entry.name);
+    }
+  }
+
+  // Back to the session's own role for the caller's remaining work, still transaction-local.
+  await client.query('SET LOCAL ROLE NONE');
+  return { applied, pending };
+}
+
+async function runOne(client: pg.ClientBase, orm: MikroORM, entry: TenantMigrationEntry): Promise<void> {
+  const migration = new entry.class(orm.em.getDriver(), orm.config);
+  await migration.up();
+
+  for (const query of migration.getQueries()) {
+    if (typeof query !== 'string') {
+      throw new Error(`tenant migration ${entry.name} must add plain SQL strings only`);
+    }
+    await client.query(query);
+  }
+  await client.query('INSERT INTO mikro_orm_migrations (name) VALUES ($1)', [entry.name]);
+}

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { StrataError } from '../errors.ts';
+import { Roles } from '../db/roles.ts';
+import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
+import { AGENT_SCOPES, issueToken } from '../control/tokens.ts';
+import type { KeyProvider } from '../keys/keyProvider.ts';
+import type { Logger } from '../log.ts';
+import { applyTenantMigrations, type TenantMigrationEntry } from './applyTenantMigrations.ts';
+import { schemaNameFor } from './schemaName.ts';
+
+export interface ProvisionRequest {
+  code: string;
+  name: string;
+}
+
+export interface ProvisionedTenant {
+  id: string;
+  code: string;
+  schemaName: string;
+  schemaVersion: string;
+  /** The first agent token, in plaintext: print it once, it is stored only hashed. */
+  agentToken: string;
+}
+
+export interface ProvisionDeps {
+  pool: pg.Pool;
+  orm: MikroORM;
+  keys: KeyProvider;
+  log: Logger;
+  /** Tests replace the template to force a failure part-way. */
+  migrations?: readonly TenantMigrationEntry[];
+}
+
+/**
+ * Onboard a tenant all-or-nothing: its key, its schema from the template, its registry
+ * row and its first agent token. Everything in the database happens in one
+ * transaction; the key is made first and destroyed again if that transaction fails.
+ */
+export async function provisionTenant(deps: ProvisionDeps, request: ProvisionRequest): Promise<ProvisionedTenant> {
+  const schemaName = schemaNameFor(request.code);
+  const name = request.name.trim();
+  if (name === '') throw StrataError.invalid('INVALID_TENANT_NAME', 'tenant name must not be empty');
+
+  const owner = { id: randomUUID(), code: request.code };
+  const log = deps.log.child({ tenant: request.code, tenantId: owner.id });
+  const key = await deps.keys.createTenantKey(owner);
+
+  const client = await deps.pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await createInTransaction(client, deps, owner, name, schemaName, key);
+    await client.query('COMMIT');
+
+    log.info({ schema: schemaName, version: result.schemaVersion }, 'tenant provisioned');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK');
+    await deps.keys.destroyTenantKey(owner, key.keyRef);
+    log.error({ err: error }, 'tenant provisioning failed; nothing was kept');
+    throw translateProvisionError(error, request.code);
+  } finally {
+    client.release();
+  }
+}
+
+async function createInTransaction(
+  client: pg.PoolClient,
+  deps: ProvisionDeps,
+  owner: { id: string; code: string },
+  name: string,
+  schemaName: string,
+  key: { keyRef: string; wrappedDek: string },
+): Promise<ProvisionedTenant> {
+  const quotedSchema = client.escapeIdentifier(schemaName);
+  await client.query(`CREATE SCHEMA ${quotedSchema} AUTHORIZATION ${client.escapeIdentifier(Roles.owner)}`);
+
+  const migrated = await applyTenantMigrations(client, deps.orm, schemaName, { migrations: deps.migrations });
+  const schemaVersion = migrated.applied[migrated.applied.length - 1] ?? '';
+
+  await client.query(
+    `INSERT INTO control.tenant (id, code, name, schema_name, key_ref, wrapped_dek, schema_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [owner.id, owner.code, name, schemaName, key.keyRef, key.wrappedDek, schemaVersion],
+  );
+  const token = await issueToken(client, owner.id, 'agent', AGENT_SCOPES, null);
+
+  return { id: owner.id, code: owner.code, schemaName, schemaVersion, agentToken: token.token };
+}
+
+function translateProvisionError(error: unknown, code: string): unknown {
+  const state = sqlStateOf(error);
+  if (state === SqlState.duplicateSchema || state === SqlState.uniqueViolation) {
+    return StrataError.conflict('TENANT_EXISTS', `tenant ${code} already exists; choose another code`);
+  }
+  return error;
+}

@@ -1,0 +1,10 @@
+import { T0001Initial } from './migrations/T0001_initial.ts';
+
+/**
+ * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
+ * the names are the ledger keys in that schema's `mikro_orm_migrations` table.
+ */
+export const TENANT_MIGRATIONS = [{ name: 'T0001_initial', class: T0001Initial }];
+
+/** The version a fully migrated tenant schema reports: the last migration's name. */
+export const TENANT_TEMPLATE_VERSION = TENANT_MIGRATIONS[TENANT_MIGRATIONS.length - 1]!.name;
