@@ -1,0 +1,271 @@
+/**
+ * Command line of `strata-agent`, and the programmatic entry point `runScan` for callers
+ * that run a scan in-process.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+
+import type { SourceType } from '../src/wire/contract.ts';
+import { ApiRequestError } from './apiClient.ts';
+import { formatBytes, formatCount, formatQuantity, ProgressDisplay } from './progress.ts';
+import { ScanFailedError, runScan, type ScanSummary } from './runScan.ts';
+import {
+  DEFAULT_CHUNK_ROWS,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_POLL_INTERVAL_MS,
+  SOURCE_TYPES,
+  ScanOptionError,
+  type RunScanOptions,
+} from './scanOptions.ts';
+import { DEFAULT_RETRY_POLICY } from './retry.ts';
+
+export { ApiRequestError } from './apiClient.ts';
+export type { ScanPhase, ScanProgress } from './progress.ts';
+export type { RetryPolicy } from './retry.ts';
+export { runScan, ScanFailedError, type ScanSummary } from './runScan.ts';
+export { ScanOptionError, type RunScanOptions } from './scanOptions.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const PROGRAM_USAGE = `Usage: strata-agent <command> [options]
+
+Commands:
+  scan    Walk a share read-only and upload its file list to Strata as one scan.
+
+Run 'strata-agent scan --help' for the options of scan.
+`;
+
+const SCAN_USAGE = `Usage: strata-agent scan --server URL --token-file FILE --share NAME --root PATH [options]
+
+Walks the folder tree under PATH without changing it, writes one CSV row per regular
+file into gzip chunk files, and uploads the chunks to the Strata API as one scan.
+
+Required:
+  --server URL          Base URL of the Strata API (http or https).
+  --token-file FILE     File that contains the API bearer token; surrounding
+                        whitespace is ignored. The token is never printed.
+  --share NAME          Name of the share the scan belongs to.
+  --root PATH           Folder to scan. Symbolic links and junctions below it are
+                        counted as skipped, not followed.
+
+Options:
+  --spool DIR           Folder that receives the chunk files, in a subfolder named
+                        for the scan; the subfolder is removed once the scan is
+                        complete (default: <os temp folder>/strata-agent).
+  --chunk-rows N        Maximum files (rows) per chunk (default ${DEFAULT_CHUNK_ROWS}).
+  --source-type TYPE    Kind of file system: ${SOURCE_TYPES.join(', ')}
+                        (default: NTFS on Windows, POSIX elsewhere).
+  --concurrency N       Chunk uploads running in parallel (default ${DEFAULT_CONCURRENCY}).
+  --max-attempts N      Attempts per request, the first included, before the scan
+                        fails (default ${DEFAULT_RETRY_POLICY.maxAttempts}).
+  --wait                After completing, poll the scan every ${DEFAULT_POLL_INTERVAL_MS / 1000} seconds until the
+                        server reports OK or FAILED.
+  --log-level LEVEL     Minimum level of the JSON log on stderr (default warn):
+                        ${LOG_LEVELS.join(', ')}.
+  --quiet               No progress line on stderr. The summary line on stdout is
+                        still printed.
+  -h, --help            Print this help.
+
+Exit status: 0 the scan completed (with --wait: the server reported OK),
+1 the scan failed, 2 the command line is invalid.
+`;
+
+const SCAN_OPTIONS = {
+  server: { type: 'string' },
+  'token-file': { type: 'string' },
+  share: { type: 'string' },
+  root: { type: 'string' },
+  spool: { type: 'string' },
+  'chunk-rows': { type: 'string' },
+  'source-type': { type: 'string' },
+  concurrency: { type: 'string' },
+  'max-attempts': { type: 'string' },
+  wait: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const REQUIRED_OPTIONS = ['server', 'token-file', 'share', 'root'] as const;
+
+/** Streams the command line writes to; tests pass their own. */
+export interface CliStreams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/** A command-line mistake; main() prints it with a pointer to the help and exits 2. */
+class UsageError extends Error {}
+
+/** Runs the command line `argv` (without node and script) and returns the exit status. */
+export async function main(
+  argv: readonly string[],
+  streams: CliStreams = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  const [command, ...rest] = argv;
+
+  if (command === undefined || command === '-h' || command === '--help') {
+    const stream = command === undefined ? streams.stderr : streams.stdout;
+    stream.write(PROGRAM_USAGE);
+    return command === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (command !== 'scan') {
+    streams.stderr.write(`strata-agent: unknown command ${JSON.stringify(command)}. Run 'strata-agent --help' for the commands.\n`);
+    return EXIT_USAGE;
+  }
+
+  try {
+    return await runScanCommand(rest, streams);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ScanOptionError) {
+      streams.stderr.write(`strata-agent scan: ${error.message}\nRun 'strata-agent scan --help' for the options.\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}
+
+async function runScanCommand(args: string[], streams: CliStreams): Promise<number> {
+  const values = parseScanArgs(args);
+  if (values.help === true) {
+    streams.stdout.write(SCAN_USAGE);
+    return EXIT_OK;
+  }
+
+  const missing = REQUIRED_OPTIONS.filter((name) => values[name] === undefined);
+  if (missing.length > 0) {
+    throw new UsageError(`Missing required option${missing.length > 1 ? 's' : ''} ${missing.map((name) => `--${name}`).join(', ')}.`);
+  }
+
+  const logLevel = values['log-level'] ?? 'warn';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new UsageError(`Invalid --log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}.`);
+  }
+
+  const maxAttempts = parseWholeNumber('--max-attempts', values['max-attempts']);
+  const options: RunScanOptions = {
+    serverUrl: values.server!,
+    token: await readToken(values['token-file']!),
+    shareName: values.share!,
+    rootPath: values.root!,
+    sourceType: parseSourceType(values['source-type']),
+    spoolRoot: values.spool,
+    chunkRows: parseWholeNumber('--chunk-rows', values['chunk-rows']),
+    concurrency: parseWholeNumber('--concurrency', values.concurrency),
+    retry: maxAttempts === undefined ? undefined : { maxAttempts },
+    wait: values.wait === true,
+    logger: pino({ name: 'strata-agent', level: logLevel }, pino.destination({ dest: 2, sync: true })),
+  };
+
+  const display = values.quiet === true ? undefined : new ProgressDisplay(streams.stderr);
+  if (display !== undefined) {
+    options.onProgress = (progress) => display.update(progress);
+  }
+
+  // Ctrl-C cancels the uploads and keeps the spool folder; a second Ctrl-C kills at once.
+  const cancel = new AbortController();
+  const onInterrupt = (): void => cancel.abort(new Error('Interrupted by SIGINT'));
+  process.once('SIGINT', onInterrupt);
+
+  display?.start();
+  try {
+    const summary = await runScan({ ...options, signal: cancel.signal });
+
+    display?.stop();
+    streams.stdout.write(`${formatSummaryLine(summary)}\n`);
+    return summary.status === 'FAILED' ? EXIT_FAILED : EXIT_OK;
+  } catch (error) {
+    display?.stop();
+    if (error instanceof ScanOptionError) {
+      throw error;
+    }
+    streams.stderr.write(`strata-agent: ${describeFailure(error)}\n`);
+    return EXIT_FAILED;
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
+}
+
+function parseScanArgs(args: string[]): ReturnType<typeof parseArgs<{ options: typeof SCAN_OPTIONS }>>['values'] {
+  try {
+    return parseArgs({ args, options: SCAN_OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message = (error as Error).message;
+
+    // Node's own text for an unknown option goes on about positional arguments, which
+    // this command does not take.
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== null) {
+      throw new UsageError(`Unknown option ${unknown[1]}.`);
+    }
+    if (code?.startsWith('ERR_PARSE_ARGS_') === true) {
+      throw new UsageError(message);
+    }
+    throw error;
+  }
+}
+
+function parseWholeNumber(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`Invalid ${option} ${JSON.stringify(value)}: expected a whole number of at least 1.`);
+  }
+  return Number(value);
+}
+
+function parseSourceType(value: string | undefined): SourceType | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const match = SOURCE_TYPES.find((type) => type.toLowerCase() === value.toLowerCase());
+  if (match === undefined) {
+    throw new UsageError(`Invalid --source-type ${JSON.stringify(value)}: expected one of ${SOURCE_TYPES.join(', ')}.`);
+  }
+  return match;
+}
+
+/** Reads the bearer token; messages name the file but never show its content. */
+async function readToken(tokenFile: string): Promise<string> {
+  let content: string;
+  try {
+    content = await readFile(tokenFile, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new UsageError(`Cannot read token file ${tokenFile}: ${code}. Pass a file that contains the API bearer token.`);
+  }
+
+  const token = content.trim();
+  if (token === '') {
+    throw new UsageError(`Token file ${tokenFile} is empty. Write the API bearer token into it.`);
+  }
+  return token;
+}
+
+export function formatSummaryLine(summary: ScanSummary): string {
+  return (
+    `Scan ${summary.scanGuid} ${summary.status}: ${formatQuantity(summary.files, 'file')} ` +
+    `(${formatBytes(summary.bytes)}) in ${formatQuantity(summary.dirs, 'folder')}, ` +
+    `${formatQuantity(summary.chunks, 'chunk')}, ${formatCount(summary.unreadable)} unreadable, ` +
+    `${formatCount(summary.skipped)} skipped, ${summary.seconds.toFixed(1)} s`
+  );
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof ScanFailedError) {
+    return error.message;
+  }
+  if (error instanceof Error) {
+    // Failures before the scan was opened, such as an unreachable server, carry their
+    // own description; anything else is unexpected, so the stack helps.
+    return error instanceof ApiRequestError ? error.message : (error.stack ?? error.message);
+  }
+  return String(error);
+}

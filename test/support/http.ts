@@ -1,0 +1,84 @@
+import { gzipSync } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
+import type { OpenScanRequest, ScanView } from '../../src/wire/contract.ts';
+
+export interface HttpResult {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** Send one request to the API under test and parse its JSON answer. */
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+): Promise<HttpResult> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+
+  let body = options.body;
+  if (options.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(options.json);
+  }
+
+  const response = await fetch(baseUrl + path, { method, headers, body, duplex: 'half' } as RequestInit);
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON (e.g. /metrics): keep the text.
+  }
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+
+export function scanRequest(overrides: Partial<OpenScanRequest> = {}): OpenScanRequest {
+  return {
+    scanGuid: randomUUID(),
+    shareName: 'finance',
+    sourceType: 'NTFS',
+    rootPath: 'D:\\Shares\\Finance',
+    pathStyle: 'windows',
+    startedAt: Math.floor(Date.now() / 1000),
+    ...overrides,
+  };
+}
+
+export const HEADER = 'dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix\n';
+
+/** Upload a chunk (gzip by default) and return the raw result. */
+export function putChunk(
+  baseUrl: string,
+  token: string,
+  scanGuid: string,
+  seq: number,
+  csv: string | Buffer,
+  options: { gzip?: boolean } = {},
+): Promise<HttpResult> {
+  const raw = typeof csv === 'string' ? Buffer.from(csv, 'utf8') : csv;
+  const gzip = options.gzip ?? true;
+  return call(baseUrl, 'PUT', `/v1/scans/${scanGuid}/chunks/${seq}`, {
+    token,
+    body: gzip ? gzipSync(raw) : raw,
+    headers: { 'content-type': 'text/csv', ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+  });
+}
+
+/** Poll a scan until its status is OK or FAILED, or fail after `timeoutMs`. */
+export async function waitForScan(baseUrl: string, token: string, scanGuid: string, timeoutMs = 30_000): Promise<ScanView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await call(baseUrl, 'GET', `/v1/scans/${scanGuid}`, { token });
+    if (result.body.status === 'OK' || result.body.status === 'FAILED') return result.body as ScanView;
+    if (Date.now() > deadline) throw new Error(`scan ${scanGuid} still ${result.body.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** One CSV field, always quoted, with inner quotes doubled. */
+export function quote(text: string): string {
+  return `"${text.replaceAll('"', '""')}"`;
+}
