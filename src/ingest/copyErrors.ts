@@ -44,3 +44,12 @@ export function translateCopyError(error: unknown): unknown {
 
   return StrataError.invalid(limit ? 'LIMIT_EXCEEDED' : 'INVALID_CHUNK_ROW', message, { line, column, limit: limit?.limit }, error);
 }
+
+/** zlib's error codes all start with `Z_` (Z_DATA_ERROR, Z_BUF_ERROR, ...). */
+export function translateBodyError(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new StrataError('INVALID_GZIP', 'the chunk body is not a valid gzip stream; send it gzip-compressed or without Content-Encoding', 400, {}, { cause: error });
+  }
+  return error;
+}

@@ -10,7 +10,7 @@ import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
 import { ByteLimit, Sha256Tap } from './chunkLimits.ts';
 import { readChunkHeader } from './chunkHeader.ts';
-import { translateCopyError } from './copyErrors.ts';
+import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import type { IngestQueue } from './ingestJobs.ts';
 
 export interface ChunkUpload {
@@ -70,7 +70,7 @@ export async function receiveChunk(
     return { scanId: scan.scan_id, receipt: { seq: upload.seq, rows, sha256: sha256.toString('hex'), replayed: false } };
   }).catch((error: unknown) => {
     decoded.discard();
-    throw error;
+    throw translateBodyError(error);
   });
 
   if (outcome.receipt.replayed) return outcome.receipt;

@@ -58,7 +58,7 @@ describe('bad chunk input', () => {
     if (badCase.name === 'body that is not gzip') {
       return call(stack.api!.url, 'PUT', `/v1/scans/${scanGuid}/chunks/0`, {
         token: tenant.agentToken,
-        body: badCase.body,
+        body: new Uint8Array(badCase.body),
         headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' },
       });
     }
@@ -88,7 +88,7 @@ describe('bad chunk input', () => {
     const body = gzipSync(Buffer.alloc(30_000, 0x41));
     const result = await call(stack.api!.url, 'PUT', `/v1/scans/${opened.body.scanGuid}/chunks/0`, {
       token: tenant.agentToken,
-      body: Buffer.concat([body, Buffer.alloc(25_000)]),
+      body: new Uint8Array(Buffer.concat([body, Buffer.alloc(25_000)])),
       headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' },
     });
     expect(result.status).to.equal(413);

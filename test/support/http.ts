@@ -62,7 +62,7 @@ export function putChunk(
   const gzip = options.gzip ?? true;
   return call(baseUrl, 'PUT', `/v1/scans/${scanGuid}/chunks/${seq}`, {
     token,
-    body: gzip ? gzipSync(raw) : raw,
+    body: new Uint8Array(gzip ? gzipSync(raw) : raw),
     headers: { 'content-type': 'text/csv', ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
   });
 }
