@@ -1,0 +1,166 @@
+/**
+ * Ingest benchmark: N synthetic rows uploaded through the real API in agent-format
+ * chunks (gzip CSV) and normalised by the real workers, timed from the first upload
+ * until the scan is OK; then a plain COPY of the same CSV into an unindexed table in
+ * the same database, as the baseline. Last line:
+ *   ingest_rows_per_s=<n> copy_rows_per_s=<n> ratio=<x>
+ */
+import { createReadStream, createWriteStream, openAsBlob } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
+import { from as copyFrom } from 'pg-copy-streams';
+import { startApiServer } from '../../src/api/server.ts';
+import { loadConfig, requireDatabaseUrl } from '../../src/config.ts';
+import { startBoss } from '../../src/jobs/boss.ts';
+import { PgBossIngestQueue } from '../../src/jobs/pgBossIngestQueue.ts';
+import { registerWorkers } from '../../src/jobs/workers.ts';
+import { createLogger } from '../../src/log.ts';
+import { openServices } from '../../src/services.ts';
+import { migrateControl } from '../../src/tenancy/migrateControl.ts';
+import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
+import { HEADER_LINE, writeChunks } from './chunkFiles.ts';
+import { syntheticRows } from './syntheticTree.ts';
+
+const usage = `Usage: npm run bench:ingest -- [--rows N] [--chunk-rows N] [--uploads N] [--keep]
+
+Uses the database in DATABASE_URL. Creates a tenant named bench_<random>, which is
+dropped afterwards unless --keep is given.
+
+Options:
+  --rows N          synthetic rows (default 1000000)
+  --chunk-rows N    rows per chunk, as the agent's --chunk-rows (default 250000)
+  --uploads N       chunks uploaded at once, as the agent's --concurrency (default 2)
+  --keep            keep the bench tenant and its data`;
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    'chunk-rows': { type: 'string', default: '250000' },
+    uploads: { type: 'string', default: '2' },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+const rows = Number(values.rows);
+const chunkRows = Number(values['chunk-rows']);
+const uploads = Number(values.uploads);
+for (const [name, value] of [['rows', rows], ['chunk-rows', chunkRows], ['uploads', uploads]] as const) {
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`--${name} must be a positive integer\n\n${usage}`);
+    process.exit(2);
+  }
+}
+
+const config = loadConfig();
+const databaseUrl = requireDatabaseUrl(config);
+const log = createLogger(process.env.STRATA_LOG_LEVEL ?? 'warn', { fd: 2 });
+const work = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-'));
+const services = await openServices({ ...config, keyringDir: path.join(work, 'keyring') }, log, databaseUrl);
+const code = `bench_${randomUUID().slice(0, 8)}`;
+
+try {
+  console.error(`generating ${rows.toLocaleString('en-US')} rows in ${work}`);
+  const now = Math.floor(Date.now() / 1000);
+  const chunks = await writeChunks(syntheticRows(rows, { now }), work, chunkRows);
+  const plainCsv = path.join(work, 'all.csv');
+  await pipeline(
+    (function* () {
+      yield HEADER_LINE;
+      yield* syntheticRows(rows, { now });
+    })(),
+    createWriteStream(plainCsv),
+  );
+
+  await migrateControl(services.pool, services.orm);
+  const tenant = await provisionTenant(services, { code, name: 'Ingest benchmark' });
+  const boss = await startBoss(databaseUrl, log);
+  const queue = new PgBossIngestQueue(boss);
+  await registerWorkers({ boss, pool: services.pool, queue, log, normalizeConcurrency: config.normalizeConcurrency, pollingIntervalSeconds: 0.5 });
+  const api = await startApiServer({ pool: services.pool, queue, limits: config.ingest, log }, '127.0.0.1', 0);
+
+  const ingestSeconds = await timeIngest(api.url, tenant.agentToken, chunks, rows);
+  await api.close();
+  await boss.stop({ graceful: true, timeout: 10_000 });
+
+  const copySeconds = await timeCopy(plainCsv);
+  const ingestRate = Math.round(rows / ingestSeconds);
+  const copyRate = Math.round(rows / copySeconds);
+
+  console.log(`rows=${rows} chunks=${chunks.length} ingest_s=${ingestSeconds.toFixed(2)} copy_s=${copySeconds.toFixed(2)}`);
+  console.log(`ingest_rows_per_s=${ingestRate} copy_rows_per_s=${copyRate} ratio=${(ingestRate / copyRate).toFixed(3)}`);
+} finally {
+  if (!values.keep) await dropTenant(code);
+  await services.close();
+  await rm(work, { recursive: true, force: true });
+}
+
+/** Upload every chunk through the API (a few at a time), complete, and wait for OK. */
+async function timeIngest(baseUrl: string, token: string, chunks: string[], rowCount: number): Promise<number> {
+  const headers = { authorization: `Bearer ${token}` };
+  const scanGuid = randomUUID();
+  await request(`${baseUrl}/v1/scans`, 'POST', headers, JSON.stringify({
+    scanGuid, shareName: 'bench', sourceType: 'NTFS', rootPath: 'D:\\Shares', pathStyle: 'windows', startedAt: Math.floor(Date.now() / 1000),
+  }), 'application/json');
+
+  const started = performance.now();
+  let next = 0;
+  const uploader = async () => {
+    while (next < chunks.length) {
+      const seq = next++;
+      const body = await openAsBlob(chunks[seq]!);
+      await request(`${baseUrl}/v1/scans/${scanGuid}/chunks/${seq}`, 'PUT', { ...headers, 'content-encoding': 'gzip' }, body, 'text/csv');
+      console.error(`  chunk ${seq + 1}/${chunks.length} received after ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(uploads, chunks.length) }, uploader));
+  await request(`${baseUrl}/v1/scans/${scanGuid}/complete`, 'POST', headers, JSON.stringify({ chunkCount: chunks.length, rowCount, unreadableCount: 0 }), 'application/json');
+
+  for (;;) {
+    const scan = JSON.parse(await request(`${baseUrl}/v1/scans/${scanGuid}`, 'GET', headers));
+    if (scan.status === 'OK') break;
+    if (scan.status === 'FAILED') throw new Error(`bench scan failed: ${JSON.stringify(scan)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.error(`  scan OK after ${seconds.toFixed(1)} s`);
+  return seconds;
+}
+
+/** COPY the plain CSV into a fresh unindexed table, the baseline for the ratio. */
+async function timeCopy(csvFile: string): Promise<number> {
+  const client = await services.pool.connect();
+  const table = `bench_copy_${code}`;
+  try {
+    await client.query(`CREATE TABLE public.${table} (dir_path text, name text, size_bytes bigint, atime_unix bigint, mtime_unix bigint, ctime_unix bigint)`);
+    const started = performance.now();
+    await pipeline(createReadStream(csvFile), client.query(copyFrom(`COPY public.${table} FROM STDIN (FORMAT csv, HEADER true)`)));
+    const seconds = (performance.now() - started) / 1000;
+    console.error(`  plain COPY took ${seconds.toFixed(1)} s`);
+    return seconds;
+  } finally {
+    await client.query(`DROP TABLE IF EXISTS public.${table}`);
+    client.release();
+  }
+}
+
+async function request(url: string, method: string, headers: Record<string, string>, body?: BodyInit, type?: string): Promise<string> {
+  const response = await fetch(url, { method, headers: type ? { ...headers, 'content-type': type } : headers, body });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}: ${text}`);
+  return text;
+}
+
+async function dropTenant(tenantCode: string): Promise<void> {
+  await services.pool.query(`DROP SCHEMA IF EXISTS ${`t_${tenantCode}`} CASCADE`);
+  await services.pool.query('DELETE FROM control.tenant WHERE code = $1', [tenantCode]);
+}
