@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +34,9 @@ async function chooseServer(): Promise<TestServer> {
 
   const log = createLogger(process.env.STRATA_TEST_LOG_LEVEL ?? 'silent');
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'strata-test-pg-'));
+  // mkdtemp makes the folder 0700; run as root, PostgreSQL runs as the system user
+  // postgres, which must be able to enter it.
+  await chmod(dataDir, 0o755);
   const embedded = await startEmbeddedPostgres(path.join(dataDir, 'data'), log);
   return { url: embedded.url, source: 'embedded-postgres', stop: embedded.stop };
 }

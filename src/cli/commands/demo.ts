@@ -93,7 +93,7 @@ async function runMainJob(
     step(`scanning ${root} with strata-agent`);
     const scanGuid = await runAgent(api.url, tokenFile, root);
     const scan = await getScan(services.pool, tenant, scanGuid);
-    step(`scan ${scanGuid} is ${scan.status}: ${formatCount(scan.fileCount ?? 0)} files in ${formatCount(scan.dirCount ?? 0)} folders`);
+    step(`scan ${scanGuid} is ${scan.status}: ${formatCount(scan.fileCount ?? 0)} files in ${formatCount(scan.dirCount ?? 0)} folders that hold files`);
     if (scan.status !== 'OK') return 1;
 
     const summary = await planColdFiles(services.pool, tenant, { olderThanSeconds, plannedBy: 'demo', share: 'demo' });
@@ -104,7 +104,8 @@ async function runMainJob(
     const buckets = await ageHistogram(services.pool, tenant, 'demo');
     console.log(formatTable(['last access', 'files', 'bytes'], buckets.map((b) => [b.label, formatCount(b.files), formatBytes(b.bytes)])));
     if (summary.plannedFiles === 0) {
-      console.log(`\nNo file in ${root} was last accessed more than ${olderThan} ago; try --older-than 1d or --root with an older tree.`);
+      console.log(`\nNo file in ${root} was last accessed more than ${olderThan} ago (a fresh install was read minutes ago).`);
+      console.log('Try a shorter threshold (--older-than 1h) or an older tree (--root /usr/share).');
     }
     return 0;
   } finally {
