@@ -6,23 +6,35 @@ import { Migration } from '@mikro-orm/migrations';
  */
 export class M0001ControlSchema extends Migration {
   override async up(): Promise<void> {
-    // Roles are cluster-wide, so another database of the same cluster may have made
-    // them already, possibly at this very moment: both errors mean "exists".
+    // Roles are cluster-wide, so an administrator or another database of the same
+    // cluster may have made them already. PostgreSQL checks the CREATEROLE privilege
+    // before it looks for the role, so only missing roles are created; a race with a
+    // concurrent creator still ends in "exists", which is fine.
     for (const role of ['strata_owner', 'strata_stager', 'strata_api', 'strata_ingest', 'strata_planner']) {
       this.addSql(`
         DO $$ BEGIN
-          CREATE ROLE ${role} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN
+            CREATE ROLE ${role} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+          END IF;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END $$`);
     }
 
     // The service's login must be able to SET ROLE to each of them. A superuser
-    // already can; any other login is made a member.
+    // already can; any other login is made a member of the roles it lacks.
     this.addSql(`
-      DO $$ BEGIN
-        IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-          EXECUTE format('GRANT strata_owner, strata_stager, strata_api, strata_ingest, strata_planner TO %I', current_user);
+      DO $$
+      DECLARE
+        role_name text;
+      BEGIN
+        IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+          RETURN;
         END IF;
+        FOREACH role_name IN ARRAY ARRAY['strata_owner', 'strata_stager', 'strata_api', 'strata_ingest', 'strata_planner'] LOOP
+          IF NOT pg_has_role(current_user, role_name, 'MEMBER') THEN
+            EXECUTE format('GRANT %I TO %I', role_name, current_user);
+          END IF;
+        END LOOP;
       END $$`);
 
     this.addSql('CREATE SCHEMA IF NOT EXISTS control');

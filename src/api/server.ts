@@ -19,6 +19,11 @@ export async function startApiServer(deps: AppDeps, host: string, port: number):
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
 
+  // A client that stops sending mid-chunk would otherwise hold a connection and an
+  // open transaction until TCP gives up. After two idle minutes the socket is closed
+  // and the chunk's transaction rolls back.
+  server.setTimeout(120_000);
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

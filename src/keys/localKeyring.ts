@@ -23,7 +23,9 @@ export class LocalKeyring implements KeyProvider {
     log: Logger,
   ) {
     if (nodeEnv === 'production') {
-      throw new ConfigError('the local keyring is refused when NODE_ENV=production; configure Vault Transit instead');
+      throw new ConfigError(
+        'the local keyring keeps tenant keys in plain files and is refused when NODE_ENV=production; no other key provider exists in this release, so unset NODE_ENV to onboard tenants with it',
+      );
     }
     log.warn({ keyringDir: path.resolve(dir) }, 'using the local keyring: tenant keys are plain files, for development only');
   }

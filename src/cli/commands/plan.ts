@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   });
 }
 
-/** The plan summary as printed by `strata plan` and the demo. */
+/** Format a plan summary as `strata plan` and the demo print it. */
 export function formatPlanSummary(summary: PlanSummary, olderThan: string): string {
   const lines = [
     `Plan: files not accessed for ${olderThan} (last access before ${new Date(summary.cutoffUnix * 1000).toISOString()})`,

@@ -28,7 +28,7 @@ export async function runWorker(argv: string[]): Promise<number> {
   return serve({ api: false, worker: true });
 }
 
-/** Start the API, the workers or both, and run until a signal asks to stop. */
+/** Start the API, the workers or both, and run until SIGTERM or SIGINT. */
 async function serve(roles: { api: boolean; worker: boolean }): Promise<number> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { name: roles.api ? 'strata-api' : 'strata-worker' });
