@@ -9,7 +9,7 @@ export class StrataError extends Error {
     readonly code: string,
     message: string,
     readonly status: number,
-    readonly details: { line?: number; column?: string; limit?: string; retryAfterSeconds?: number } = {},
+    readonly details: { line?: number; row?: number; column?: string; limit?: string; retryAfterSeconds?: number } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

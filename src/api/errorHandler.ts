@@ -21,8 +21,8 @@ function toErrorBody(ctx: Context, error: unknown): ErrorBody {
     ctx.status = error.status;
     if (error.details.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(error.details.retryAfterSeconds));
     ctx.state.log?.info({ code: error.code, status: error.status, err: error.cause ?? undefined }, error.message);
-    const { line, column, limit } = error.details;
-    return { error: { code: error.code, message: error.message, line, column, limit } };
+    const { line, row, column, limit } = error.details;
+    return { error: { code: error.code, message: error.message, line, row, column, limit } };
   }
 
   ctx.status = 500;

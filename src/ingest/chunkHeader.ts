@@ -45,8 +45,11 @@ export async function readChunkHeader(body: AsyncIterator<Buffer>): Promise<Pars
 
 function parseColumns(line: string): ChunkColumn[] {
   if (line === '') throw headerError('the chunk is empty; the first line must be the CSV header');
+  return checkColumns(line.split(',').map((field) => field.trim().replace(/^"(.*)"$/, '$1')));
+}
 
-  const names = line.split(',').map((field) => field.trim().replace(/^"(.*)"$/, '$1'));
+/** Check chunk column names: each required one once, optional ones at most once, nothing else. */
+export function checkColumns(names: string[]): ChunkColumn[] {
   const seen = new Set<string>();
 
   for (const name of names) {

@@ -25,12 +25,15 @@ interface PgError {
  * column (from the error's CONTEXT, e.g. `COPY staging_file, line 3, column size_bytes`)
  * and, for a length limit, the setting that sets it. Other errors pass through.
  */
-export function translateCopyError(error: unknown): unknown {
+export function translateCopyError(error: unknown, format: 'csv' | 'parquet' = 'csv'): unknown {
   if (!isBadDataError(sqlStateOf(error))) return error;
 
   const pgError = error as PgError;
   const where = pgError.where ?? '';
-  const line = Number(/line (\d+)/.exec(where)?.[1]) || undefined;
+  const copyLine = Number(/line (\d+)/.exec(where)?.[1]) || undefined;
+  // A Parquet chunk reaches COPY as CSV with a header line, so its row is one less.
+  const line = format === 'csv' ? copyLine : undefined;
+  const row = format === 'parquet' && copyLine ? copyLine - 1 : undefined;
   const limit = pgError.constraint ? LIMIT_CONSTRAINTS[pgError.constraint] : undefined;
   const column =
     /column (\w+)/.exec(where)?.[1] ??
@@ -38,11 +41,11 @@ export function translateCopyError(error: unknown): unknown {
     (pgError.constraint ? CONSTRAINT_COLUMNS[pgError.constraint] : undefined) ??
     pgError.column;
 
-  const place = [line && `line ${line}`, column && `column ${column}`].filter(Boolean).join(', ');
+  const place = [line && `line ${line}`, row && `row ${row}`, column && `column ${column}`].filter(Boolean).join(', ');
   const reason = limit ? `value longer than ${limit.limit} allows` : pgError.message;
   const message = `chunk rejected at ${place || 'an unknown row'}: ${reason}; no row of this chunk was kept`;
 
-  return StrataError.invalid(limit ? 'LIMIT_EXCEEDED' : 'INVALID_CHUNK_ROW', message, { line, column, limit: limit?.limit }, error);
+  return StrataError.invalid(limit ? 'LIMIT_EXCEEDED' : 'INVALID_CHUNK_ROW', message, { line, row, column, limit: limit?.limit }, error);
 }
 
 /** zlib's error codes all start with `Z_` (Z_DATA_ERROR, Z_BUF_ERROR, ...). */

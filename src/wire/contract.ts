@@ -79,12 +79,18 @@ export interface ErrorBody {
   error: {
     code: string;
     message: string;
-    /** Where a rejected chunk went wrong, when the server can tell. */
+    /** Where a rejected CSV chunk went wrong (the header is line 1), when the server can tell. */
     line?: number;
+    /** Where a rejected Parquet chunk went wrong (the first row is row 1). */
+    row?: number;
     column?: string;
     limit?: string;
   };
 }
+
+/** Media types a chunk may be sent as; either may also carry `Content-Encoding: gzip`. */
+export const CSV_MEDIA_TYPE = 'text/csv';
+export const PARQUET_MEDIA_TYPE = 'application/vnd.apache.parquet';
 
 /** HTTP statuses after which an agent should retry the same request unchanged. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);

@@ -3,6 +3,8 @@ import type pg from 'pg';
 import type { IngestLimits } from '../../config.ts';
 import type { Principal } from '../../control/authenticate.ts';
 import { StrataError } from '../../errors.ts';
+import { CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE } from '../../wire/contract.ts';
+import type { ChunkFormat } from '../../ingest/chunkSource.ts';
 import type { IngestQueue } from '../../ingest/ingestJobs.ts';
 import { receiveChunk } from '../../ingest/receiveChunk.ts';
 import { completeScan, getScan, openScan } from '../../ingest/scans.ts';
@@ -18,7 +20,7 @@ export interface ScanRouteDeps {
   metrics: ApiMetrics;
 }
 
-const CSV_TYPES = ['text/csv', 'application/csv', 'application/octet-stream'];
+const CSV_TYPES = [CSV_MEDIA_TYPE, 'application/csv'];
 
 /** The ingest contract: open a scan, stream its chunks, complete it, read its status. */
 export function scanRoutes(deps: ScanRouteDeps): Router {
@@ -45,7 +47,7 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
     const params = assertValid(validateScanParams, ctx.params, 'path');
     const seq = Number(params.seq);
 
-    checkChunkHeaders(ctx.get('content-type'), ctx.get('content-encoding'), ctx.get('content-length'), deps.limits);
+    const format = checkChunkHeaders(ctx.get('content-type'), ctx.get('content-encoding'), ctx.get('content-length'), deps.limits);
     ctx.state.log = ctx.state.log.child({ scanGuid: params.scanGuid, seq });
 
     const started = process.hrtime.bigint();
@@ -53,6 +55,7 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
       scanGuid: params.scanGuid,
       seq,
       body: ctx.req,
+      format,
       gzip: ctx.get('content-encoding').toLowerCase() === 'gzip',
     });
 
@@ -72,11 +75,15 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
   return router;
 }
 
-/** Refuse a chunk before reading it when its declared type, encoding or size is wrong. */
-function checkChunkHeaders(contentType: string, encoding: string, length: string, limits: IngestLimits): void {
+/** Reject a chunk before reading it when its declared type, encoding or size is wrong; return its format. */
+function checkChunkHeaders(contentType: string, encoding: string, length: string, limits: IngestLimits): ChunkFormat {
   const type = contentType.split(';')[0]!.trim().toLowerCase();
-  if (!CSV_TYPES.includes(type)) {
-    throw new StrataError('UNSUPPORTED_MEDIA_TYPE', `chunk Content-Type must be text/csv, got "${type || 'none'}"`, 415);
+  if (!CSV_TYPES.includes(type) && type !== PARQUET_MEDIA_TYPE) {
+    throw new StrataError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `chunk Content-Type must be ${CSV_MEDIA_TYPE} or ${PARQUET_MEDIA_TYPE}, got "${type || 'none'}"`,
+      415,
+    );
   }
   if (encoding !== '' && !['gzip', 'identity'].includes(encoding.toLowerCase())) {
     throw new StrataError('UNSUPPORTED_MEDIA_TYPE', `chunk Content-Encoding must be gzip or absent, got "${encoding}"`, 415);
@@ -84,4 +91,5 @@ function checkChunkHeaders(contentType: string, encoding: string, length: string
   if (length !== '' && Number(length) > limits.maxChunkBytes) {
     throw StrataError.tooLarge('STRATA_MAX_CHUNK_BYTES', `chunk body of ${length} bytes exceeds ${limits.maxChunkBytes} bytes (STRATA_MAX_CHUNK_BYTES)`);
   }
+  return type === PARQUET_MEDIA_TYPE ? 'parquet' : 'csv';
 }

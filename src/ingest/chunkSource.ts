@@ -1,0 +1,107 @@
+import { rm } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { IngestLimits } from '../config.ts';
+import type { ChunkColumn } from '../wire/contract.ts';
+import { ByteLimit, Sha256Tap } from './chunkLimits.ts';
+import { readChunkHeader } from './chunkHeader.ts';
+import { openParquetChunk, spoolBody } from './parquetChunk.ts';
+
+export type ChunkFormat = 'csv' | 'parquet';
+
+/**
+ * One chunk body on its way into COPY: the body as sent passes the size limits and
+ * a SHA-256 before anything reads its rows.
+ */
+export interface ChunkSource {
+  readonly format: ChunkFormat;
+  /** Read the column list and hand back the body as CSV (header line included) for COPY. */
+  open(): Promise<{ columns: ChunkColumn[]; csv: AsyncIterable<Buffer> }>;
+  /** Read the rest of the body, to hash a repeated chunk without loading its rows. */
+  drain(): Promise<void>;
+  /** SHA-256 of the body as sent; valid once the body has been read to its end. */
+  sha256(): Buffer;
+  /** Bytes of the body as sent. */
+  bytes(): number;
+  /** Stop reading and release what the source holds (called on every path). */
+  close(): Promise<void>;
+}
+
+interface Limits {
+  hasher: Sha256Tap;
+  sent: ByteLimit;
+  stages: NodeJS.ReadWriteStream[];
+}
+
+function limitStages(limits: IngestLimits, gzip: boolean): Limits {
+  const hasher = new Sha256Tap();
+  const sent = new ByteLimit(limits.maxChunkBytes, 'STRATA_MAX_CHUNK_BYTES', 'chunk body');
+  const expanded = new ByteLimit(limits.maxChunkDecompressedBytes, 'STRATA_MAX_CHUNK_DECOMPRESSED_BYTES', 'decompressed chunk');
+  const stages = gzip ? [sent, hasher, createGunzip(), expanded] : [sent, hasher, expanded];
+  return { hasher, sent, stages };
+}
+
+/**
+ * A CSV body streamed straight through to COPY: only what COPY has not consumed yet
+ * is in memory. The request stays out of `pipeline`, so a rejected chunk does not
+ * destroy the socket: `close` unhooks the transforms and drains what the client is
+ * still sending, and the error response reaches it.
+ */
+export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): ChunkSource {
+  const { hasher, sent, stages } = limitStages(limits, gzip);
+  const first = stages[0] as unknown as Writable;
+  const last = stages[stages.length - 1] as unknown as Readable;
+
+  body.pipe(first);
+  body.once('error', (error) => first.destroy(error));
+  pipeline(stages as unknown as [Readable, Writable]).catch((error: unknown) => last.destroy(error as Error));
+  const decoded = last[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+
+  return {
+    format: 'csv',
+    async open() {
+      const header = await readChunkHeader(decoded);
+      async function* csv(): AsyncGenerator<Buffer> {
+        yield header.firstBytes;
+        for (let next = await decoded.next(); !next.done; next = await decoded.next()) yield next.value;
+      }
+      return { columns: header.columns, csv: csv() };
+    },
+    async drain() {
+      for (let next = await decoded.next(); !next.done; next = await decoded.next()) {
+        // Only the hash of the body as sent matters here.
+      }
+    },
+    sha256: () => hasher.digest(),
+    bytes: () => sent.bytes,
+    async close() {
+      body.unpipe(first);
+      body.resume();
+      for (const stage of stages) (stage as unknown as Readable).destroy();
+    },
+  };
+}
+
+/**
+ * A Parquet body, written to a temporary file before its rows are read, because
+ * Parquet keeps its index at the end. `spool` runs before the database transaction
+ * starts, so a slow upload holds no transaction open.
+ */
+export async function parquetSource(body: Readable, limits: IngestLimits, gzip: boolean): Promise<ChunkSource> {
+  const { hasher, sent, stages } = limitStages(limits, gzip);
+  const file = await spoolBody(body, stages);
+  const digest = hasher.digest();
+
+  return {
+    format: 'parquet',
+    async open() {
+      const parquet = await openParquetChunk(file);
+      return { columns: parquet.columns, csv: parquet.csv };
+    },
+    async drain() {},
+    sha256: () => digest,
+    bytes: () => sent.bytes,
+    close: () => rm(file, { force: true }),
+  };
+}
