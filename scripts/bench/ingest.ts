@@ -11,7 +11,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startApiServer } from '../../src/api/server.ts';
@@ -23,10 +22,11 @@ import { createLogger } from '../../src/log.ts';
 import { openServices } from '../../src/services.ts';
 import { migrateControl } from '../../src/tenancy/migrateControl.ts';
 import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
-import { HEADER_LINE, writeChunks } from './chunkFiles.ts';
-import { syntheticRows } from './syntheticTree.ts';
+import { HEADER_LINE, writeChunks, writeParquetChunks } from './chunkFiles.ts';
+import { csvLine, syntheticRows } from './syntheticTree.ts';
+import { PARQUET_MEDIA_TYPE } from '../../src/wire/contract.ts';
 
-const usage = `Usage: npm run bench:ingest -- [--rows N] [--chunk-rows N] [--uploads N] [--keep]
+const usage = `Usage: npm run bench:ingest -- [--rows N] [--chunk-rows N] [--uploads N] [--format csv|parquet] [--keep]
 
 Uses the database in DATABASE_URL. Creates a tenant named bench_<random>, which is
 dropped afterwards unless --keep is given.
@@ -35,6 +35,7 @@ Options:
   --rows N          synthetic rows (default 1000000)
   --chunk-rows N    rows per chunk, as the agent's --chunk-rows (default 250000)
   --uploads N       chunks uploaded at once, as the agent's --concurrency (default 2)
+  --format F        chunk format: csv (gzip, as the agent sends) or parquet (default csv)
   --keep            keep the bench tenant and its data`;
 
 const { values } = parseArgs({
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     'chunk-rows': { type: 'string', default: '250000' },
     uploads: { type: 'string', default: '2' },
+    format: { type: 'string', default: 'csv' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
@@ -61,6 +63,12 @@ for (const [name, value] of [['rows', rows], ['chunk-rows', chunkRows], ['upload
   }
 }
 
+const format = values.format;
+if (format !== 'csv' && format !== 'parquet') {
+  console.error(`--format must be csv or parquet\n\n${usage}`);
+  process.exit(2);
+}
+
 const config = loadConfig();
 const databaseUrl = requireDatabaseUrl(config);
 const log = createLogger(process.env.STRATA_LOG_LEVEL ?? 'warn', { fd: 2 });
@@ -71,12 +79,14 @@ const code = `bench_${randomUUID().slice(0, 8)}`;
 try {
   console.error(`generating ${rows.toLocaleString('en-US')} rows in ${work}`);
   const now = Math.floor(Date.now() / 1000);
-  const chunks = await writeChunks(syntheticRows(rows, { now }), work, chunkRows);
+  const chunks = format === 'parquet'
+    ? await writeParquetChunks(syntheticRows(rows, { now }), work, chunkRows)
+    : await writeChunks(syntheticRows(rows, { now }), work, chunkRows);
   const plainCsv = path.join(work, 'all.csv');
   await pipeline(
     (function* () {
       yield HEADER_LINE;
-      yield* syntheticRows(rows, { now });
+      for (const row of syntheticRows(rows, { now })) yield csvLine(row);
     })(),
     createWriteStream(plainCsv),
   );
@@ -96,7 +106,7 @@ try {
   const ingestRate = Math.round(rows / ingestSeconds);
   const copyRate = Math.round(rows / copySeconds);
 
-  console.log(`rows=${rows} chunks=${chunks.length} ingest_s=${ingestSeconds.toFixed(2)} copy_s=${copySeconds.toFixed(2)}`);
+  console.log(`format=${format} rows=${rows} chunks=${chunks.length} ingest_s=${ingestSeconds.toFixed(2)} copy_s=${copySeconds.toFixed(2)}`);
   console.log(`ingest_rows_per_s=${ingestRate} copy_rows_per_s=${copyRate} ratio=${(ingestRate / copyRate).toFixed(3)}`);
 } finally {
   if (!values.keep) await dropTenant(code);
@@ -118,7 +128,8 @@ async function timeIngest(baseUrl: string, token: string, chunks: string[], rowC
     while (next < chunks.length) {
       const seq = next++;
       const body = await openAsBlob(chunks[seq]!);
-      await request(`${baseUrl}/v1/scans/${scanGuid}/chunks/${seq}`, 'PUT', { ...headers, 'content-encoding': 'gzip' }, body, 'text/csv');
+      const chunkHeaders = format === 'csv' ? { ...headers, 'content-encoding': 'gzip' } : headers;
+      await request(`${baseUrl}/v1/scans/${scanGuid}/chunks/${seq}`, 'PUT', chunkHeaders, body, format === 'csv' ? 'text/csv' : PARQUET_MEDIA_TYPE);
       console.error(`  chunk ${seq + 1}/${chunks.length} received after ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
   };

@@ -24,12 +24,29 @@ function random(seed: number): () => number {
   };
 }
 
+export interface SyntheticRow {
+  dirPath: string;
+  name: string;
+  size: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
 function quote(text: string): string {
   return `"${text.replaceAll('"', '""')}"`;
 }
 
-/** Yield `rows` CSV lines (without header), folder by folder. `scanSeed` changes nothing but the times of `changedShare` of rows. */
-export function* syntheticRows(rows: number, options: { now: number; changedShare?: number; scanSeed?: number } = { now: 0 }): Generator<string> {
+/** Format one row as a chunk CSV line. */
+export function csvLine(row: SyntheticRow): string {
+  return `${quote(row.dirPath)},${quote(row.name)},${row.size},${row.atime},${row.mtime},${row.ctime}\n`;
+}
+
+/**
+ * Yield `rows` rows, folder by folder. With `changedShare`, that share of the rows gets
+ * a recent access time drawn from `scanSeed`, as a rescan that finds some files used.
+ */
+export function* syntheticRows(rows: number, options: { now: number; changedShare?: number; scanSeed?: number } = { now: 0 }): Generator<SyntheticRow> {
   const next = random(42);
   const change = random(options.scanSeed ?? 7);
   let emitted = 0;
@@ -51,7 +68,7 @@ export function* syntheticRows(rows: number, options: { now: number; changedShar
       const mtime = atime - Math.floor(next() * 86_400 * 30);
       const ctime = mtime - Math.floor(next() * 86_400 * 365);
       if (options.changedShare && change() < options.changedShare) atime = options.now - Math.floor(change() * 86_400);
-      yield `${quote(dirPath)},${quote(name)},${size},${atime},${mtime},${ctime}\n`;
+      yield { dirPath, name, size, atime, mtime, ctime };
     }
   }
 }
