@@ -1,10 +1,14 @@
 import { T0001Initial } from './migrations/T0001_initial.ts';
+import { T0002DirHash } from './migrations/T0002_dir_hash.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
  * the names are the ledger keys in that schema's `mikro_orm_migrations` table.
  */
-export const TENANT_MIGRATIONS = [{ name: 'T0001_initial', class: T0001Initial }];
+export const TENANT_MIGRATIONS = [
+  { name: 'T0001_initial', class: T0001Initial },
+  { name: 'T0002_dir_hash', class: T0002DirHash },
+];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */
 export const TENANT_TEMPLATE_VERSION = TENANT_MIGRATIONS[TENANT_MIGRATIONS.length - 1]!.name;

@@ -46,7 +46,7 @@ export async function finalizeScan(
          SELECT coalesce(sum(inserted_rows), 0) AS files, coalesce(sum(row_count - inserted_rows), 0) AS duplicates
            FROM ingest_chunk WHERE scan_id = $1),
        contents AS (
-         SELECT count(DISTINCT dir_id) AS dirs, coalesce(sum(size_bytes), 0) AS bytes FROM file WHERE scan_id = $1)
+         SELECT count(DISTINCT dir_hash) AS dirs, coalesce(sum(size_bytes), 0) AS bytes FROM file WHERE scan_id = $1)
        UPDATE scan
           SET status = 'OK', finished_at = extract(epoch from now())::bigint,
               file_count = chunks.files, duplicate_count = chunks.duplicates,

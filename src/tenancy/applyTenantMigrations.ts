@@ -22,21 +22,23 @@ export interface TenantMigrationResult {
  * A transaction-level advisory lock per schema serialises concurrent runners: the
  * second one waits, then finds nothing pending. The ledger is the schema's own
  * `mikro_orm_migrations` table, in MikroORM's layout, so MikroORM's tooling reads it.
- * The migrations run as the owner role with the schema as `search_path`; both
- * settings end with the transaction.
+ * The migrations run as the owner role with the schema as `search_path` and the
+ * tenant's id as `app.tenant_id`: RLS is forced on the owner too, so a migration that
+ * rewrites rows would otherwise see none. All three settings end with the transaction.
  */
 export async function applyTenantMigrations(
   client: pg.ClientBase,
   orm: MikroORM,
-  schemaName: string,
+  tenant: { id: string; schemaName: string },
   options: { dryRun?: boolean; migrations?: readonly TenantMigrationEntry[] } = {},
 ): Promise<TenantMigrationResult> {
   const migrations = options.migrations ?? TENANT_MIGRATIONS;
+  const schemaName = tenant.schemaName;
   const quotedSchema = client.escapeIdentifier(schemaName);
 
   await client.query("SELECT pg_advisory_xact_lock(hashtext('strata.tenant_migrate'), hashtext($1))", [schemaName]);
   await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.owner)}`);
-  await client.query("SELECT set_config('search_path', $1, true)", [quotedSchema]);
+  await client.query("SELECT set_config('search_path', $1, true), set_config('app.tenant_id', $2, true)", [quotedSchema, tenant.id]);
 
   await client.query(`
     CREATE TABLE IF NOT EXISTS mikro_orm_migrations (

@@ -95,7 +95,7 @@ async function migrateOne(
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const result = await applyTenantMigrations(client, orm, tenant.schema_name, {
+    const result = await applyTenantMigrations(client, orm, { id: tenant.id, schemaName: tenant.schema_name }, {
       dryRun: options.dryRun,
       migrations: options.migrations,
     });

@@ -76,7 +76,7 @@ async function createInTransaction(
   const quotedSchema = client.escapeIdentifier(schemaName);
   await client.query(`CREATE SCHEMA ${quotedSchema} AUTHORIZATION ${client.escapeIdentifier(Roles.owner)}`);
 
-  const migrated = await applyTenantMigrations(client, deps.orm, schemaName, { migrations: deps.migrations });
+  const migrated = await applyTenantMigrations(client, deps.orm, { id: owner.id, schemaName }, { migrations: deps.migrations });
   const schemaVersion = migrated.applied[migrated.applied.length - 1] ?? '';
 
   await client.query(

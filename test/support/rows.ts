@@ -16,8 +16,8 @@ export async function fileRows(stack: Stack, schema: string, scanGuid: string): 
   const { rows } = await stack.services.pool.query(
     `SELECT d.dir_path, f.name, f.size_bytes, f.atime_unix, f.mtime_unix, f.ctime_unix
        FROM ${schema}.file f
-       JOIN ${schema}.dir d ON d.dir_id = f.dir_id
        JOIN ${schema}.scan s ON s.scan_id = f.scan_id
+       JOIN ${schema}.dir d ON d.share_name = s.share_name AND d.dir_hash = f.dir_hash
       WHERE s.scan_guid = $1`,
     [scanGuid],
   );

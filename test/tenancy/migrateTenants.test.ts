@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Migration } from '@mikro-orm/migrations';
 import { migrateTenants, type TenantMigrationOutcome } from '../../src/tenancy/migrateTenants.ts';
-import { TENANT_MIGRATIONS } from '../../tenant-template/index.ts';
+import { TENANT_MIGRATIONS, TENANT_TEMPLATE_VERSION as CURRENT } from '../../tenant-template/index.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 class AddReportColumn extends Migration {
@@ -12,7 +12,7 @@ class AddReportColumn extends Migration {
 
 describe('migrateTenants', () => {
   let stack: Stack;
-  const nextVersion = [...TENANT_MIGRATIONS, { name: 'T0002_report_note', class: AddReportColumn }];
+  const nextVersion = [...TENANT_MIGRATIONS, { name: 'T9001_report_note', class: AddReportColumn }];
 
   before(async () => {
     stack = await startStack('migrate', { api: false, workers: false });
@@ -33,8 +33,8 @@ describe('migrateTenants', () => {
     });
 
     expect(report.failed).to.equal(0);
-    expect(report.outcomes.map((outcome) => outcome.migrations)).to.deep.equal([['T0002_report_note'], ['T0002_report_note'], ['T0002_report_note']]);
-    expect(await versions()).to.deep.equal({ alpha: 'T0001_initial', bravo: 'T0001_initial', charlie: 'T0001_initial' });
+    expect(report.outcomes.map((outcome) => outcome.migrations)).to.deep.equal([['T9001_report_note'], ['T9001_report_note'], ['T9001_report_note']]);
+    expect(await versions()).to.deep.equal({ alpha: CURRENT, bravo: CURRENT, charlie: CURRENT });
   });
 
   it('reports a failing schema and migrates the others', async () => {
@@ -53,7 +53,7 @@ describe('migrateTenants', () => {
     expect(bravo.status).to.equal('FAILED');
     expect(bravo.error).to.contain('already exists');
     expect(progress).to.have.length(3);
-    expect(await versions()).to.deep.equal({ alpha: 'T0002_report_note', bravo: 'T0001_initial', charlie: 'T0002_report_note' });
+    expect(await versions()).to.deep.equal({ alpha: 'T9001_report_note', bravo: CURRENT, charlie: 'T9001_report_note' });
 
     const { rows } = await stack.services.pool.query('SELECT schema_name, status FROM control.migration_result WHERE run_id = $1 ORDER BY schema_name', [
       report.runId,
@@ -71,14 +71,14 @@ describe('migrateTenants', () => {
 
     expect(report.failed).to.equal(0);
     expect(report.outcomes.find((outcome) => outcome.code === 'alpha')!.migrations).to.deep.equal([]);
-    expect(await versions()).to.deep.equal({ alpha: 'T0002_report_note', bravo: 'T0002_report_note', charlie: 'T0002_report_note' });
+    expect(await versions()).to.deep.equal({ alpha: 'T9001_report_note', bravo: 'T9001_report_note', charlie: 'T9001_report_note' });
 
-    const { rows } = await stack.services.pool.query("SELECT count(*)::int AS n FROM t_alpha.mikro_orm_migrations WHERE name = 'T0002_report_note'");
+    const { rows } = await stack.services.pool.query("SELECT count(*)::int AS n FROM t_alpha.mikro_orm_migrations WHERE name = 'T9001_report_note'");
     expect(rows[0].n).to.equal(1);
   });
 
   it('applies each migration once under concurrent runs', async () => {
-    const third = [...nextVersion, { name: 'T0003_concurrent', class: class extends Migration {
+    const third = [...nextVersion, { name: 'T9002_concurrent', class: class extends Migration {
       override async up(): Promise<void> {
         this.addSql('CREATE TABLE concurrent_marker (id int)');
       }
@@ -87,7 +87,7 @@ describe('migrateTenants', () => {
     const [first, second] = await Promise.all([run(), run()]);
 
     expect(first.failed + second.failed).to.equal(0);
-    const { rows } = await stack.services.pool.query("SELECT count(*)::int AS n FROM t_charlie.mikro_orm_migrations WHERE name = 'T0003_concurrent'");
+    const { rows } = await stack.services.pool.query("SELECT count(*)::int AS n FROM t_charlie.mikro_orm_migrations WHERE name = 'T9002_concurrent'");
     expect(rows[0].n).to.equal(1);
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { Migration } from '@mikro-orm/migrations';
 import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
-import { TENANT_MIGRATIONS } from '../../tenant-template/index.ts';
+import { TENANT_MIGRATIONS, TENANT_TEMPLATE_VERSION } from '../../tenant-template/index.ts';
 import { InvalidTenantCodeError, StrataError } from '../../src/errors.ts';
 import { hashToken } from '../../src/control/tokens.ts';
 import { startStack, type Stack } from '../support/stack.ts';
@@ -36,7 +36,7 @@ describe('provisionTenant', () => {
     const tenant = await provisionTenant(stack.services, { code: 'acme', name: 'Acme Corp' });
 
     expect(tenant.schemaName).to.equal('t_acme');
-    expect(tenant.schemaVersion).to.equal('T0001_initial');
+    expect(tenant.schemaVersion).to.equal(TENANT_TEMPLATE_VERSION);
     expect(tenant.agentToken).to.match(/^strata_[A-Za-z0-9_-]{43}$/);
     expect(await schemaExists('t_acme')).to.equal(true);
     expect(await count("SELECT count(*) AS n FROM control.tenant WHERE code = 'acme'")).to.equal(1);

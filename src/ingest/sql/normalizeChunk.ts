@@ -1,24 +1,39 @@
 /**
  * Set-based normalisation of one staged chunk. `$1` scan id, `$2` chunk sequence,
- * `$3` share name. Paths are hashed as UTF-8 bytes with `convert_to`: a `::bytea` cast
- * would read the backslashes of Windows paths as escape sequences.
+ * `$3` share name. A folder is identified within its share by the 64-bit
+ * `hashtextextended(dir_path, 0)`, so files need no join to find their folder.
  */
 
-/** Add the chunk's new directories, in hash order so concurrent runs lock alike. */
+/**
+ * Add the chunk's new folders in hash order. Concurrent chunks of one share then wait
+ * on each other's uncommitted folders in the same order, so they cannot deadlock.
+ */
 export const INSERT_DIRS = `
-  INSERT INTO dir (share_name, dir_path, path_sha256)
-  SELECT $3, paths.dir_path, sha256(convert_to(paths.dir_path, 'UTF8'))
+  INSERT INTO dir (share_name, dir_path, dir_hash)
+  SELECT $3, paths.dir_path, hashtextextended(paths.dir_path, 0)
     FROM (SELECT DISTINCT dir_path FROM staging_file WHERE scan_id = $1 AND chunk_seq = $2) AS paths
    ORDER BY 3
-  ON CONFLICT (share_name, path_sha256) DO NOTHING`;
+  ON CONFLICT (share_name, dir_hash) DO NOTHING`;
+
+/**
+ * Return a folder path of the chunk whose hash belongs to a different stored path. Two
+ * paths share a 64-bit hash with odds near n²/2^65 for n folders in a share (about
+ * 3 in a million for 10 million folders); when it happens the chunk fails loudly
+ * instead of filing one folder's files under the other.
+ */
+export const FIND_HASH_COLLISION = `
+  SELECT paths.dir_path
+    FROM (SELECT DISTINCT dir_path FROM staging_file WHERE scan_id = $1 AND chunk_seq = $2) AS paths
+    JOIN dir d ON d.share_name = $3 AND d.dir_hash = hashtextextended(paths.dir_path, 0)
+   WHERE d.dir_path <> paths.dir_path
+   LIMIT 1`;
 
 /** Insert the chunk's files; a file listed twice in one scan is kept once. */
 export const INSERT_FILES = `
-  INSERT INTO file (scan_id, dir_id, name, size_bytes, atime_unix, mtime_unix, ctime_unix, frn, attributes)
-  SELECT s.scan_id, d.dir_id, s.name, s.size_bytes, s.atime_unix, s.mtime_unix, s.ctime_unix, s.frn, s.attributes
-    FROM staging_file s
-    JOIN dir d ON d.share_name = $3 AND d.path_sha256 = sha256(convert_to(s.dir_path, 'UTF8'))
-   WHERE s.scan_id = $1 AND s.chunk_seq = $2
-  ON CONFLICT (scan_id, dir_id, name) DO NOTHING`;
+  INSERT INTO file (scan_id, dir_hash, name, size_bytes, atime_unix, mtime_unix, ctime_unix, frn, attributes)
+  SELECT scan_id, hashtextextended(dir_path, 0), name, size_bytes, atime_unix, mtime_unix, ctime_unix, frn, attributes
+    FROM staging_file
+   WHERE scan_id = $1 AND chunk_seq = $2
+  ON CONFLICT (scan_id, dir_hash, name) DO NOTHING`;
 
 export const DELETE_STAGED = 'DELETE FROM staging_file WHERE scan_id = $1 AND chunk_seq = $2';

@@ -9,11 +9,11 @@ import { LATEST_SCANS } from './latestScans.ts';
 export const PLAN_COLD_FILES = `
   WITH latest AS (${LATEST_SCANS})
   INSERT INTO tier_object (share_name, scan_id, dir_id, name, full_path, path_sha256, size_bytes, atime_unix, mtime_unix, planned_by)
-  SELECT l.share_name, f.scan_id, f.dir_id, f.name, p.full_path, sha256(convert_to(p.full_path, 'UTF8')),
+  SELECT l.share_name, f.scan_id, d.dir_id, f.name, p.full_path, sha256(convert_to(p.full_path, 'UTF8')),
          f.size_bytes, f.atime_unix, f.mtime_unix, $3
     FROM latest l
     JOIN file f ON f.scan_id = l.scan_id
-    JOIN dir d ON d.dir_id = f.dir_id
+    JOIN dir d ON d.share_name = l.share_name AND d.dir_hash = f.dir_hash
    CROSS JOIN LATERAL (
          SELECT CASE WHEN l.path_style = 'windows' THEN '\\' ELSE '/' END AS sep) s
    CROSS JOIN LATERAL (

@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import { migrateTenants } from '../../src/tenancy/migrateTenants.ts';
+import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
+import { TENANT_MIGRATIONS, TENANT_TEMPLATE_VERSION } from '../../tenant-template/index.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+
+describe('tenant template upgrade', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack('template_upgrade', { api: false, workers: false });
+  });
+  after(async () => stack?.close());
+
+  it('moves files from folder ids to folder hashes', async () => {
+    const first = TENANT_MIGRATIONS.slice(0, 1);
+    const tenant = await provisionTenant({ ...stack.services, migrations: first }, { code: 'legacy', name: 'Legacy' });
+    const db = stack.services.pool;
+
+    // Rows as the first template stored them, written directly as the superuser.
+    const client = await db.connect();
+    await client.query('BEGIN');
+    await client.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenant.id]);
+    await client.query(`
+      INSERT INTO t_legacy.dir (tenant_id, dir_id, share_name, dir_path, path_sha256)
+      VALUES ($1, 10, 'finance', 'D:\\a', sha256(convert_to('D:\\a', 'UTF8'))),
+             ($1, 11, 'finance', 'D:\\b', sha256(convert_to('D:\\b', 'UTF8')))`, [tenant.id]);
+    await client.query(`
+      INSERT INTO t_legacy.file (tenant_id, scan_id, dir_id, name, size_bytes, atime_unix, mtime_unix, ctime_unix)
+      VALUES ($1, 1, 10, 'x.txt', 1, 1, 1, 1), ($1, 1, 11, 'y.txt', 2, 2, 2, 2)`, [tenant.id]);
+    await client.query('COMMIT');
+    client.release();
+
+    const report = await migrateTenants(db, stack.services.orm, stack.services.log, { concurrency: 1 });
+    expect(report.failed).to.equal(0);
+
+    const { rows } = await db.query(
+      `SELECT d.dir_path, f.name FROM t_legacy.file f JOIN t_legacy.dir d ON d.dir_hash = f.dir_hash ORDER BY f.name`,
+    );
+    expect(rows).to.deep.equal([
+      { dir_path: 'D:\\a', name: 'x.txt' },
+      { dir_path: 'D:\\b', name: 'y.txt' },
+    ]);
+    const version = await db.query("SELECT schema_version FROM control.tenant WHERE code = 'legacy'");
+    expect(version.rows[0].schema_version).to.equal(TENANT_TEMPLATE_VERSION);
+  });
+});
