@@ -1,5 +1,6 @@
 import { T0001Initial } from './migrations/T0001_initial.ts';
 import { T0002DirHash } from './migrations/T0002_dir_hash.ts';
+import { T0003PlanKeysAndPaths } from './migrations/T0003_plan_keys_and_paths.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -8,6 +9,7 @@ import { T0002DirHash } from './migrations/T0002_dir_hash.ts';
 export const TENANT_MIGRATIONS = [
   { name: 'T0001_initial', class: T0001Initial },
   { name: 'T0002_dir_hash', class: T0002DirHash },
+  { name: 'T0003_plan_keys_and_paths', class: T0003PlanKeysAndPaths },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

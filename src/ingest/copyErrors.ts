@@ -11,6 +11,22 @@ const CONSTRAINT_COLUMNS: Record<string, string> = {
   size_bytes_not_negative: 'size_bytes',
   dir_path_not_empty: 'dir_path',
   name_is_one_path_segment: 'name',
+  name_fits_path_style: 'name',
+  dir_path_canonical: 'dir_path',
+  frn_in_range: 'frn',
+  attributes_in_range: 'attributes',
+};
+
+/** What a violated check means, in words a client can act on. */
+const CONSTRAINT_REASONS: Record<string, string> = {
+  size_bytes_not_negative: 'size_bytes must not be negative',
+  dir_path_not_empty: 'dir_path must not be empty',
+  name_is_one_path_segment: 'name must be one path segment: not empty, not "." or "..", without "/"',
+  name_fits_path_style: 'a Windows file name must not contain "\\"',
+  dir_path_canonical:
+    'dir_path must be an absolute folder path in the scan\'s path style (C:\\x or \\\\server\\share\\x on Windows, /x on POSIX), without a trailing separator, "." or ".." segments, or doubled separators',
+  frn_in_range: 'frn must be from 0 to 2^64 - 1',
+  attributes_in_range: 'attributes must be from 0 to 2^32 - 1',
 };
 
 interface PgError {
@@ -42,7 +58,9 @@ export function translateCopyError(error: unknown, format: 'csv' | 'parquet' = '
     pgError.column;
 
   const place = [line && `line ${line}`, row && `row ${row}`, column && `column ${column}`].filter(Boolean).join(', ');
-  const reason = limit ? `value longer than ${limit.limit} allows` : pgError.message;
+  const reason = limit
+    ? `value longer than ${limit.limit} allows`
+    : (pgError.constraint && CONSTRAINT_REASONS[pgError.constraint]) || pgError.message;
   const message = `chunk rejected at ${place || 'an unknown row'}: ${reason}; no row of this chunk was kept`;
 
   return StrataError.invalid(limit ? 'LIMIT_EXCEEDED' : 'INVALID_CHUNK_ROW', message, { line, row, column, limit: limit?.limit }, error);

@@ -22,6 +22,7 @@ export interface ChunkUpload {
 interface ScanRow {
   scan_id: number;
   status: string;
+  path_style: string;
 }
 
 interface ChunkRow {
@@ -57,7 +58,7 @@ export async function receiveChunk(
       if (previous) return { scanId: scan.scan_id, receipt: await compareRepeat(ready, previous, upload.seq) };
 
       await claimChunk(client, tenant.id, scan, upload.seq);
-      const rows = await copyChunk(client, ready, limits, scan.scan_id, upload.seq);
+      const rows = await copyChunk(client, ready, limits, scan, upload.seq);
       const sha256 = ready.sha256();
 
       await client.query(
@@ -82,7 +83,7 @@ export async function receiveChunk(
 
 async function lockScan(client: pg.PoolClient, scanGuid: string): Promise<ScanRow> {
   // FOR SHARE holds off `complete` (which updates the row) until this chunk commits.
-  const { rows } = await client.query<ScanRow>('SELECT scan_id, status FROM scan WHERE scan_guid = $1 FOR SHARE', [scanGuid]);
+  const { rows } = await client.query<ScanRow>('SELECT scan_id, status, path_style FROM scan WHERE scan_guid = $1 FOR SHARE', [scanGuid]);
   const scan = rows[0];
   if (!scan) throw StrataError.notFound(`scan ${scanGuid}`);
   return scan;
@@ -129,14 +130,15 @@ async function claimChunk(client: pg.PoolClient, tenantId: string, scan: ScanRow
   }
 }
 
-async function copyChunk(client: pg.PoolClient, source: ChunkSource, limits: IngestLimits, scanId: number, seq: number): Promise<number> {
+async function copyChunk(client: pg.PoolClient, source: ChunkSource, limits: IngestLimits, scan: ScanRow, seq: number): Promise<number> {
   const { columns, csv } = await source.open();
 
-  // The staging table's column defaults and length checks read these settings.
+  // The staging table's column defaults, length limits and path checks read these settings.
   await client.query(
     `SELECT set_config('strata.scan_id', $1, true), set_config('strata.chunk_seq', $2, true),
-            set_config('strata.max_path_chars', $3, true), set_config('strata.max_name_chars', $4, true)`,
-    [String(scanId), String(seq), String(limits.maxPathChars), String(limits.maxNameChars)],
+            set_config('strata.max_path_chars', $3, true), set_config('strata.max_name_chars', $4, true),
+            set_config('strata.path_style', $5, true)`,
+    [String(scan.scan_id), String(seq), String(limits.maxPathChars), String(limits.maxNameChars), scan.path_style],
   );
 
   // PostgreSQL rejects COPY FROM where RLS applies, so the COPY alone runs as the

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { StrataError } from '../errors.ts';
 import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
-import { PLAN_COLD_FILES, PLANNED_TOTALS, TOP_PLANNED_DIRS } from './sql/planColdFiles.ts';
+import { LATEST_SCANS } from './sql/latestScans.ts';
+import { DROP_STALE_PLANS, PLAN_COLD_FILES, PLANNED_TOTALS, TOP_PLANNED_DIRS } from './sql/planColdFiles.ts';
 
 export interface PlanRequest {
   /** Plan one share only; all shares when absent. */
@@ -17,37 +20,50 @@ export interface PlanRequest {
 export interface PlanSummary {
   /** Unix seconds: files last accessed at or before this were planned. */
   cutoffUnix: number;
+  /** Files planned by this run that were not planned before. */
   newlyPlanned: number;
+  /** PLANNED files dropped because they no longer qualify (used, changed or gone). */
+  dropped: number;
   plannedFiles: number;
   plannedBytes: number;
   topDirs: { share: string; dirPath: string; files: number; bytes: number }[];
 }
 
 /**
- * Turn the latest OK scan of each share into PLANNED tier objects for the files not
- * accessed within the threshold, and summarise what is planned. Idempotent: a second
- * run plans nothing new unless a newer scan or a longer threshold brings new files.
+ * Bring the PLANNED tier objects of each share in scope in line with its latest OK
+ * scan: plan the files not accessed within the threshold, refresh those already
+ * planned, and drop planned files that no longer qualify. Running it twice with the
+ * same scan and threshold changes nothing the second time.
  */
 export async function planColdFiles(pool: pg.Pool, tenant: TenantRef, request: PlanRequest): Promise<PlanSummary> {
   const share = request.share ?? null;
   const cutoffUnix = Math.floor(Date.now() / 1000) - request.olderThanSeconds;
+  const run = randomUUID();
 
   return withTenant(pool, tenant, Roles.planner, async (client) => {
-    const inserted = await client.query(PLAN_COLD_FILES, [share, cutoffUnix, request.plannedBy]);
+    const scans = await client.query(LATEST_SCANS, [share]);
+    if (share !== null && scans.rowCount === 0) {
+      throw StrataError.notFound(`an OK scan of share ${JSON.stringify(share)}`);
+    }
+
+    const planned = await client.query<{ inserted: number }>(PLAN_COLD_FILES, [share, cutoffUnix, request.plannedBy, run]);
+    const dropped = await client.query(DROP_STALE_PLANS, [share, run]);
     const totals = await client.query<{ files: number; bytes: number }>(PLANNED_TOTALS, [share]);
     const top = await client.query<{ share_name: string; dir_path: string; files: number; bytes: number }>(TOP_PLANNED_DIRS, [
       share,
       request.topDirs ?? 10,
     ]);
 
+    const newlyPlanned = planned.rows[0]?.inserted ?? 0;
     await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'plan.built', $2)", [
       request.plannedBy,
-      { share, olderThanSeconds: request.olderThanSeconds, cutoffUnix, newlyPlanned: inserted.rowCount ?? 0 },
+      { share, run, olderThanSeconds: request.olderThanSeconds, cutoffUnix, newlyPlanned, dropped: dropped.rowCount ?? 0 },
     ]);
 
     return {
       cutoffUnix,
-      newlyPlanned: inserted.rowCount ?? 0,
+      newlyPlanned,
+      dropped: dropped.rowCount ?? 0,
       plannedFiles: totals.rows[0]?.files ?? 0,
       plannedBytes: totals.rows[0]?.bytes ?? 0,
       topDirs: top.rows.map((row) => ({ share: row.share_name, dirPath: row.dir_path, files: row.files, bytes: row.bytes })),

@@ -72,7 +72,6 @@ describe('normalisation', () => {
       'CON.txt',
       '漢字のファイル.pdf',
       '😀 emoji.png',
-      'back\\slash in a posix name',
     ];
     const rows = names.map((name, i) => ['D:\\Unicode ünïcödé\\folder, with comma', name, String(i), '1', '2', '3']);
     const scanGuid = await ingest(rows, 5, 'unicode');
@@ -97,9 +96,19 @@ describe('normalisation', () => {
       [scanGuid],
     );
     expect(rows).to.deep.equal([
-      { name: 'multi\r\nline.txt', frn: 42, attributes: 32 },
-      { name: 'plain.txt', frn: 43, attributes: 33 },
+      { name: 'multi\r\nline.txt', frn: '42', attributes: 32 },
+      { name: 'plain.txt', frn: '43', attributes: 33 },
     ]);
+  });
+
+  it('keeps a backslash in a POSIX name and 64-bit NTFS ids', async () => {
+    const opened = await call(stack.api!.url, 'POST', '/v1/scans', {
+      token: tenant.agentToken,
+      json: scanRequest({ shareName: 'posix', pathStyle: 'posix', sourceType: 'POSIX', rootPath: '/srv' }),
+    });
+    const csv = `dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix,frn,attributes\n"/srv/x","back\\slash",1,1,1,1,18446744073709551615,4294967295\n`;
+    const result = await putChunk(stack.api!.url, tenant.agentToken, opened.body.scanGuid, 0, csv);
+    expect(result.status, JSON.stringify(result.body)).to.equal(200);
   });
 
   it('counts a file listed twice in one scan once', async () => {

@@ -50,6 +50,7 @@ export function formatPlanSummary(summary: PlanSummary, olderThan: string): stri
   const lines = [
     `Plan: files not accessed for ${olderThan} (last access before ${new Date(summary.cutoffUnix * 1000).toISOString()})`,
     `  planned now:   ${formatCount(summary.newlyPlanned)} files`,
+    `  dropped:       ${formatCount(summary.dropped)} planned files no longer qualify (used, changed or gone)`,
     `  planned total: ${formatCount(summary.plannedFiles)} files, ${formatBytes(summary.plannedBytes)} to free`,
   ];
   if (summary.topDirs.length > 0) {

@@ -1,28 +1,49 @@
+import { PLACEHOLDER_ATTRIBUTES } from '../../../tenant-template/migrations/T0003_plan_keys_and_paths.ts';
 import { LATEST_SCANS } from './latestScans.ts';
 
 /**
  * Plan every file of the latest OK scans last accessed at or before `$2` (Unix
- * seconds). `$1` share or NULL, `$3` who planned it. A file already planned keeps its
- * row, so running the plan again adds only files that were not planned before.
- * The full path joins folder and name with the scan's own separator.
+ * seconds), except cloud placeholders, whose content is not on the disk. `$1` share
+ * or NULL, `$3` who planned it, `$4` this run's id. A file already PLANNED is brought
+ * up to date with the latest scan and stamped with this run; rows that have moved
+ * past PLANNED (being moved, stubbed) are left alone. The full path joins folder and
+ * name with the scan's own separator. Returns how many rows were new (`xmax = 0`
+ * holds for a row this statement inserted, not for one it updated).
  */
 export const PLAN_COLD_FILES = `
-  WITH latest AS (${LATEST_SCANS})
-  INSERT INTO tier_object (share_name, scan_id, dir_id, name, full_path, path_sha256, size_bytes, atime_unix, mtime_unix, planned_by)
-  SELECT l.share_name, f.scan_id, d.dir_id, f.name, p.full_path, sha256(convert_to(p.full_path, 'UTF8')),
-         f.size_bytes, f.atime_unix, f.mtime_unix, $3
-    FROM latest l
-    JOIN file f ON f.scan_id = l.scan_id
-    JOIN dir d ON d.share_name = l.share_name AND d.dir_hash = f.dir_hash
-   CROSS JOIN LATERAL (
-         SELECT CASE WHEN l.path_style = 'windows' THEN '\\' ELSE '/' END AS sep) s
-   CROSS JOIN LATERAL (
-         SELECT CASE WHEN right(d.dir_path, 1) = s.sep THEN d.dir_path || f.name
-                     ELSE d.dir_path || s.sep || f.name END AS full_path) p
-   WHERE f.atime_unix <= $2
-  ON CONFLICT (share_name, path_sha256) DO NOTHING`;
+  WITH latest AS (${LATEST_SCANS}),
+  upserted AS (
+    INSERT INTO tier_object (share_name, scan_id, dir_id, name, full_path, size_bytes, atime_unix, mtime_unix, planned_by, plan_run)
+    SELECT l.share_name, f.scan_id, d.dir_id, f.name, p.full_path, f.size_bytes, f.atime_unix, f.mtime_unix, $3, $4
+      FROM latest l
+      JOIN file f ON f.scan_id = l.scan_id
+      JOIN dir d ON d.share_name = l.share_name AND d.dir_hash = f.dir_hash
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN l.path_style = 'windows' THEN '\\' ELSE '/' END AS sep) s
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN right(d.dir_path, 1) = s.sep THEN d.dir_path || f.name
+                       ELSE d.dir_path || s.sep || f.name END AS full_path) p
+     WHERE f.atime_unix <= $2
+       AND coalesce(f.attributes, 0) & ${PLACEHOLDER_ATTRIBUTES} = 0
+    ON CONFLICT (dir_id, name) DO UPDATE
+       SET scan_id = EXCLUDED.scan_id, full_path = EXCLUDED.full_path, size_bytes = EXCLUDED.size_bytes,
+           atime_unix = EXCLUDED.atime_unix, mtime_unix = EXCLUDED.mtime_unix, plan_run = EXCLUDED.plan_run
+     WHERE tier_object.state = 'PLANNED'
+    RETURNING (xmax = 0) AS inserted)
+  SELECT count(*) FILTER (WHERE inserted) AS inserted FROM upserted`;
 
-/** Files and bytes in state PLANNED, per share in the same scope as the plan. */
+/**
+ * Drop PLANNED rows of the shares in scope that this run (`$2`) did not select: the
+ * file was read or changed within the threshold, or is gone from the latest scan.
+ * Nothing has been done to them yet, so dropping loses nothing.
+ */
+export const DROP_STALE_PLANS = `
+  WITH latest AS (${LATEST_SCANS})
+  DELETE FROM tier_object t
+   USING latest l
+   WHERE t.share_name = l.share_name AND t.state = 'PLANNED' AND t.plan_run IS DISTINCT FROM $2::uuid`;
+
+/** Files and bytes in state PLANNED, in the same scope as the plan. */
 export const PLANNED_TOTALS = `
   SELECT count(*) AS files, coalesce(sum(size_bytes), 0)::bigint AS bytes
     FROM tier_object
