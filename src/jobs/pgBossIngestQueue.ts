@@ -11,8 +11,12 @@ export class JobNotQueuedError extends Error {
 export class PgBossIngestQueue implements IngestQueue {
   constructor(private readonly boss: PgBoss) {}
 
+  /**
+   * Queue a chunk's normalisation. The queue keeps one waiting job per chunk: when pg-boss
+   * returns no id here, a job for this chunk is already waiting, which is what was asked.
+   */
   async normalize(job: NormalizeJob): Promise<void> {
-    await this.send(QueueNames.normalize, job, {});
+    await this.boss.send(QueueNames.normalize, job, { singletonKey: `${job.tenantId}:${job.scanId}:${job.seq}` });
   }
 
   async finalize(job: FinalizeJob, options: { delaySeconds?: number } = {}): Promise<void> {

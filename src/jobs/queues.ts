@@ -12,7 +12,10 @@ export const QueueNames = {
  * died come back in about a minute instead of after `expireInSeconds`.
  */
 export const QUEUE_OPTIONS: Record<string, Omit<Queue, 'name'>> = {
+  // `short`: at most one queued job per singleton key (one per chunk), so re-queueing
+  // a chunk that already waits in the queue adds nothing.
   [QueueNames.normalize]: {
+    policy: 'short',
     retryLimit: 10,
     retryDelay: 5,
     retryBackoff: true,

@@ -29,6 +29,8 @@ export interface StackOptions {
   workers?: boolean;
   /** Start the HTTP API on 127.0.0.1 (default true). */
   api?: boolean;
+  /** Start pg-boss even without API or workers, to look at queued jobs (default false). */
+  boss?: boolean;
   /** Environment overrides, e.g. smaller ingest limits. */
   env?: Record<string, string>;
 }
@@ -50,7 +52,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   const stack: Stack = { db, config, services, keyringDir, close: async () => {} };
   const wantApi = options.api ?? true;
   const wantWorkers = options.workers ?? true;
-  if (wantApi || options.workers === true) {
+  if (wantApi || options.workers === true || options.boss === true) {
     stack.boss = await startBoss(db.url, log, { max: 4 });
     stack.queue = new PgBossIngestQueue(stack.boss);
     if (wantWorkers) await startWorkers(stack);
