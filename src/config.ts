@@ -29,6 +29,10 @@ export interface Config {
   nodeEnv: string;
   /** Connections in the service's own pool (per process). */
   dbPoolMax: number;
+  /** How long a request waits for a pooled connection before it is answered 503. */
+  dbConnectTimeoutMs: number;
+  /** Chunk uploads one API process streams at once; more are answered 503 with Retry-After. */
+  maxConcurrentChunks: number;
   ingest: IngestLimits;
   /** Tenant schemas migrated at once by `strata migrate`. */
   migrateConcurrency: number;
@@ -81,6 +85,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: readChoice(env, 'STRATA_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     nodeEnv: env.NODE_ENV || 'development',
     dbPoolMax: readInt(env, 'STRATA_DB_POOL_MAX', 20, 2, 1000),
+    dbConnectTimeoutMs: readInt(env, 'STRATA_DB_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
+    maxConcurrentChunks: readInt(env, 'STRATA_MAX_CONCURRENT_CHUNKS', 12, 1, 10_000),
     ingest: {
       maxChunkBytes: readInt(env, 'STRATA_MAX_CHUNK_BYTES', 256 * MiB, 1024, 4096 * MiB),
       maxChunkDecompressedBytes: readInt(env, 'STRATA_MAX_CHUNK_DECOMPRESSED_BYTES', 1024 * MiB, 1024, 16384 * MiB),

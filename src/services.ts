@@ -18,7 +18,7 @@ export interface Services {
 }
 
 export async function openServices(config: Config, log: Logger, databaseUrl: string): Promise<Services> {
-  const pool = createPool(databaseUrl, config.dbPoolMax, log);
+  const pool = createPool(databaseUrl, config.dbPoolMax, log, { connectTimeoutMs: config.dbConnectTimeoutMs });
   const orm = await createOrm(databaseUrl, log);
   // Made on first use, so commands that need no key do not print the keyring warning.
   let keys: KeyProvider | undefined;

@@ -15,6 +15,8 @@ export interface AppDeps {
   limits: IngestLimits;
   log: Logger;
   metrics?: ApiMetrics;
+  /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
+  maxConcurrentChunks?: number;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
@@ -40,7 +42,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorHandler);
 
-  const routers = [healthRoutes(deps.pool, metrics), scanRoutes({ ...deps, metrics })];
+  const routers = [healthRoutes(deps.pool, metrics), scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 })];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -6,11 +6,17 @@ import type { Logger } from '../log.ts';
  * as JavaScript numbers: every value Strata stores in them (Unix seconds, byte sizes,
  * row counts) stays below 2^53.
  */
-export function createPool(connectionString: string, max: number, log: Logger, applicationName = 'strata'): pg.Pool {
+export function createPool(
+  connectionString: string,
+  max: number,
+  log: Logger,
+  options: { applicationName?: string; connectTimeoutMs?: number } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
-    application_name: applicationName,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    application_name: options.applicationName ?? 'strata',
     types: { getTypeParser: bigintAsNumber },
   });
 

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { StrataError } from '../errors.ts';
 import type { FunctionRole } from './roles.ts';
 
 /** What a unit of tenant work needs to know about its tenant. */
@@ -24,7 +25,7 @@ export async function withTenant<T>(
   role: FunctionRole,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = await connectOrUnavailable(pool);
   let broken: Error | undefined;
 
   try {
@@ -45,6 +46,18 @@ export async function withTenant<T>(
     // A connection whose rollback failed is in an unknown state: destroy it rather
     // than hand it to the next caller.
     client.release(broken);
+  }
+}
+
+/**
+ * Check out a pooled connection. When none frees up within the pool's connection
+ * timeout, or the server cannot be reached, the caller gets a retryable 503.
+ */
+async function connectOrUnavailable(pool: pg.Pool): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (error) {
+    throw new StrataError('DATABASE_UNAVAILABLE', 'no database connection is available; retry shortly', 503, { retryAfterSeconds: 5 }, { cause: error });
   }
 }
 

@@ -10,6 +10,12 @@ import { openParquetChunk, spoolBody } from './parquetChunk.ts';
 
 export type ChunkFormat = 'csv' | 'parquet';
 
+/** A chunk's column list and its rows as CSV (header line included) for COPY. */
+export interface OpenedChunk {
+  columns: ChunkColumn[];
+  csv: AsyncIterable<Buffer>;
+}
+
 /**
  * One chunk body on its way into COPY: the body as sent passes the size limits and
  * a SHA-256 before anything reads its rows.
@@ -17,7 +23,7 @@ export type ChunkFormat = 'csv' | 'parquet';
 export interface ChunkSource {
   readonly format: ChunkFormat;
   /** Read the column list and hand back the body as CSV (header line included) for COPY. */
-  open(): Promise<{ columns: ChunkColumn[]; csv: AsyncIterable<Buffer> }>;
+  open(): Promise<OpenedChunk>;
   /** Read the rest of the body, to hash a repeated chunk without loading its rows. */
   drain(): Promise<void>;
   /** SHA-256 of the body as sent; valid once the body has been read to its end. */

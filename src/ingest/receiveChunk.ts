@@ -7,7 +7,7 @@ import { StrataError } from '../errors.ts';
 import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
-import { csvSource, parquetSource, type ChunkFormat, type ChunkSource } from './chunkSource.ts';
+import { csvSource, parquetSource, type ChunkFormat, type ChunkSource, type OpenedChunk } from './chunkSource.ts';
 import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import type { IngestQueue } from './ingestJobs.ts';
 
@@ -51,6 +51,10 @@ export async function receiveChunk(
       : csvSource(upload.body, limits, upload.gzip);
     const ready = source;
 
+    // The header (or the Parquet schema) is read before a database connection is
+    // taken, so a client that connects and sends nothing holds no connection.
+    const opened = await ready.open();
+
     const outcome = await withTenant(pool, tenant, Roles.api, async (client) => {
       const scan = await lockScan(client, upload.scanGuid);
 
@@ -58,7 +62,7 @@ export async function receiveChunk(
       if (previous) return { scanId: scan.scan_id, receipt: await compareRepeat(ready, previous, upload.seq) };
 
       await claimChunk(client, tenant.id, scan, upload.seq);
-      const rows = await copyChunk(client, ready, limits, scan, upload.seq);
+      const rows = await copyChunk(client, ready, opened, limits, scan, upload.seq);
       const sha256 = ready.sha256();
 
       await client.query(
@@ -130,8 +134,15 @@ async function claimChunk(client: pg.PoolClient, tenantId: string, scan: ScanRow
   }
 }
 
-async function copyChunk(client: pg.PoolClient, source: ChunkSource, limits: IngestLimits, scan: ScanRow, seq: number): Promise<number> {
-  const { columns, csv } = await source.open();
+async function copyChunk(
+  client: pg.PoolClient,
+  source: ChunkSource,
+  opened: OpenedChunk,
+  limits: IngestLimits,
+  scan: ScanRow,
+  seq: number,
+): Promise<number> {
+  const { columns, csv } = opened;
 
   // The staging table's column defaults, length limits and path checks read these settings.
   await client.query(

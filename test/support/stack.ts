@@ -58,7 +58,11 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     if (wantWorkers) await startWorkers(stack);
   }
   if (wantApi && stack.queue) {
-    stack.api = await startApiServer({ pool: services.pool, queue: stack.queue, limits: config.ingest, log }, '127.0.0.1', 0);
+    stack.api = await startApiServer(
+      { pool: services.pool, queue: stack.queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+      '127.0.0.1',
+      0,
+    );
   }
 
   stack.close = async () => {

@@ -18,6 +18,8 @@ export interface ScanRouteDeps {
   queue: IngestQueue;
   limits: IngestLimits;
   metrics: ApiMetrics;
+  /** Chunk uploads streamed at once by this process; see STRATA_MAX_CONCURRENT_CHUNKS. */
+  maxConcurrentChunks: number;
 }
 
 const CSV_TYPES = [CSV_MEDIA_TYPE, 'application/csv'];
@@ -26,6 +28,10 @@ const CSV_TYPES = [CSV_MEDIA_TYPE, 'application/csv'];
 export function scanRoutes(deps: ScanRouteDeps): Router {
   const router = new Router({ prefix: '/v1/scans' });
   const upload = requireScope(deps.pool, 'upload');
+
+  // Each chunk upload holds a database connection while it streams. Capping them
+  // keeps connections free for other tenants' calls when clients stall or crowd in.
+  let chunksInFlight = 0;
 
   router.post('/', upload, async (ctx) => {
     const principal = ctx.state.principal as Principal;
@@ -49,15 +55,21 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
 
     const format = checkChunkHeaders(ctx.get('content-type'), ctx.get('content-encoding'), ctx.get('content-length'), deps.limits);
     ctx.state.log = ctx.state.log.child({ scanGuid: params.scanGuid, seq });
+    if (chunksInFlight >= deps.maxConcurrentChunks) {
+      throw new StrataError('SERVER_BUSY', `${chunksInFlight} chunk uploads are in progress on this server; retry shortly`, 503, {
+        retryAfterSeconds: 5,
+      });
+    }
 
     const started = process.hrtime.bigint();
+    chunksInFlight++;
     const receipt = await receiveChunk(deps.pool, deps.queue, deps.limits, principal.tenant, {
       scanGuid: params.scanGuid,
       seq,
       body: ctx.req,
       format,
       gzip: ctx.get('content-encoding').toLowerCase() === 'gzip',
-    });
+    }).finally(() => chunksInFlight--);
 
     deps.metrics.chunkSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (!receipt.replayed) deps.metrics.rowsReceived.inc(receipt.rows);

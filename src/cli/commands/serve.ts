@@ -44,7 +44,11 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
     log.info({ concurrency: config.normalizeConcurrency }, 'worker started');
   }
   const api = roles.api
-    ? await startApiServer({ pool: services.pool, queue, limits: config.ingest, log }, config.httpHost, config.httpPort)
+    ? await startApiServer(
+        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+        config.httpHost,
+        config.httpPort,
+      )
     : undefined;
   if (api) log.info({ url: api.url }, 'API listening');
 
