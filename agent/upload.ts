@@ -58,12 +58,14 @@ export class ChunkUploader {
   }
 
   /**
-   * Queues a finished chunk, first waiting until at most concurrency + 2 chunks, this one
-   * included, would be queued or uploading. Throws the first upload error once an upload
-   * has failed for good.
+   * Queues a finished chunk, first waiting until at most concurrency + 2 chunk files,
+   * this one included, are on disk waiting or uploading. Throws the first upload error
+   * once an upload has failed for good.
    */
   async enqueue(chunk: ChunkFile): Promise<void> {
-    while (!this.#failed && this.#active + this.#queue.length + 1 > this.#maxWaiting) {
+    // This chunk's file is already on disk while it waits here, so it counts too: the
+    // uploads and the queue may hold one fewer than the limit.
+    while (!this.#failed && this.#active + this.#queue.length + 1 >= this.#maxWaiting) {
       await this.#nextChange();
     }
     if (this.#failed) {

@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import type { IngestLimits } from '../config.ts';
 import type { ChunkColumn } from '../wire/contract.ts';
 import { ByteLimit, Sha256Tap } from './chunkLimits.ts';
+import { CsvRecordScanner } from './csvRecordScanner.ts';
 import { readChunkHeader } from './chunkHeader.ts';
 import { openParquetChunk, spoolBody } from './parquetChunk.ts';
 
@@ -30,6 +31,8 @@ export interface ChunkSource {
   sha256(): Buffer;
   /** Bytes of the body as sent. */
   bytes(): number;
+  /** Data rows counted in Node, to cross-check COPY's count; undefined where not counted. */
+  rowsCounted(): number | undefined;
   /** Stop reading and release what the source holds (called on every path). */
   close(): Promise<void>;
 }
@@ -55,7 +58,9 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
  * still sending, and the error response reaches it.
  */
 export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): ChunkSource {
-  const { hasher, sent, stages } = limitStages(limits, gzip);
+  const { hasher, sent, stages: limited } = limitStages(limits, gzip);
+  const scanner = new CsvRecordScanner(limits.maxChunkRows);
+  const stages = [...limited, scanner];
   const first = stages[0] as unknown as Writable;
   const last = stages[stages.length - 1] as unknown as Readable;
 
@@ -81,6 +86,7 @@ export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): 
     },
     sha256: () => hasher.digest(),
     bytes: () => sent.bytes,
+    rowsCounted: () => Math.max(scanner.records - 1, 0),
     async close() {
       body.unpipe(first);
       body.resume();
@@ -108,6 +114,7 @@ export async function parquetSource(body: Readable, limits: IngestLimits, gzip: 
     async drain() {},
     sha256: () => digest,
     bytes: () => sent.bytes,
+    rowsCounted: () => undefined,
     close: () => rm(file, { force: true }),
   };
 }

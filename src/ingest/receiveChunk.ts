@@ -166,6 +166,10 @@ async function copyChunk(
   await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.api)}`);
 
   const rows = copy.rowCount;
+  const counted = source.rowsCounted();
+  if (counted !== undefined && counted !== rows) {
+    throw StrataError.invalid('INVALID_CHUNK_ROW', `COPY loaded ${rows} rows but the chunk holds ${counted} CSV records; no row of this chunk was kept`);
+  }
   if (rows > limits.maxChunkRows) {
     throw StrataError.tooLarge('STRATA_MAX_CHUNK_ROWS', `chunk has ${rows} rows; at most ${limits.maxChunkRows} are allowed (STRATA_MAX_CHUNK_ROWS)`);
   }

@@ -43,10 +43,13 @@ const CASES: BadCase[] = [
   { name: 'folder with a trailing separator', body: utf8(`${HEADER}"C:\\x\\","a.txt",1,1,1,1\n`), status: 422, mentions: ['line 2', 'dir_path'] },
   { name: 'drive-relative folder', body: utf8(`${HEADER}"C:","a.txt",1,1,1,1\n`), status: 422, mentions: ['line 2', 'dir_path'] },
   { name: 'folder with a .. segment', body: utf8(`${HEADER}"C:\\x\\..\\y","a.txt",1,1,1,1\n`), status: 422, mentions: ['line 2', 'dir_path'] },
+  { name: 'end-of-data marker line', body: utf8(`${HEADER}${GOOD_ROW}\\.\n"D:\\data","after.txt",1,1,1,1\n`), status: 422, mentions: ['line 3', '\\.'] },
+  { name: 'end-of-data marker with CRLF', body: utf8(`${HEADER}${GOOD_ROW}\\.\r\n"D:\\data","after.txt",1,1,1,1\n`), status: 422, mentions: ['line 3'] },
+  { name: 'end-of-data marker at the end', body: utf8(`${HEADER}${GOOD_ROW}\\.`), status: 422, mentions: ['line 3'] },
   { name: 'frn beyond 64 bits', body: utf8(`dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix,frn\n"C:\\x","a",1,1,1,1,18446744073709551616\n`), status: 422, mentions: ['line 2', 'frn'] },
   { name: 'too many rows', body: utf8(HEADER + Array.from({ length: 51 }, (_, i) => `"D:\\d","f${i}",1,1,1,1\n`).join('')), status: 413, mentions: ['STRATA_MAX_CHUNK_ROWS'] },
   { name: 'body over the size limit', body: utf8(HEADER + `"D:\\d","x",1,1,1,1\n`.repeat(1500)), gzip: false, status: 413, mentions: ['STRATA_MAX_CHUNK_BYTES'] },
-  { name: 'gzip expanding past the limit', body: utf8(HEADER + `"D:\\d","${'z'.repeat(30)}",1,1,1,1\n`.repeat(4000)), status: 413, mentions: ['STRATA_MAX_CHUNK_DECOMPRESSED_BYTES'] },
+  { name: 'gzip expanding past the limit', body: utf8(`${HEADER}"D:\\d","${'z'.repeat(200_000)}",1,1,1,1\n`), status: 413, mentions: ['STRATA_MAX_CHUNK_DECOMPRESSED_BYTES'] },
   { name: 'body that is not gzip', body: utf8('not gzip at all'), status: 400, mentions: ['gzip'] },
 ];
 

@@ -106,9 +106,14 @@ describe('normalisation', () => {
       token: tenant.agentToken,
       json: scanRequest({ shareName: 'posix', pathStyle: 'posix', sourceType: 'POSIX', rootPath: '/srv' }),
     });
-    const csv = `dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix,frn,attributes\n"/srv/x","back\\slash",1,1,1,1,18446744073709551615,4294967295\n`;
+    // A quoted \. is an ordinary name; only an unquoted line holding \. alone is rejected.
+    const csv =
+      'dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix,frn,attributes\n' +
+      '"/srv/x","back\\slash",1,1,1,1,18446744073709551615,4294967295\n' +
+      '"/srv/x","\\.",1,1,1,1,1,1\n';
     const result = await putChunk(stack.api!.url, tenant.agentToken, opened.body.scanGuid, 0, csv);
     expect(result.status, JSON.stringify(result.body)).to.equal(200);
+    expect(result.body.rows).to.equal(2);
   });
 
   it('counts a file listed twice in one scan once', async () => {
