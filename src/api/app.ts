@@ -48,9 +48,5 @@ export function createApp(deps: AppDeps): Koa {
     app.use(router.allowedMethods());
   }
 
-  app.use((ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } };
-  });
   return app;
 }

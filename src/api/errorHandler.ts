@@ -13,6 +13,20 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
   } catch (error) {
     const body = toErrorBody(ctx, error);
     ctx.body = body;
+    return;
+  }
+
+  // Routes that matched nothing, or matched the path with another method, get the same
+  // JSON error body as every other failure.
+  const status = ctx.status;
+  if (ctx.body === undefined && (status === 404 || status === 405)) {
+    const allowed = ctx.response.get('Allow');
+    // Setting a body makes Koa answer 200, so the status is set again afterwards.
+    ctx.body =
+      status === 404
+        ? { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } }
+        : { error: { code: 'METHOD_NOT_ALLOWED', message: `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allowed}` } };
+    ctx.status = status;
   }
 }
 
@@ -23,6 +37,14 @@ function toErrorBody(ctx: Context, error: unknown): ErrorBody {
     ctx.state.log?.info({ code: error.code, status: error.status, err: error.cause ?? undefined }, error.message);
     const { line, row, column, limit } = error.details;
     return { error: { code: error.code, message: error.message, line, row, column, limit } };
+  }
+
+  if (!ctx.req.complete && ctx.req.destroyed) {
+    // The client closed the connection mid-request: no answer can reach it, and it is
+    // not a server fault, so it is neither logged as an error nor counted as a 500.
+    ctx.status = 400;
+    ctx.state.log?.info({ err: error }, 'client closed the connection before the request was complete');
+    return { error: { code: 'CLIENT_CLOSED_REQUEST', message: 'the client closed the connection' } };
   }
 
   ctx.status = 500;

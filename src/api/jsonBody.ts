@@ -18,9 +18,28 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
     parts.push(part);
   }
 
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+    value = JSON.parse(Buffer.concat(parts).toString('utf8'));
   } catch (error) {
     throw new StrataError('INVALID_JSON', 'the request body is not valid JSON', 400, {}, { cause: error });
+  }
+  checkStrings(value, '');
+  return value;
+}
+
+/**
+ * Reject text PostgreSQL cannot store: a NUL character, or a lone UTF-16 surrogate
+ * (JSON allows `\ud800`, UTF-8 has no encoding for it).
+ */
+function checkStrings(value: unknown, path: string): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000') || !value.isWellFormed()) {
+      throw new StrataError('INVALID_TEXT', `${path || 'body'} contains a NUL character or a lone surrogate, which cannot be stored`, 400);
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => checkStrings(item, `${path}[${index}]`));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) checkStrings(item, path ? `${path}.${key}` : key);
   }
 }

@@ -4,6 +4,12 @@ import type { CompleteScanRequest, OpenScanRequest } from '../wire/contract.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
 
+/**
+ * A share name as SMB allows it: 1 to 80 characters, Unicode letters included, none of
+ * " / \\ [ ] : | < > + = ; , ? * or control characters, no leading or trailing space.
+ */
+export const SHARE_NAME = '^(?! )[^\\u0000-\\u001f"/\\\\\\[\\]:|<>+=;,?*]{1,80}(?<! )$';
+
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 
 /** Unix seconds from 1601 (the NTFS epoch) to the year 9999, as 64-bit integers. */
@@ -15,7 +21,7 @@ const openScanSchema = {
   required: ['scanGuid', 'shareName', 'sourceType', 'rootPath', 'pathStyle', 'startedAt'],
   properties: {
     scanGuid: { type: 'string', pattern: UUID },
-    shareName: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._ $-]{0,127}$' },
+    shareName: { type: 'string', pattern: SHARE_NAME },
     sourceType: { enum: ['NTFS', 'SMB', 'LucidLink', 'POSIX'] },
     rootPath: { type: 'string', minLength: 1, maxLength: 32767 },
     pathStyle: { enum: ['windows', 'posix'] },
@@ -57,8 +63,8 @@ export function assertValid<T>(validate: ValidateFunction<T>, value: unknown, wh
   const field = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';
   const missing = first?.params && 'missingProperty' in first.params ? String(first.params.missingProperty) : '';
   const extra = first?.params && 'additionalProperty' in first.params ? String(first.params.additionalProperty) : '';
-  const subject = field || missing || extra || what;
-  const reason = extra ? 'is not a known field' : (first?.message ?? 'is invalid');
+  const subject = missing || field || extra || what;
+  const reason = missing ? 'is required' : extra ? 'is not a known field' : (first?.message ?? 'is invalid');
 
   throw new StrataError('INVALID_REQUEST', `${what}: ${subject} ${reason}`, 400);
 }

@@ -16,8 +16,20 @@ export function formatCount(count: number): string {
   return count.toLocaleString('en-US');
 }
 
-/** Render rows as a plain-text table with a header line; columns are left-aligned. */
-export function formatTable(header: string[], rows: string[][]): string {
+/**
+ * Make text from tenants and agents safe to print: control characters (an escape
+ * sequence could rewrite the operator's terminal) are shown as `\\xNN` or `\\uNNNN`.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => {
+    const code = char.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Render rows as a plain-text table with a header line; columns are left-aligned, cells made printable. */
+export function formatTable(header: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((row) => row.map(printable));
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config.ts';
+import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { StrataError } from '../errors.ts';
 import { HelpRequested, UsageError } from './args.ts';
 type Run = (argv: string[]) => Promise<number>;
@@ -46,7 +47,9 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  process.exitCode = report(error);
+  // A failure can leave pools or a listening socket open, which would keep the
+  // process alive; exit explicitly so a supervisor sees the failure.
+  process.exit(report(error));
 }
 
 /** Print a failure for a person at a terminal and choose the exit status. */
@@ -61,6 +64,14 @@ function report(error: unknown): number {
   }
   if (error instanceof ConfigError || error instanceof StrataError) {
     console.error(`strata: ${error.message}`);
+    return 1;
+  }
+  if (sqlStateOf(error) === SqlState.undefinedTable) {
+    console.error(`strata: ${(error as Error).message}; the database has not been migrated: run \`strata migrate\` first`);
+    return 1;
+  }
+  if (sqlStateOf(error) === SqlState.invalidCatalogName) {
+    console.error(`strata: ${(error as Error).message}; check DATABASE_URL (Strata does not create the database)`);
     return 1;
   }
   console.error('strata: failed:', error);

@@ -14,6 +14,8 @@ export async function createOrm(connectionString: string, log: Logger): Promise<
     entities: CONTROL_ENTITIES,
     extensions: [Migrator],
     pool: { min: 0, max: 4 },
+    // A mistyped DATABASE_URL must fail, not create an empty database of that name.
+    ensureDatabase: false,
     debug: false,
     logger: (message: string) => log.debug({ component: 'mikro-orm' }, message),
     migrations: {

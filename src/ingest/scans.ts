@@ -114,15 +114,25 @@ export async function completeScan(
   request: CompleteScanRequest,
 ): Promise<ScanView> {
   const result = await withTenant(pool, tenant, Roles.api, async (client) => {
-    const locked = await client.query<{ scan_id: number; status: string; expected_chunks: number | null; expected_rows: number | null }>(
-      'SELECT scan_id, status, expected_chunks, expected_rows FROM scan WHERE scan_guid = $1 FOR UPDATE',
+    const locked = await client.query<{
+      scan_id: number;
+      status: string;
+      expected_chunks: number | null;
+      expected_rows: number | null;
+      unreadable_count: number | null;
+    }>(
+      'SELECT scan_id, status, expected_chunks, expected_rows, unreadable_count FROM scan WHERE scan_guid = $1 FOR UPDATE',
       [scanGuid],
     );
     const scan = locked.rows[0];
     if (!scan) throw StrataError.notFound(`scan ${scanGuid}`);
 
     if (scan.status !== 'OPEN') {
-      if (scan.expected_chunks !== request.chunkCount || scan.expected_rows !== request.rowCount) {
+      if (
+        scan.expected_chunks !== request.chunkCount ||
+        scan.expected_rows !== request.rowCount ||
+        scan.unreadable_count !== request.unreadableCount
+      ) {
         throw StrataError.conflict('SCAN_CLOSED', `scan ${scanGuid} was already completed with other counts`);
       }
       return { scanId: scan.scan_id, view: toView(await readView(client, scanGuid)), queued: false };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { StrataError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { applyTenantMigrations, type TenantMigrationEntry } from './applyTenantMigrations.ts';
 
@@ -71,6 +72,10 @@ export async function migrateTenants(
 }
 
 async function listTenants(pool: pg.Pool, codes: string[] | undefined): Promise<TenantRow[]> {
+  // A dry run on a database whose control schema does not exist yet has no tenants.
+  const registry = await pool.query<{ present: boolean }>("SELECT to_regclass('control.tenant') IS NOT NULL AS present");
+  if (!registry.rows[0]?.present) return [];
+
   const { rows } = await pool.query<TenantRow>(
     `SELECT id, code, schema_name FROM control.tenant
       WHERE $1::text[] IS NULL OR code = ANY ($1::text[])
@@ -80,7 +85,7 @@ async function listTenants(pool: pg.Pool, codes: string[] | undefined): Promise<
 
   const missing = (codes ?? []).filter((code) => !rows.some((row) => row.code === code));
   if (missing.length > 0) {
-    throw new Error(`unknown tenant code(s): ${missing.join(', ')}; see \`strata tenant list\``);
+    throw StrataError.notFound(`tenant code(s) ${missing.join(', ')}; see \`strata tenant list\``);
   }
   return rows;
 }

@@ -41,7 +41,9 @@ export interface ProvisionDeps {
 export async function provisionTenant(deps: ProvisionDeps, request: ProvisionRequest): Promise<ProvisionedTenant> {
   const schemaName = schemaNameFor(request.code);
   const name = request.name.trim();
-  if (name === '') throw StrataError.invalid('INVALID_TENANT_NAME', 'tenant name must not be empty');
+  if (name === '' || name.length > 200 || /[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+    throw StrataError.invalid('INVALID_TENANT_NAME', 'tenant name must be 1 to 200 characters without control characters');
+  }
 
   const owner = { id: randomUUID(), code: request.code };
   const log = deps.log.child({ tenant: request.code, tenantId: owner.id });
@@ -58,8 +60,14 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
   } catch (error) {
     await client.query('ROLLBACK');
     await deps.keys.destroyTenantKey(owner, key.keyRef);
-    log.error({ err: error }, 'tenant provisioning failed; nothing was kept');
-    throw translateProvisionError(error, request.code);
+
+    const translated = translateProvisionError(error, request.code);
+    if (translated instanceof StrataError) {
+      log.info({ code: translated.code }, `tenant not provisioned: ${translated.message}`);
+    } else {
+      log.error({ err: error }, 'tenant provisioning failed; nothing was kept');
+    }
+    throw translated;
   } finally {
     client.release();
   }

@@ -67,6 +67,34 @@ describe('API authentication', () => {
     expect(result.body.error.code).to.equal('NOT_FOUND');
   });
 
+  it('answers a wrong method with a JSON 405', async () => {
+    const result = await call(stack.api!.url, 'DELETE', '/v1/scans/00000000-0000-4000-8000-000000000001', { token: tenant.agentToken });
+    expect(result.status).to.equal(405);
+    expect(result.body.error.code).to.equal('METHOD_NOT_ALLOWED');
+  });
+
+  it('rejects a missing field naming it', async () => {
+    const { shareName: _omitted, ...request } = scanRequest();
+    const result = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: request });
+    expect(result.status).to.equal(400);
+    expect(result.body.error.message).to.equal('scan: shareName is required');
+  });
+
+  it('rejects a NUL or a lone surrogate in JSON text', async () => {
+    for (const rootPath of ['D:\\a\u0000b', 'D:\\\ud800']) {
+      const result = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ rootPath }) });
+      expect(result.status, rootPath).to.equal(400);
+      expect(result.body.error.code).to.equal('INVALID_TEXT');
+    }
+  });
+
+  it('accepts Unicode share names SMB allows', async () => {
+    for (const shareName of ['Données', 'Finance (Old)', 'C$']) {
+      const result = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName }) });
+      expect(result.status, shareName).to.equal(201);
+    }
+  });
+
   it('rejects an invalid scan body naming the field', async () => {
     const result = await call(stack.api!.url, 'POST', '/v1/scans', {
       token: tenant.agentToken,

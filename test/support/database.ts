@@ -1,4 +1,4 @@
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -38,7 +38,11 @@ async function chooseServer(): Promise<TestServer> {
   // postgres, which must be able to enter it.
   await chmod(dataDir, 0o755);
   const embedded = await startEmbeddedPostgres(path.join(dataDir, 'data'), log);
-  return { url: embedded.url, source: 'embedded-postgres', stop: embedded.stop };
+  const stop = async () => {
+    await embedded.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  return { url: embedded.url, source: 'embedded-postgres', stop };
 }
 
 /** Start a PostgreSQL container, or return undefined at once when no container runtime answers. */

@@ -13,7 +13,7 @@ export async function call(
   baseUrl: string,
   method: string,
   path: string,
-  options: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+  options: { token?: string; json?: unknown; body?: RequestInit['body']; headers?: Record<string, string> } = {},
 ): Promise<HttpResult> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;

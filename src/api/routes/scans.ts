@@ -97,6 +97,10 @@ function checkChunkHeaders(contentType: string, encoding: string, length: string
       415,
     );
   }
+  const charset = /;\s*charset=([^;\s]+)/i.exec(contentType)?.[1]?.replace(/"/g, '').toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new StrataError('UNSUPPORTED_MEDIA_TYPE', `chunks must be UTF-8, got charset=${charset}`, 415);
+  }
   if (encoding !== '' && !['gzip', 'identity'].includes(encoding.toLowerCase())) {
     throw new StrataError('UNSUPPORTED_MEDIA_TYPE', `chunk Content-Encoding must be gzip or absent, got "${encoding}"`, 415);
   }

@@ -17,14 +17,15 @@ import { provisionTenant } from '../../tenancy/provisionTenant.ts';
 import { getScan } from '../../ingest/scans.ts';
 import { parseCommand, UsageError } from '../args.ts';
 import { cliBasics } from '../context.ts';
-import { parseDuration } from '../duration.ts';
-import { formatBytes, formatCount, formatTable } from '../format.ts';
+import { MAX_AGE_SECONDS, parseDuration } from '../duration.ts';
+import { formatBytes, formatCount, formatTable, printable } from '../format.ts';
 import { migrateAll } from './migrate.ts';
 import { formatPlanSummary } from './plan.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const AGENT_BIN = path.join(PROJECT_ROOT, 'agent/strata-agent.mjs');
 const DEMO_TENANT = 'demo';
+const DEFAULT_ROOT = path.join(PROJECT_ROOT, 'node_modules');
 
 export const usage = `Usage: strata demo [--root PATH] [--older-than DURATION] [--data-dir DIR]
 
@@ -44,10 +45,12 @@ export async function run(argv: string[]): Promise<number> {
     { root: { type: 'string' }, 'older-than': { type: 'string' }, 'data-dir': { type: 'string' } },
     usage,
   );
-  const root = path.resolve(options.root ?? path.join(PROJECT_ROOT, 'node_modules'));
+  const root = path.resolve(options.root ?? DEFAULT_ROOT);
   const olderThan = options['older-than'] ?? '365d';
   const olderThanSeconds = parseDuration(olderThan);
-  if (olderThanSeconds === undefined) throw new UsageError(`--older-than must look like 365d or 12w, got "${olderThan}"`, usage);
+  if (olderThanSeconds === undefined || olderThanSeconds < 1 || olderThanSeconds > MAX_AGE_SECONDS) {
+    throw new UsageError(`--older-than must be from 1s to 200y, written like 365d, 12w or 1h; got "${olderThan}"`, usage);
+  }
 
   const { config, log } = cliBasics();
   let embedded: EmbeddedServer | undefined;
@@ -93,7 +96,7 @@ async function runMainJob(
     step(`scanning ${root} with strata-agent`);
     const scanGuid = await runAgent(api.url, tokenFile, root);
     const scan = await getScan(services.pool, tenant, scanGuid);
-    step(`scan ${scanGuid} is ${scan.status}: ${formatCount(scan.fileCount ?? 0)} files in ${formatCount(scan.dirCount ?? 0)} folders that hold files`);
+    step(`scan ${scanGuid} is ${scan.status}: ${formatCount(scan.fileCount ?? 0)} files in ${formatCount(scan.dirCount ?? 0)} folders that hold files (the agent also counts empty folders)`);
     if (scan.status !== 'OK') return 1;
 
     const summary = await planColdFiles(services.pool, tenant, { olderThanSeconds, plannedBy: 'demo', share: 'demo' });
@@ -104,8 +107,9 @@ async function runMainJob(
     const buckets = await ageHistogram(services.pool, tenant, 'demo');
     console.log(formatTable(['last access', 'files', 'bytes'], buckets.map((b) => [b.label, formatCount(b.files), formatBytes(b.bytes)])));
     if (summary.plannedFiles === 0) {
-      console.log(`\nNo file in ${root} was last accessed more than ${olderThan} ago (a fresh install was read minutes ago).`);
-      console.log('Try a shorter threshold (--older-than 1h) or an older tree (--root /usr/share).');
+      console.log(`\nNo file in ${printable(root)} was last accessed more than ${olderThan} ago.`);
+      if (root === DEFAULT_ROOT) console.log('This node_modules was installed minutes ago; try --root with an older tree, such as /usr/share.');
+      else console.log('Try a shorter --older-than or a tree that has files nobody has read for longer.');
     }
     return 0;
   } finally {

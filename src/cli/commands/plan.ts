@@ -3,7 +3,7 @@ import { StrataError } from '../../errors.ts';
 import { planColdFiles, type PlanSummary } from '../../planning/planColdFiles.ts';
 import { parseCommand, positiveInt, required, UsageError } from '../args.ts';
 import { withServices } from '../context.ts';
-import { parseDuration } from '../duration.ts';
+import { MAX_AGE_SECONDS, parseDuration } from '../duration.ts';
 import { formatBytes, formatCount, formatTable } from '../format.ts';
 
 export const usage = `Usage: strata plan --tenant CODE --older-than DURATION [--share NAME] [--top N]
@@ -14,7 +14,7 @@ again plans only files that were not planned before.
 
 Options:
   --tenant CODE          tenant code
-  --older-than DURATION  last access at least this long ago: 365d, 12w, 2y, 36h, ...
+  --older-than DURATION  last access at least this long ago: 365d, 12w, 2y, 36h (units s, m, h, d, w, y)
   --share NAME           only this share
   --top N                folders listed by planned bytes (default 10)`;
 
@@ -27,7 +27,9 @@ export async function run(argv: string[]): Promise<number> {
   const code = required(options.tenant, 'tenant', usage);
   const olderThan = required(options['older-than'], 'older-than', usage);
   const olderThanSeconds = parseDuration(olderThan);
-  if (olderThanSeconds === undefined) throw new UsageError(`--older-than must look like 365d, 12w or 36h, got "${olderThan}"`, usage);
+  if (olderThanSeconds === undefined || olderThanSeconds < 1 || olderThanSeconds > MAX_AGE_SECONDS) {
+    throw new UsageError(`--older-than must be from 1s to 200y, written like 365d, 12w, 36h or 2y; got "${olderThan}"`, usage);
+  }
   const top = positiveInt(options.top, 'top', usage, 10);
 
   return withServices(async (services) => {
