@@ -85,7 +85,7 @@ async function listTenants(pool: pg.Pool, codes: string[] | undefined): Promise<
 
   const missing = (codes ?? []).filter((code) => !rows.some((row) => row.code === code));
   if (missing.length > 0) {
-    throw StrataError.notFound(`tenant code(s) ${missing.join(', ')}; see \`strata tenant list\``);
+    throw new StrataError('NOT_FOUND', `unknown tenant code(s): ${missing.join(', ')}; see \`strata tenant list\``, 404);
   }
   return rows;
 }
