@@ -6,7 +6,7 @@
  *   ingest_rows_per_s=<n> copy_rows_per_s=<n> ratio=<x>
  */
 import { createReadStream, createWriteStream, openAsBlob } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,10 +23,10 @@ import { openServices } from '../../src/services.ts';
 import { migrateControl } from '../../src/tenancy/migrateControl.ts';
 import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
 import { HEADER_LINE, writeChunks, writeParquetChunks } from './chunkFiles.ts';
-import { csvLine, syntheticRows } from './syntheticTree.ts';
+import { csvLine, syntheticRows, type SyntheticRow } from './syntheticTree.ts';
 import { PARQUET_MEDIA_TYPE } from '../../src/wire/contract.ts';
 
-const usage = `Usage: npm run bench:ingest -- [--rows N] [--chunk-rows N] [--uploads N] [--format csv|parquet] [--keep]
+const usage = `Usage: npm run bench:ingest -- [--rows N] [--rescan] [--chunk-rows N] [--uploads N] [--format csv|parquet] [--keep]
 
 Uses the database in DATABASE_URL. Creates a tenant named bench_<random>, which is
 dropped afterwards unless --keep is given.
@@ -36,7 +36,12 @@ Options:
   --chunk-rows N    rows per chunk, as the agent's --chunk-rows (default 250000)
   --uploads N       chunks uploaded at once, as the agent's --concurrency (default 2)
   --format F        chunk format: csv (gzip, as the agent sends) or parquet (default csv)
-  --keep            keep the bench tenant and its data`;
+  --rescan          then scan the same share again with 95% of rows unchanged (5% read
+                    since), timed the same way
+  --keep            keep the bench tenant and its data
+
+Last line: ingest_rows_per_s=<n> copy_rows_per_s=<n> ratio=<x>, followed by
+rescan_rows_per_s=<n> rescan_ratio=<x> with --rescan. Ratios are to the plain COPY.`;
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +50,7 @@ const { values } = parseArgs({
     uploads: { type: 'string', default: '2' },
     format: { type: 'string', default: 'csv' },
     keep: { type: 'boolean', default: false },
+    rescan: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -79,9 +85,10 @@ const code = `bench_${randomUUID().slice(0, 8)}`;
 try {
   console.error(`generating ${rows.toLocaleString('en-US')} rows in ${work}`);
   const now = Math.floor(Date.now() / 1000);
-  const chunks = format === 'parquet'
-    ? await writeParquetChunks(syntheticRows(rows, { now }), work, chunkRows)
-    : await writeChunks(syntheticRows(rows, { now }), work, chunkRows);
+  const chunks = await writeChunkFiles(syntheticRows(rows, { now }), path.join(work, 'first'));
+  const rescanChunks = values.rescan
+    ? await writeChunkFiles(syntheticRows(rows, { now, changedShare: 0.05, scanSeed: 11 }), path.join(work, 'rescan'))
+    : [];
   const plainCsv = path.join(work, 'all.csv');
   await pipeline(
     (function* () {
@@ -99,6 +106,7 @@ try {
   const api = await startApiServer({ pool: services.pool, queue, limits: config.ingest, log }, '127.0.0.1', 0);
 
   const ingestSeconds = await timeIngest(api.url, tenant.agentToken, chunks, rows);
+  const rescanSeconds = values.rescan ? await timeIngest(api.url, tenant.agentToken, rescanChunks, rows) : undefined;
   await api.close();
   await boss.stop({ graceful: true, timeout: 10_000 });
 
@@ -106,12 +114,23 @@ try {
   const ingestRate = Math.round(rows / ingestSeconds);
   const copyRate = Math.round(rows / copySeconds);
 
-  console.log(`format=${format} rows=${rows} chunks=${chunks.length} ingest_s=${ingestSeconds.toFixed(2)} copy_s=${copySeconds.toFixed(2)}`);
-  console.log(`ingest_rows_per_s=${ingestRate} copy_rows_per_s=${copyRate} ratio=${(ingestRate / copyRate).toFixed(3)}`);
+  const rescanFigures =
+    rescanSeconds === undefined
+      ? ''
+      : ` rescan_rows_per_s=${Math.round(rows / rescanSeconds)} rescan_ratio=${(rows / rescanSeconds / copyRate).toFixed(3)}`;
+  const rescanTime = rescanSeconds === undefined ? '' : ` rescan_s=${rescanSeconds.toFixed(2)}`;
+  console.log(`format=${format} rows=${rows} chunks=${chunks.length} ingest_s=${ingestSeconds.toFixed(2)}${rescanTime} copy_s=${copySeconds.toFixed(2)}`);
+  console.log(`ingest_rows_per_s=${ingestRate} copy_rows_per_s=${copyRate} ratio=${(ingestRate / copyRate).toFixed(3)}${rescanFigures}`);
 } finally {
   if (!values.keep) await dropTenant(code);
   await services.close();
   await rm(work, { recursive: true, force: true });
+}
+
+/** Write rows as chunk files of the chosen format into `folder`; return their paths. */
+async function writeChunkFiles(rowSource: Iterable<SyntheticRow>, folder: string): Promise<string[]> {
+  await mkdir(folder, { recursive: true });
+  return format === 'parquet' ? writeParquetChunks(rowSource, folder, chunkRows) : writeChunks(rowSource, folder, chunkRows);
 }
 
 /** Upload every chunk through the API (a few at a time), complete, and wait for OK. */
