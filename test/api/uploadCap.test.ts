@@ -1,7 +1,6 @@
-import { Readable } from 'node:stream';
 import { expect } from 'chai';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
-import { call, HEADER, putChunk, scanRequest } from '../support/http.ts';
+import { call, HEADER, putChunk, scanRequest, startHeldUpload } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 describe('chunk upload cap', () => {
@@ -18,31 +17,16 @@ describe('chunk upload cap', () => {
     const opened = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest() });
     const scanGuid = opened.body.scanGuid;
 
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const slowBody = Readable.from(
-      (async function* () {
-        yield Buffer.from(`${HEADER}"D:\\y","slow.txt",1,1,1,1\n`);
-        await held;
-      })(),
-    );
-    const first = fetch(`${stack.api!.url}/v1/scans/${scanGuid}/chunks/0`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${tenant.agentToken}`, 'content-type': 'text/csv' },
-      body: Readable.toWeb(slowBody) as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-
+    const first = await startHeldUpload(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`);
     const busy = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 1, `${HEADER}"D:\\y","other.txt",1,1,1,1\n`);
     const readiness = await call(stack.api!.url, 'GET', '/readyz');
-    release();
+    first.release();
 
     expect(busy.status).to.equal(503);
     expect(busy.body.error.code).to.equal('SERVER_BUSY');
     expect(busy.headers.get('retry-after')).to.equal('5');
     expect(readiness.status).to.equal(200);
-    expect((await first).status).to.equal(200);
+    expect((await first.response).status).to.equal(200);
 
     const later = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 1, `${HEADER}"D:\\y","other.txt",1,1,1,1\n`);
     expect(later.status).to.equal(200);

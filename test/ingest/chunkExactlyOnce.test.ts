@@ -1,7 +1,6 @@
-import { Readable } from 'node:stream';
 import { expect } from 'chai';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
-import { call, HEADER, putChunk, scanRequest, waitForScan } from '../support/http.ts';
+import { call, HEADER, putChunk, scanRequest, startHeldUpload, waitForScan } from '../support/http.ts';
 import { ingestCounts } from '../support/rows.ts';
 import { createTenant, startStack, startWorkers, type Stack } from '../support/stack.ts';
 
@@ -70,26 +69,11 @@ describe('chunk upload exactly once', () => {
   it('the same chunk while the first is in flight gets a retryable 409', async () => {
     const scanGuid = await openScan();
 
-    // The first upload sends its header, then holds the body open.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const slowBody = Readable.from(
-      (async function* () {
-        yield Buffer.from(`${HEADER}"D:\\y","slow.txt",1,1,1,1\n`);
-        await held;
-      })(),
-    );
-    const first = fetch(`${stack.api!.url}/v1/scans/${scanGuid}/chunks/0`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${tenant.agentToken}`, 'content-type': 'text/csv' },
-      body: Readable.toWeb(slowBody) as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
-
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The first upload sends its header and one row, then holds the body open.
+    const first = await startHeldUpload(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`);
     const second = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`, { gzip: false });
-    release();
-    const firstResult = await first;
+    first.release();
+    const firstResult = await first.response;
 
     expect(second.status).to.equal(409);
     expect(second.body.error.code).to.equal('CHUNK_IN_FLIGHT');

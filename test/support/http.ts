@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import type { OpenScanRequest, ScanView } from '../../src/wire/contract.ts';
@@ -81,4 +82,43 @@ export async function waitForScan(baseUrl: string, token: string, scanGuid: stri
 /** One CSV field, always quoted, with inner quotes doubled. */
 export function quote(text: string): string {
   return `"${text.replaceAll('"', '""')}"`;
+}
+
+export interface HeldUpload {
+  /** Send the rest of the body (nothing more) and let the request finish. */
+  release(): void;
+  /** The upload's response, once released. */
+  response: Promise<Response>;
+}
+
+/**
+ * Start a chunk upload that sends `firstBytes` (uncompressed CSV) and then holds the
+ * body open until released, and give the server `settleMs` to start streaming it.
+ */
+export async function startHeldUpload(
+  baseUrl: string,
+  token: string,
+  scanGuid: string,
+  seq: number,
+  firstBytes: string,
+  settleMs = 300,
+): Promise<HeldUpload> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const body = Readable.from(
+    (async function* () {
+      yield Buffer.from(firstBytes);
+      await held;
+    })(),
+  );
+
+  const response = fetch(`${baseUrl}/v1/scans/${scanGuid}/chunks/${seq}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+    body: Readable.toWeb(body) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
+
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  return { release, response };
 }
