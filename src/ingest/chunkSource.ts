@@ -52,8 +52,8 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
 }
 
 /**
- * A CSV body streamed straight through to COPY: only what COPY has not consumed yet
- * is in memory. The request stays out of `pipeline`, so a rejected chunk does not
+ * Stream a CSV body straight through to COPY: only what COPY has not consumed yet is
+ * in memory. The request stays out of `pipeline`, so a rejected chunk does not
  * destroy the socket: `close` unhooks the transforms and drains what the client is
  * still sending, and the error response reaches it.
  */
@@ -96,9 +96,9 @@ export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): 
 }
 
 /**
- * A Parquet body, written to a temporary file before its rows are read, because
- * Parquet keeps its index at the end. `spool` runs before the database transaction
- * starts, so a slow upload holds no transaction open.
+ * Write a Parquet body to a temporary file before its rows are read, because Parquet
+ * keeps its index at the end. This runs before the database transaction starts, so a
+ * slow upload keeps no transaction open.
  */
 export async function parquetSource(body: Readable, limits: IngestLimits, gzip: boolean): Promise<ChunkSource> {
   const { hasher, sent, stages } = limitStages(limits, gzip);

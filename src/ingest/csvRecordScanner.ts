@@ -47,8 +47,8 @@ export class CsvRecordScanner extends Transform {
   }
 
   /**
-   * Walk the buffer with native `indexOf` jumps between quotes and line feeds; only
-   * the first bytes of a line that starts with a backslash are looked at one by one.
+   * Walk the buffer with native `indexOf` jumps between quotes and line feeds. Only a
+   * line that starts with a backslash has its first bytes read one at a time.
    */
   private scan(chunk: Buffer): void {
     const length = chunk.length;

@@ -122,7 +122,7 @@ function quoteText(value: unknown, column: string, rowNumber: number): string {
     try {
       text = strictUtf8.decode(value);
     } catch {
-      // TextDecoder's fatal mode raises a TypeError without details; the row and column say enough.
+      // TextDecoder's fatal mode raises a TypeError without details; the row and column locate the value.
       throw rowError(rowNumber, column, 'is not valid UTF-8');
     }
   } else {

@@ -11,7 +11,7 @@ export interface PlanRequest {
   share?: string;
   /** Files last accessed at least this many seconds ago are planned. */
   olderThanSeconds: number;
-  /** Who asked, recorded on each planned row and in the audit log. */
+  /** Principal that requested the plan, recorded on each new row and in the audit log. */
   plannedBy: string;
   /** How many folders the summary lists. */
   topDirs?: number;
