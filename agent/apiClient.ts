@@ -272,7 +272,7 @@ function describeRejection(action: string, status: number, details: ErrorDetails
   }
 
   if (status === 401 || status === 403) {
-    message += '. Check that the token file holds a valid token for this share.';
+    message += ". Check that the token file contains a valid, unexpired token of this tenant with the upload scope.";
   } else if (status >= 300 && status < 400) {
     message += '. The agent does not follow redirects; pass the final API URL as --server.';
   }
