@@ -116,6 +116,20 @@ describe('normalisation', () => {
     expect(result.body.rows).to.equal(2);
   });
 
+  it('folds the long-path prefix into one folder', async () => {
+    const rows = [
+      ['C:\\x', 'same.txt', '1', '1', '1', '1'],
+      ['\\\\?\\C:\\x', 'same.txt', '1', '1', '1', '1'],
+      ['\\\\srv\\share\\d', 'unc.txt', '2', '1', '1', '1'],
+      ['\\\\?\\UNC\\srv\\share\\d', 'unc.txt', '2', '1', '1', '1'],
+    ];
+    const scanGuid = await ingest(rows, 10, 'prefixes');
+
+    expect(await fileRows(stack, 't_acme', scanGuid)).to.deep.equal(['C:\\x|same.txt|1|1|1|1', '\\\\srv\\share\\d|unc.txt|2|1|1|1']);
+    const { rows: scan } = await stack.services.pool.query('SELECT file_count, duplicate_count FROM t_acme.scan WHERE scan_guid = $1', [scanGuid]);
+    expect(scan[0]).to.deep.equal({ file_count: 2, duplicate_count: 2 });
+  });
+
   it('counts a file listed twice in one scan once', async () => {
     const rows = [
       ['D:\\dup', 'same.txt', '1', '1', '1', '1'],
