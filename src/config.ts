@@ -14,9 +14,9 @@ export interface IngestLimits {
   maxChunkDecompressedBytes: number;
   /** Most rows one chunk may carry. */
   maxChunkRows: number;
-  /** Longest `dir_path`, in characters. */
+  /** Maximum length of `dir_path`, in characters. */
   maxPathChars: number;
-  /** Longest file `name`, in characters. */
+  /** Maximum length of a file `name`, in characters. */
   maxNameChars: number;
 }
 
@@ -29,9 +29,9 @@ export interface Config {
   nodeEnv: string;
   /** Connections in the service's own pool (per process). */
   dbPoolMax: number;
-  /** How long a request waits for a pooled connection before it is answered 503. */
+  /** Milliseconds a request waits for a pooled connection before it gets a 503. */
   dbConnectTimeoutMs: number;
-  /** Chunk uploads one API process streams at once; more are answered 503 with Retry-After. */
+  /** Chunk uploads one API process streams at once; further uploads get a 503 with Retry-After. */
   maxConcurrentChunks: number;
   ingest: IngestLimits;
   /** Tenant schemas migrated at once by `strata migrate`. */

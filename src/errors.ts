@@ -1,6 +1,6 @@
 /**
- * Domain errors. Each carries a stable code and, where it maps to an HTTP answer, the
- * status a client sees. The message says what failed, on which value, and what to do.
+ * Domain errors. Each carries a stable code and, where it maps to an HTTP response,
+ * the status a client receives. The message says what failed, on which value, and what to do.
  */
 export class StrataError extends Error {
   override name = 'StrataError';

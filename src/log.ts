@@ -1,7 +1,7 @@
 import { pino, type Logger } from 'pino';
 
 /**
- * The process logger, JSON lines on stdout for services and on stderr for the CLI
+ * Create the process logger: JSON lines on stdout for services and on stderr for the CLI
  * (whose stdout carries command output). Child loggers add tenant, scan, chunk, job
  * and request ids. Tokens, keys and query parameters are never passed to it. The
  * `redact` paths are a second net for an authorization header or token in a logged object.

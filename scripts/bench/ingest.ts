@@ -186,7 +186,7 @@ async function timeCopy(csvFile: string): Promise<number> {
 async function request(url: string, method: string, headers: Record<string, string>, body?: RequestInit['body'], type?: string): Promise<string> {
   const response = await fetch(url, { method, headers: type ? { ...headers, 'content-type': type } : headers, body });
   const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${url} answered ${response.status}: ${text}`);
+  if (!response.ok) throw new Error(`${method} ${url} failed with status ${response.status}: ${text}`);
   return text;
 }
 

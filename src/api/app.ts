@@ -24,7 +24,7 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? createApiMetrics();
 
-  // Errors are answered by errorHandler; Koa's own 'error' event would print them again.
+  // errorHandler turns errors into responses; Koa's own 'error' event would print them again.
   app.silent = true;
 
   app.use(async (ctx, next) => {

@@ -3,9 +3,9 @@ import { StrataError } from '../errors.ts';
 import type { ErrorBody } from '../wire/contract.ts';
 
 /**
- * Answer every failure with a JSON error body. A StrataError's message is meant for
- * the client; anything else is logged with the request id and answered with a bare
- * 500, so no stack trace or SQL text reaches a client.
+ * Turn every failure into a JSON error response. A StrataError's message is meant for
+ * the client. Anything else is logged with the request id and returned as a bare 500,
+ * so no stack trace or SQL text reaches a client.
  */
 export async function errorHandler(ctx: Context, next: Next): Promise<void> {
   try {
@@ -21,7 +21,7 @@ export async function errorHandler(ctx: Context, next: Next): Promise<void> {
   const status = ctx.status;
   if (ctx.body === undefined && (status === 404 || status === 405)) {
     const allowed = ctx.response.get('Allow');
-    // Setting a body makes Koa answer 200, so the status is set again afterwards.
+    // Setting a body makes Koa respond 200, so the status is set again afterwards.
     ctx.body =
       status === 404
         ? { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } }
@@ -40,8 +40,8 @@ function toErrorBody(ctx: Context, error: unknown): ErrorBody {
   }
 
   if (!ctx.req.complete && ctx.req.destroyed) {
-    // The client closed the connection mid-request: no answer can reach it, and it is
-    // not a server fault, so it is neither logged as an error nor counted as a 500.
+    // The client closed the connection mid-request, so no response can reach it. It is
+    // not a server fault either, so it is neither logged as an error nor counted as a 500.
     ctx.status = 400;
     ctx.state.log?.info({ err: error }, 'client closed the connection before the request was complete');
     return { error: { code: 'CLIENT_CLOSED_REQUEST', message: 'the client closed the connection' } };

@@ -16,7 +16,7 @@ export function createApiMetrics(): ApiMetrics {
     registry,
     requests: new Counter({
       name: 'strata_http_requests_total',
-      help: 'HTTP requests answered, by method, route and status',
+      help: 'HTTP responses sent, by method, route and status',
       labelNames: ['method', 'route', 'status'],
       registers: [registry],
     }),

@@ -64,7 +64,9 @@ export function assertValid<T>(validate: ValidateFunction<T>, value: unknown, wh
   const missing = first?.params && 'missingProperty' in first.params ? String(first.params.missingProperty) : '';
   const extra = first?.params && 'additionalProperty' in first.params ? String(first.params.additionalProperty) : '';
   const subject = missing || field || extra || what;
-  const reason = missing ? 'is required' : extra ? 'is not a known field' : (first?.message ?? 'is invalid');
+  let reason = first?.message ?? 'is invalid';
+  if (missing) reason = 'is required';
+  else if (extra) reason = 'is not a known field';
 
   throw new StrataError('INVALID_REQUEST', `${what}: ${subject} ${reason}`, 400);
 }

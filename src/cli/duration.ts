@@ -17,5 +17,5 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * UNIT_SECONDS[match[2]!]!;
 }
 
-/** Longest threshold the planner takes: 200 years reaches back before any file system. */
+/** Maximum age threshold the planner accepts: 200 years, older than any file system. */
 export const MAX_AGE_SECONDS = 200 * UNIT_SECONDS.y!;

@@ -48,7 +48,7 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   // A failure can leave pools or a listening socket open, which would keep the
-  // process alive; exit explicitly so a supervisor sees the failure.
+  // process alive. Exiting explicitly lets a supervisor detect the failure.
   process.exit(report(error));
 }
 

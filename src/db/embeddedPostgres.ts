@@ -50,8 +50,9 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
 }
 
 /**
- * A parent killed with SIGKILL leaves its embedded server running, and the next start
- * on the same folder would fail on the lock file. The PID in `postmaster.pid` belongs
+ * Stop a server left running in `databaseDir`. A parent killed with SIGKILL leaves its
+ * embedded server running, and the next start on the same folder would fail on the
+ * lock file. The PID in `postmaster.pid` belongs
  * to a server this project started in this folder, so it is asked to shut down.
  */
 async function stopLeftoverServer(databaseDir: string, log: Logger): Promise<void> {
@@ -71,7 +72,8 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch {
-    // ESRCH: no such process. EPERM cannot happen for our own child running as root.
+    // ESRCH: no such process. EPERM would mean another user's process, which a PID from
+    // this project's own data folder is not; it is treated as gone, too.
     return false;
   }
 }

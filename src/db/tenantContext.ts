@@ -2,7 +2,7 @@ import pg from 'pg';
 import { StrataError } from '../errors.ts';
 import type { FunctionRole } from './roles.ts';
 
-/** What a unit of tenant work needs to know about its tenant. */
+/** Tenant identity that a unit of tenant work needs. */
 export interface TenantRef {
   id: string;
   code: string;

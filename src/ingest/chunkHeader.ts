@@ -3,7 +3,7 @@ import { OPTIONAL_CHUNK_COLUMNS, REQUIRED_CHUNK_COLUMNS, type ChunkColumn } from
 
 const ALLOWED: ReadonlySet<string> = new Set([...REQUIRED_CHUNK_COLUMNS, ...OPTIONAL_CHUNK_COLUMNS]);
 
-/** Longest header line read before giving up: the real one is under 100 bytes. */
+/** Maximum header line length read before giving up; a valid header is under 100 bytes. */
 export const MAX_HEADER_BYTES = 4096;
 
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);

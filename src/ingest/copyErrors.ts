@@ -17,7 +17,7 @@ const CONSTRAINT_COLUMNS: Record<string, string> = {
   attributes_in_range: 'attributes',
 };
 
-/** What a violated check means, in words a client can act on. */
+/** Meaning of each violated check, in words a client can act on. */
 const CONSTRAINT_REASONS: Record<string, string> = {
   size_bytes_not_negative: 'size_bytes must not be negative',
   dir_path_not_empty: 'dir_path must not be empty',

@@ -12,8 +12,9 @@ export interface FinalizeJob {
 }
 
 /**
- * How the ingest stage asks for follow-up work. The jobs layer implements it with
- * pg-boss; sends are idempotent per chunk and per scan, so asking twice is harmless.
+ * Interface through which the ingest stage queues follow-up work. The jobs layer
+ * implements it with pg-boss. Handlers are idempotent per chunk and per scan, so a
+ * second request for the same work is harmless.
  */
 export interface IngestQueue {
   normalize(job: NormalizeJob): Promise<void>;

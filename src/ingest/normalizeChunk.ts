@@ -70,7 +70,7 @@ export async function normalizeChunk(
 
   log.debug({ rows: result.rows }, 'chunk normalised');
   // Checked after the commit: of two chunks finishing together, the later commit
-  // sees the earlier one and queues finalisation (both may, which is harmless).
+  // reads the earlier one's state and queues finalisation. Both may, which is harmless.
   if (await readyToFinalize(pool, tenant, job.scanId)) await queue.finalize({ tenantId: tenant.id, scanId: job.scanId });
   return result.outcome;
 }

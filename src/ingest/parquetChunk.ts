@@ -19,7 +19,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * Write a request body to a temporary file through the given transforms (size limits
  * and hash). Parquet keeps its index at the end of the file, so a chunk must be
- * complete before any row can be read; the disk, not memory, holds it meanwhile.
+ * complete before any row can be read. It waits on disk, not in memory.
  */
 export async function spoolBody(body: Readable, stages: NodeJS.ReadWriteStream[]): Promise<string> {
   const folder = path.join(os.tmpdir(), 'strata-chunks');

@@ -52,7 +52,7 @@ export async function receiveChunk(
     const ready = source;
 
     // The header (or the Parquet schema) is read before a database connection is
-    // taken, so a client that connects and sends nothing holds no connection.
+    // taken, so a client that connects and sends nothing keeps no connection busy.
     const opened = await ready.open();
 
     const outcome = await withTenant(pool, tenant, Roles.api, async (client) => {
@@ -168,7 +168,7 @@ async function copyChunk(
   const rows = copy.rowCount;
   const counted = source.rowsCounted();
   if (counted !== undefined && counted !== rows) {
-    throw StrataError.invalid('INVALID_CHUNK_ROW', `COPY loaded ${rows} rows but the chunk holds ${counted} CSV records; no row of this chunk was kept`);
+    throw StrataError.invalid('INVALID_CHUNK_ROW', `COPY loaded ${rows} rows but the chunk contains ${counted} CSV records; no row of this chunk was kept`);
   }
   if (rows > limits.maxChunkRows) {
     throw StrataError.tooLarge('STRATA_MAX_CHUNK_ROWS', `chunk has ${rows} rows; at most ${limits.maxChunkRows} are allowed (STRATA_MAX_CHUNK_ROWS)`);

@@ -18,9 +18,9 @@ export interface WorkerDeps {
 }
 
 /**
- * Register the ingest handlers. Each job is handled on its own (batch size 1) so one
- * failing chunk is retried alone; a thrown error hands the job back to pg-boss for a
- * retry with backoff, after it is logged with the job's ids.
+ * Register the ingest handlers. Each job is handled on its own (batch size 1), so one
+ * failing chunk is retried alone. A thrown error is logged with the job's ids and
+ * hands the job back to pg-boss for a retry with backoff.
  */
 export async function registerWorkers(deps: WorkerDeps): Promise<void> {
   const polling = { batchSize: 1, pollingIntervalSeconds: deps.pollingIntervalSeconds ?? 2 };

@@ -11,7 +11,7 @@ export function assertTenantCode(code: string): void {
   if (!TENANT_CODE.test(code)) throw new InvalidTenantCodeError(code);
 }
 
-/** The schema that holds a tenant's data. */
+/** Return the schema that contains a tenant's data. */
 export function schemaNameFor(code: string): string {
   assertTenantCode(code);
   return `t_${code}`;

@@ -74,14 +74,14 @@ export interface ChunkReceipt {
   replayed: boolean;
 }
 
-/** Body of every error answer. */
+/** Body of every error response. */
 export interface ErrorBody {
   error: {
     code: string;
     message: string;
-    /** Where a rejected CSV chunk went wrong (the header is line 1), when the server can tell. */
+    /** Line of a rejected CSV chunk that failed (the header is line 1), when known. */
     line?: number;
-    /** Where a rejected Parquet chunk went wrong (the first row is row 1). */
+    /** Row of a rejected Parquet chunk that failed (the first row is row 1). */
     row?: number;
     column?: string;
     limit?: string;

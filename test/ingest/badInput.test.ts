@@ -86,7 +86,7 @@ describe('bad chunk input', () => {
       expect(JSON.stringify(result.body)).not.to.match(/\n\s+at /);
       expect(await ingestCounts(stack, 't_acme')).to.deep.equal(before);
 
-      // A retry of the same bytes gets the same answer: nothing was half-kept.
+      // A retry of the same bytes gets the same status, because nothing was half-kept.
       const again = await send(badCase, opened.body.scanGuid);
       expect(again.status).to.equal(result.status);
     });

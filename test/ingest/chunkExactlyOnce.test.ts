@@ -69,7 +69,7 @@ describe('chunk upload exactly once', () => {
   it('the same chunk while the first is in flight gets a retryable 409', async () => {
     const scanGuid = await openScan();
 
-    // The first upload sends its header and one row, then holds the body open.
+    // The first upload sends its header and one row, then keeps the body open.
     const first = await startHeldUpload(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`);
     const second = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`, { gzip: false });
     first.release();

@@ -17,7 +17,7 @@ function parquet(columns: Column[]): Buffer {
   return Buffer.from(parquetWriteBuffer({ columnData: columns as never }));
 }
 
-/** The six required columns for the given rows, names and folders as UTF-8 strings. */
+/** Build the six required columns for the given rows, with names and folders as UTF-8 strings. */
 function fileColumns(rows: { dir: string; name: string; size: bigint }[]): Column[] {
   return [
     { name: 'dir_path', data: rows.map((row) => row.dir), type: 'STRING' },

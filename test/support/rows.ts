@@ -11,7 +11,7 @@ export async function ingestCounts(stack: Stack, schema: string): Promise<{ stag
   return rows[0];
 }
 
-/** Every file of one scan as `dir_path|name|size|atime|mtime|ctime`, sorted. */
+/** List every file of one scan as `dir_path|name|size|atime|mtime|ctime`, sorted. */
 export async function fileRows(stack: Stack, schema: string, scanGuid: string): Promise<string[]> {
   const { rows } = await stack.services.pool.query(
     `SELECT d.dir_path, f.name, f.size_bytes, f.atime_unix, f.mtime_unix, f.ctime_unix

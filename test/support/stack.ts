@@ -36,8 +36,8 @@ export interface StackOptions {
 }
 
 /**
- * A real stack for one test file: its own database, migrated; services; and unless
- * told otherwise pg-boss with workers and the API on a free port. `close` stops
+ * Start a real stack for one test file: its own migrated database, the services, and
+ * by default pg-boss with workers and the API on a free port. `close` stops
  * everything and drops the database.
  */
 export async function startStack(label: string, options: StackOptions = {}): Promise<Stack> {

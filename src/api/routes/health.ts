@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { ApiMetrics } from '../metrics.ts';
 
 /**
- * `/healthz` answers while the process runs; `/readyz` also checks the database, so a
+ * `/healthz` responds while the process runs; `/readyz` also checks the database, so a
  * load balancer stops sending traffic to an instance that cannot reach it.
  */
 export function healthRoutes(pool: pg.Pool, metrics: ApiMetrics): Router {

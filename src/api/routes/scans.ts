@@ -24,12 +24,12 @@ export interface ScanRouteDeps {
 
 const CSV_TYPES = [CSV_MEDIA_TYPE, 'application/csv'];
 
-/** The ingest contract: open a scan, stream its chunks, complete it, read its status. */
+/** Build the ingest routes: open a scan, stream its chunks, complete it, read its status. */
 export function scanRoutes(deps: ScanRouteDeps): Router {
   const router = new Router({ prefix: '/v1/scans' });
   const upload = requireScope(deps.pool, 'upload');
 
-  // Each chunk upload holds a database connection while it streams. Capping them
+  // Each chunk upload uses a database connection while it streams. Capping uploads
   // keeps connections free for other tenants' calls when clients stall or crowd in.
   let chunksInFlight = 0;
 

@@ -109,7 +109,7 @@ async function runMainJob(
     if (summary.plannedFiles === 0) {
       console.log(`\nNo file in ${printable(root)} was last accessed more than ${olderThan} ago.`);
       if (root === DEFAULT_ROOT) console.log('This node_modules was installed minutes ago; try --root with an older tree, such as /usr/share.');
-      else console.log('Try a shorter --older-than or a tree that has files nobody has read for longer.');
+      else console.log('Try a shorter --older-than, or a tree with files that were last read longer ago.');
     }
     return 0;
   } finally {

@@ -27,9 +27,9 @@ export const INSERT_DIRS = `
   ON CONFLICT (share_name, dir_hash) DO NOTHING`;
 
 /**
- * Return a folder path of the chunk whose hash belongs to a different stored path. Two
- * paths share a 64-bit hash with odds near n²/2^65 for n folders in a share (about
- * 3 in a million for 10 million folders); when it happens the chunk fails loudly
+ * Return a folder path of the chunk whose hash belongs to a different stored path. By
+ * the birthday bound, two of n folders in a share collide with odds near n²/2^65,
+ * about 3 in a million for 10 million folders. When it happens the chunk fails loudly
  * instead of filing one folder's files under the other.
  */
 export const FIND_HASH_COLLISION = `

@@ -5,7 +5,7 @@ import { LATEST_SCANS } from './latestScans.ts';
  * Plan every file of the latest OK scans last accessed at or before `$2` (Unix
  * seconds), except cloud placeholders, whose content is not on the disk. `$1` share
  * or NULL, `$3` who planned it, `$4` this run's id. A file already PLANNED is brought
- * up to date with the latest scan and stamped with this run; rows that have moved
+ * up to date with the latest scan and stamped with this run. Rows that have moved
  * past PLANNED (being moved, stubbed) are left alone. The full path joins folder and
  * name with the scan's own separator. Returns how many rows were new (`xmax = 0`
  * holds for a row this statement inserted, not for one it updated).
