@@ -36,8 +36,12 @@ export interface Config {
   ingest: IngestLimits;
   /** Tenant schemas migrated at once by `strata migrate`. */
   migrateConcurrency: number;
-  /** Chunks normalised at once by one worker process. */
-  normalizeConcurrency: number;
+  /** Scans finalised at once by one worker process. */
+  finalizeConcurrency: number;
+  /** OK scans kept per share; older snapshots expire and their rows are dropped. */
+  scanRetention: number;
+  /** work_mem and maintenance_work_mem of one scan's finalisation, in MiB. */
+  finalizeMemoryMb: number;
   keyProvider: 'local';
   /** Folder of the local keyring: one key file per tenant, created at onboarding. */
   keyringDir: string;
@@ -95,7 +99,9 @@ export function loadConfig(env: Env = process.env): Config {
       maxNameChars: readInt(env, 'STRATA_MAX_NAME_CHARS', 1024, 16, 65_535),
     },
     migrateConcurrency: readInt(env, 'STRATA_MIGRATE_CONCURRENCY', 8, 1, 256),
-    normalizeConcurrency: readInt(env, 'STRATA_NORMALIZE_CONCURRENCY', 4, 1, 256),
+    finalizeConcurrency: readInt(env, 'STRATA_FINALIZE_CONCURRENCY', 2, 1, 64),
+    scanRetention: readInt(env, 'STRATA_SCAN_RETENTION', 3, 1, 1000),
+    finalizeMemoryMb: readInt(env, 'STRATA_FINALIZE_MEMORY_MB', 512, 16, 65_536),
     keyProvider: readChoice(env, 'STRATA_KEY_PROVIDER', 'local', ['local']),
     keyringDir: env.STRATA_KEYRING_DIR || '.strata/keyring',
   };

@@ -2,6 +2,7 @@ import { T0001Initial } from './migrations/T0001_initial.ts';
 import { T0002DirHash } from './migrations/T0002_dir_hash.ts';
 import { T0003PlanKeysAndPaths } from './migrations/T0003_plan_keys_and_paths.ts';
 import { T0004ShareNames } from './migrations/T0004_share_names.ts';
+import { T0005ScanPartitions } from './migrations/T0005_scan_partitions.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -12,6 +13,7 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0002_dir_hash', class: T0002DirHash },
   { name: 'T0003_plan_keys_and_paths', class: T0003PlanKeysAndPaths },
   { name: 'T0004_share_names', class: T0004ShareNames },
+  { name: 'T0005_scan_partitions', class: T0005ScanPartitions },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

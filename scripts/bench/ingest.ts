@@ -102,7 +102,7 @@ try {
   const tenant = await provisionTenant(services, { code, name: 'Ingest benchmark' });
   const boss = await startBoss(databaseUrl, log);
   const queue = new PgBossIngestQueue(boss);
-  await registerWorkers({ boss, pool: services.pool, queue, log, normalizeConcurrency: config.normalizeConcurrency, pollingIntervalSeconds: 0.5 });
+  await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb, pollingIntervalSeconds: 0.5 });
   const api = await startApiServer({ pool: services.pool, queue, limits: config.ingest, log }, '127.0.0.1', 0);
 
   const ingestSeconds = await timeIngest(api.url, tenant.agentToken, chunks, rows);

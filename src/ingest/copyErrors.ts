@@ -1,7 +1,7 @@
 import { StrataError } from '../errors.ts';
 import { isBadDataError, sqlStateOf } from '../db/sqlstate.ts';
 
-/** Check constraints of `staging_file` that stand for a configurable limit. */
+/** Check constraints of a scan's partition of `file` that stand for a configurable limit. */
 const LIMIT_CONSTRAINTS: Record<string, { column: string; limit: string }> = {
   dir_path_within_limit: { column: 'dir_path', limit: 'STRATA_MAX_PATH_CHARS' },
   name_within_limit: { column: 'name', limit: 'STRATA_MAX_NAME_CHARS' },
@@ -12,7 +12,6 @@ const CONSTRAINT_COLUMNS: Record<string, string> = {
   dir_path_not_empty: 'dir_path',
   name_is_one_path_segment: 'name',
   name_fits_path_style: 'name',
-  dir_path_canonical: 'dir_path',
   frn_in_range: 'frn',
   attributes_in_range: 'attributes',
 };
@@ -21,10 +20,8 @@ const CONSTRAINT_COLUMNS: Record<string, string> = {
 const CONSTRAINT_REASONS: Record<string, string> = {
   size_bytes_not_negative: 'size_bytes must not be negative',
   dir_path_not_empty: 'dir_path must not be empty',
-  name_is_one_path_segment: 'name must be one path segment: not empty, not "." or "..", without "/"',
-  name_fits_path_style: 'a Windows file name must not contain "\\"',
-  dir_path_canonical:
-    'dir_path must be an absolute folder path in the scan\'s path style (C:\\x or \\\\server\\share\\x on Windows, /x on POSIX), without a trailing separator, "." or ".." segments, or doubled separators',
+  name_is_one_path_segment: 'name must be one path segment: not empty, not "." or "..", without "/" (except the leading "/" of an escaped name)',
+  name_fits_path_style: 'a Windows file name must not contain "\\" or ":" (a name with ":" names an alternate data stream, which is not a file)',
   frn_in_range: 'frn must be from 0 to 2^64 - 1',
   attributes_in_range: 'attributes must be from 0 to 2^32 - 1',
 };
@@ -38,7 +35,7 @@ interface PgError {
 
 /**
  * Turn a COPY failure caused by the client's data into a 422 that names the line and
- * column (from the error's CONTEXT, e.g. `COPY staging_file, line 3, column size_bytes`)
+ * column (from the error's CONTEXT, e.g. `COPY file_s12, line 3, column size_bytes`)
  * and, for a length limit, the setting that sets it. Other errors pass through.
  */
 export function translateCopyError(error: unknown, format: 'csv' | 'parquet' = 'csv'): unknown {

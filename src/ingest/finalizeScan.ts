@@ -1,75 +1,168 @@
 import type pg from 'pg';
 import { Roles } from '../db/roles.ts';
+import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Logger } from '../log.ts';
-import type { FinalizeJob, IngestQueue } from './ingestJobs.ts';
+import type { FinalizeJob } from './ingestJobs.ts';
+import { FINISH_SCAN_FOLDERS, SCANS_TO_EXPIRE } from './sql/finalizeScan.ts';
 
-export type FinalizeOutcome = 'finished' | 'waiting' | 'not-completing';
+export type FinalizeOutcome = 'finished' | 'failed' | 'not-completing';
+
+export interface FinalizeOptions {
+  /** OK scans kept per share; older ones expire and their partitions are dropped. */
+  keepScans: number;
+  /** Memory for the index build and the folder aggregation of one scan, in MiB. */
+  memoryMb: number;
+}
+
+/** Longest wait for the lock that dropping a partition needs on `file`; retention tries again later. */
+const DROP_LOCK_TIMEOUT = '3s';
+
+interface FolderProblem {
+  kind: 'HASH_COLLISION' | 'NOT_CANONICAL';
+  dir_path: string;
+  other_path: string | null;
+}
+
+interface FolderResult {
+  dirs: number;
+  files: number;
+  bytes: number;
+  new_dirs: number;
+  problems: FolderProblem[];
+}
+
+/** A finished scan whose rows cannot be stored as they are; the scan fails with this message. */
+class ScanRejected extends Error {
+  override name = 'ScanRejected';
+}
 
 /**
- * Seconds before finalisation looks again at a scan whose chunks are still being
- * normalised. It is a safety net: the job that normalises the last chunk queues
- * finalisation itself.
- */
-export const FINALIZE_RETRY_SECONDS = 30;
-
-/** A chunk RECEIVED for longer than this has probably lost its job and is queued again. */
-export const STUCK_CHUNK_SECONDS = 60;
-
-/**
- * Close a COMPLETING scan once every chunk is normalised: status OK with its counts.
- * If chunks are still RECEIVED it queues their normalisation again (a crash between a
- * chunk's commit and its job leaves exactly this) and looks again later.
+ * Close a COMPLETING scan: build its partition's unique index (removing files listed
+ * twice), add its new folders, record its totals and mark it OK, in one transaction.
+ * Every chunk was stored when it was received, so nothing waits for other jobs. A scan
+ * whose folder paths are not canonical, or collide by hash, is marked FAILED with the
+ * reason and its partition dropped. Running again for a scan that is no longer
+ * COMPLETING does nothing, so a repeated job is harmless.
  */
 export async function finalizeScan(
   pool: pg.Pool,
-  queue: IngestQueue,
   tenant: TenantRef,
   job: FinalizeJob,
   log: Logger,
+  options: FinalizeOptions,
 ): Promise<FinalizeOutcome> {
-  const result = await withTenant(pool, tenant, Roles.ingest, async (client) => {
-    const scan = await client.query<{ status: string }>('SELECT status FROM scan WHERE scan_id = $1 FOR UPDATE', [job.scanId]);
-    if (scan.rows[0]?.status !== 'COMPLETING') return { outcome: 'not-completing' as const, waiting: [] };
+  let share: string | undefined;
+  try {
+    share = await withTenant(pool, tenant, Roles.ingest, async (client) => {
+      const locked = await client.query<{ status: string; share_name: string; path_style: string }>(
+        'SELECT status, share_name, path_style FROM scan WHERE scan_id = $1 FOR UPDATE',
+        [job.scanId],
+      );
+      const scan = locked.rows[0];
+      if (scan?.status !== 'COMPLETING') return undefined;
 
-    const pending = await client.query<{ seq: number; stuck: boolean }>(
-      `SELECT seq, received_at < extract(epoch from now())::bigint - $2 AS stuck
-         FROM ingest_chunk WHERE scan_id = $1 AND state = 'RECEIVED' ORDER BY seq`,
-      [job.scanId, STUCK_CHUNK_SECONDS],
-    );
-    if (pending.rows.length > 0) {
-      return { outcome: 'waiting' as const, waiting: pending.rows.filter((row) => row.stuck).map((row) => row.seq) };
-    }
+      // One scan of a share finishes at a time, so folders found missing can be
+      // inserted without ON CONFLICT, which costs several times a plain insert.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`strata.finalize:${tenant.id}:${scan.share_name}`]);
 
+      // Enough memory for the index build and the grouping to stay off disk: with the
+      // default 4 MB the grouping of a million rows spills in dozens of batches.
+      await client.query("SELECT set_config('maintenance_work_mem', $1, true), set_config('work_mem', $1, true)", [`${options.memoryMb}MB`]);
+
+      const index = await client.query<{ removed: string }>('SELECT index_scan_partition($1) AS removed', [job.scanId]);
+      const duplicates = Number(index.rows[0]!.removed);
+
+      // The partition was just analysed; `dir` may have no statistics yet. Hash joins
+      // suit every size here, and a mis-estimated nested loop would not.
+      await client.query('SET LOCAL enable_nestloop = off');
+      const folders = await client.query<FolderResult>(FINISH_SCAN_FOLDERS, [job.scanId, scan.share_name, scan.path_style, tenant.id]);
+      const result = folders.rows[0]!;
+      if (result.problems.length > 0) throw new ScanRejected(describeProblems(result.problems, scan.share_name));
+
+      await client.query(
+        `UPDATE scan SET status = 'OK', finished_at = extract(epoch from now())::bigint,
+                file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5
+          WHERE scan_id = $1`,
+        [job.scanId, result.files, duplicates, result.dirs, result.bytes],
+      );
+      await client.query(
+        `INSERT INTO audit_log (actor, action, details)
+         SELECT 'ingest', 'scan.finished', jsonb_build_object('scanGuid', scan_guid, 'files', file_count, 'bytes', total_bytes)
+           FROM scan WHERE scan_id = $1`,
+        [job.scanId],
+      );
+      log.info({ files: Number(result.files), dirs: Number(result.dirs), newDirs: Number(result.new_dirs), duplicates }, 'scan finished');
+      return scan.share_name;
+    });
+  } catch (error) {
+    if (!(error instanceof ScanRejected)) throw error;
+    await failScan(pool, tenant, job.scanId, error.message, log);
+    return 'failed';
+  }
+
+  if (share === undefined) return 'not-completing';
+  await expireOldScans(pool, tenant, share, options.keepScans, log);
+  return 'finished';
+}
+
+function describeProblems(problems: FolderProblem[], share: string): string {
+  const first = problems[0]!;
+  if (first.kind === 'HASH_COLLISION') {
+    return `folders ${JSON.stringify(first.dir_path)} and ${JSON.stringify(first.other_path)} of share ${share} have the same 64-bit hash; the scan cannot be stored`;
+  }
+  const paths = problems.filter((problem) => problem.kind === 'NOT_CANONICAL').map((problem) => JSON.stringify(problem.dir_path));
+  return (
+    `folder path(s) ${paths.join(', ')} are not canonical for the scan's path style: dir_path must be absolute ` +
+    '(C:\\x or \\\\server\\share\\x on Windows, /x on POSIX), without a trailing separator, "." or ".." segments, or doubled separators'
+  );
+}
+
+/**
+ * Mark the scan FAILED with its reason and drop its rows in one transaction; no plan
+ * ever reads a failed scan. When the drop cannot get its lock in time, nothing changes
+ * and the job fails, so pg-boss runs it again later.
+ */
+async function failScan(pool: pg.Pool, tenant: TenantRef, scanId: number, reason: string, log: Logger): Promise<void> {
+  await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
     await client.query(
-      `WITH chunks AS (
-         SELECT coalesce(sum(inserted_rows), 0) AS files, coalesce(sum(row_count - inserted_rows), 0) AS duplicates
-           FROM ingest_chunk WHERE scan_id = $1),
-       contents AS (
-         SELECT count(DISTINCT dir_hash) AS dirs, coalesce(sum(size_bytes), 0) AS bytes FROM file WHERE scan_id = $1)
-       UPDATE scan
-          SET status = 'OK', finished_at = extract(epoch from now())::bigint,
-              file_count = chunks.files, duplicate_count = chunks.duplicates,
-              dir_count = contents.dirs, total_bytes = contents.bytes
-         FROM chunks, contents
-        WHERE scan_id = $1`,
-      [job.scanId],
+      `UPDATE scan SET status = 'FAILED', error = $2, finished_at = extract(epoch from now())::bigint
+        WHERE scan_id = $1 AND status = 'COMPLETING'`,
+      [scanId, reason],
     );
-    await client.query(
-      `INSERT INTO audit_log (actor, action, details)
-       SELECT 'ingest', 'scan.finished', jsonb_build_object('scanGuid', scan_guid, 'files', file_count, 'bytes', total_bytes)
-         FROM scan WHERE scan_id = $1`,
-      [job.scanId],
-    );
-    return { outcome: 'finished' as const, waiting: [] };
+    await client.query("INSERT INTO audit_log (actor, action, details) VALUES ('ingest', 'scan.failed', $1)", [{ scanId, reason }]);
+    await client.query('SELECT drop_scan_partition($1)', [scanId]);
+  });
+  log.warn({ reason }, 'scan failed at finalisation');
+}
+
+/**
+ * Expire the share's OK scans beyond the newest `keep`, one transaction each: the scan
+ * becomes EXPIRED and its partition is dropped, which frees its rows at once instead
+ * of a long DELETE. When the drop cannot get its lock quickly (a long read of `file`
+ * is running), that scan stays OK and the next finished scan of the share tries again.
+ */
+async function expireOldScans(pool: pg.Pool, tenant: TenantRef, share: string, keep: number, log: Logger): Promise<void> {
+  const expired = await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    const { rows } = await client.query<{ scan_id: number }>(SCANS_TO_EXPIRE, [share, keep]);
+    return rows.map((row) => row.scan_id);
   });
 
-  if (result.outcome === 'waiting') {
-    for (const seq of result.waiting) await queue.normalize({ tenantId: tenant.id, scanId: job.scanId, seq });
-    await queue.finalize(job, { delaySeconds: FINALIZE_RETRY_SECONDS });
-    log.info({ chunksRequeued: result.waiting.length }, 'scan still has chunks to normalise; looking again later');
-  } else if (result.outcome === 'finished') {
-    log.info('scan finished');
+  for (const scanId of expired) {
+    try {
+      await withTenant(pool, tenant, Roles.ingest, async (client) => {
+        await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
+        await client.query(
+          "UPDATE scan SET status = 'EXPIRED', expired_at = extract(epoch from now())::bigint WHERE scan_id = $1 AND status = 'OK'",
+          [scanId],
+        );
+        await client.query('SELECT drop_scan_partition($1)', [scanId]);
+      });
+      log.info({ expiredScanId: scanId, share }, 'scan expired by retention');
+    } catch (error) {
+      if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
+      log.warn({ expiredScanId: scanId, share }, 'scan not expired yet: its partition is in use; the next finished scan retries');
+    }
   }
-  return result.outcome;
 }

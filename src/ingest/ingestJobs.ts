@@ -1,11 +1,4 @@
-/** Payload of an `ingest.normalize` job: ids only, never SQL or paths. */
-export interface NormalizeJob {
-  tenantId: string;
-  scanId: number;
-  seq: number;
-}
-
-/** Payload of an `ingest.finalize` job. */
+/** Payload of an `ingest.finalize` job: ids only, never SQL or paths. */
 export interface FinalizeJob {
   tenantId: string;
   scanId: number;
@@ -13,10 +6,9 @@ export interface FinalizeJob {
 
 /**
  * Interface through which the ingest stage queues follow-up work. The jobs layer
- * implements it with pg-boss. Handlers are idempotent per chunk and per scan, so a
- * second request for the same work is harmless.
+ * implements it with pg-boss. The handler is idempotent per scan, so a second request
+ * for the same work is harmless.
  */
 export interface IngestQueue {
-  normalize(job: NormalizeJob): Promise<void>;
-  finalize(job: FinalizeJob, options?: { delaySeconds?: number }): Promise<void>;
+  finalize(job: FinalizeJob): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
 import { csvSource, parquetSource, type ChunkFormat, type ChunkSource, type OpenedChunk } from './chunkSource.ts';
 import { translateBodyError, translateCopyError } from './copyErrors.ts';
-import type { IngestQueue } from './ingestJobs.ts';
+import { scanPartition } from './scanPartition.ts';
 
 export interface ChunkUpload {
   scanGuid: string;
@@ -32,14 +32,14 @@ interface ChunkRow {
 
 /**
  * Receive one chunk exactly once. The body passes the size limits and a SHA-256 into
- * `COPY … FROM STDIN` of `staging_file`, and the chunk's ledger row is written in the
- * same transaction, so the rows and the ledger entry commit together or not at all.
+ * `COPY … FROM STDIN` of the scan's partition of `file`, where the rows stay, and the
+ * chunk's ledger row is written in the same transaction, so the rows and the ledger
+ * entry commit together or not at all.
  * A repeat with the same bytes is answered from the ledger without a COPY; different
  * bytes under the same sequence number are a conflict.
  */
 export async function receiveChunk(
   pool: pg.Pool,
-  queue: IngestQueue,
   limits: IngestLimits,
   tenant: TenantRef,
   upload: ChunkUpload,
@@ -55,29 +55,24 @@ export async function receiveChunk(
     // taken, so a client that connects and sends nothing keeps no connection busy.
     const opened = await ready.open();
 
-    const outcome = await withTenant(pool, tenant, Roles.api, async (client) => {
+    return await withTenant(pool, tenant, Roles.api, async (client) => {
       const scan = await lockScan(client, upload.scanGuid);
 
       const previous = await findChunk(client, scan.scan_id, upload.seq);
-      if (previous) return { scanId: scan.scan_id, receipt: await compareRepeat(ready, previous, upload.seq) };
+      if (previous) return compareRepeat(ready, previous, upload.seq);
 
       await claimChunk(client, tenant.id, scan, upload.seq);
-      const rows = await copyChunk(client, ready, opened, limits, scan, upload.seq);
+      const rows = await copyChunk(client, ready, opened, limits, scan);
       const sha256 = ready.sha256();
 
+      // The rows are in their final table already: the chunk is stored as it commits.
       await client.query(
-        'INSERT INTO ingest_chunk (scan_id, seq, sha256, body_bytes, row_count) VALUES ($1, $2, $3, $4, $5)',
+        `INSERT INTO ingest_chunk (scan_id, seq, sha256, body_bytes, row_count, inserted_rows, state, normalized_at)
+         VALUES ($1, $2, $3, $4, $5, $5, 'NORMALIZED', extract(epoch from now())::bigint)`,
         [scan.scan_id, upload.seq, sha256, ready.bytes(), rows],
       );
-      return { scanId: scan.scan_id, receipt: { seq: upload.seq, rows, sha256: sha256.toString('hex'), replayed: false } };
+      return { seq: upload.seq, rows, sha256: sha256.toString('hex'), replayed: false };
     });
-
-    if (!outcome.receipt.replayed) {
-      // Queued after the commit so the job never reads an uncommitted chunk. A crash
-      // just here leaves the chunk RECEIVED without a job; finalisation queues it again.
-      await queue.normalize({ tenantId: tenant.id, scanId: outcome.scanId, seq: upload.seq });
-    }
-    return outcome.receipt;
   } catch (error) {
     throw translateBodyError(error);
   } finally {
@@ -140,23 +135,16 @@ async function copyChunk(
   opened: OpenedChunk,
   limits: IngestLimits,
   scan: ScanRow,
-  seq: number,
 ): Promise<number> {
   const { columns, csv } = opened;
 
-  // The staging table's column defaults, length limits and path checks read these settings.
-  await client.query(
-    `SELECT set_config('strata.scan_id', $1, true), set_config('strata.chunk_seq', $2, true),
-            set_config('strata.max_path_chars', $3, true), set_config('strata.max_name_chars', $4, true),
-            set_config('strata.path_style', $5, true)`,
-    [String(scan.scan_id), String(seq), String(limits.maxPathChars), String(limits.maxNameChars), scan.path_style],
-  );
-
   // PostgreSQL rejects COPY FROM where RLS applies, so the COPY alone runs as the
-  // table's owner. The table's CHECK still ties every row to this transaction's tenant.
+  // table's owner. The partition's CHECK still ties every row to the scan's tenant,
+  // and its defaults fill in the tenant and scan ids.
   const columnList = columns.map((column) => client.escapeIdentifier(column)).join(', ');
+  const partition = client.escapeIdentifier(scanPartition(scan.scan_id));
   await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.stager)}`);
-  const copy = client.query(copyFrom(`COPY staging_file (${columnList}) FROM STDIN (FORMAT csv, HEADER true)`));
+  const copy = client.query(copyFrom(`COPY ${partition} (${columnList}) FROM STDIN (FORMAT csv, HEADER true)`));
 
   try {
     await pipeline(Readable.from(csv), copy);

@@ -3,6 +3,7 @@ import { StrataError } from '../errors.ts';
 import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { CompleteScanRequest, OpenScanRequest, ScanView } from '../wire/contract.ts';
+import type { IngestLimits } from '../config.ts';
 import type { IngestQueue } from './ingestJobs.ts';
 
 interface ScanViewRow {
@@ -63,6 +64,7 @@ export async function openScan(
   tenant: TenantRef,
   actor: string,
   request: OpenScanRequest,
+  limits: Pick<IngestLimits, 'maxPathChars' | 'maxNameChars'>,
 ): Promise<{ view: ScanView; created: boolean }> {
   return withTenant(pool, tenant, Roles.api, async (client) => {
     const inserted = await client.query(
@@ -87,6 +89,14 @@ export async function openScan(
       throw StrataError.conflict('SCAN_GUID_REUSED', `scan ${request.scanGuid} already exists for another share or root`);
     }
     if (created) {
+      // The scan's partition of `file`, with this tenant, the path style and the
+      // current length limits fixed in its CHECK constraints.
+      await client.query('SELECT create_scan_partition($1, $2, $3, $4)', [
+        row.scan_id,
+        request.pathStyle,
+        limits.maxPathChars,
+        limits.maxNameChars,
+      ]);
       await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'scan.opened', $2)", [
         actor,
         { scanGuid: request.scanGuid, share: request.shareName, root: request.rootPath },
@@ -135,7 +145,10 @@ export async function completeScan(
       ) {
         throw StrataError.conflict('SCAN_CLOSED', `scan ${scanGuid} was already completed with other counts`);
       }
-      return { scanId: scan.scan_id, view: toView(await readView(client, scanGuid)), queued: false };
+      // A repeat for a scan still COMPLETING queues its finalisation again: the first
+      // request may have committed and then died before its job was sent. The queue
+      // keeps one waiting job per scan, so this adds no second one.
+      return { scanId: scan.scan_id, view: toView(await readView(client, scanGuid)), queued: scan.status === 'COMPLETING' };
     }
 
     await checkChunksAddUp(client, scan.scan_id, request);

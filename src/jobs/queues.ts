@@ -2,7 +2,6 @@ import type { Queue } from 'pg-boss';
 
 /** Queue names; every queue is created at start-up, before anything is sent to it. */
 export const QueueNames = {
-  normalize: 'ingest.normalize',
   finalize: 'ingest.finalize',
 } as const;
 
@@ -12,23 +11,15 @@ export const QueueNames = {
  * died come back in about a minute instead of after `expireInSeconds`.
  */
 export const QUEUE_OPTIONS: Record<string, Omit<Queue, 'name'>> = {
-  // `short`: at most one queued job per singleton key (one per chunk), so re-queueing
-  // a chunk that already waits in the queue adds nothing.
-  [QueueNames.normalize]: {
-    policy: 'short',
-    retryLimit: 10,
-    retryDelay: 5,
-    retryBackoff: true,
-    retryDelayMax: 300,
-    expireInSeconds: 3600,
-    heartbeatSeconds: 60,
-  },
+  // `short`: at most one waiting job per singleton key (one per scan), so asking
+  // again for a scan whose job already waits adds nothing.
   [QueueNames.finalize]: {
+    policy: 'short',
     retryLimit: 20,
     retryDelay: 5,
     retryBackoff: true,
     retryDelayMax: 300,
-    expireInSeconds: 900,
+    expireInSeconds: 3600,
     heartbeatSeconds: 60,
   },
 };

@@ -2,17 +2,20 @@ import type { PgBoss, Job } from 'pg-boss';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { findTenantById } from '../control/tenants.ts';
-import type { FinalizeJob, IngestQueue, NormalizeJob } from '../ingest/ingestJobs.ts';
-import { normalizeChunk } from '../ingest/normalizeChunk.ts';
+import type { FinalizeJob } from '../ingest/ingestJobs.ts';
 import { finalizeScan } from '../ingest/finalizeScan.ts';
 import { QueueNames } from './queues.ts';
 
 export interface WorkerDeps {
   boss: PgBoss;
   pool: pg.Pool;
-  queue: IngestQueue;
   log: Logger;
-  normalizeConcurrency: number;
+  /** Scans finalised at once by this process. */
+  finalizeConcurrency: number;
+  /** OK scans kept per share (STRATA_SCAN_RETENTION). */
+  keepScans: number;
+  /** Memory of one finalisation in MiB (STRATA_FINALIZE_MEMORY_MB). */
+  finalizeMemoryMb: number;
   /** Seconds between polls of an idle queue. */
   pollingIntervalSeconds?: number;
 }
@@ -25,14 +28,8 @@ export interface WorkerDeps {
 export async function registerWorkers(deps: WorkerDeps): Promise<void> {
   const polling = { batchSize: 1, pollingIntervalSeconds: deps.pollingIntervalSeconds ?? 2 };
 
-  await deps.boss.work<NormalizeJob>(
-    QueueNames.normalize,
-    { ...polling, localConcurrency: deps.normalizeConcurrency },
-    async ([job]) => runJob(deps, job!, async (tenant, log) => normalizeChunk(deps.pool, deps.queue, tenant, job!.data, log)),
-  );
-
-  await deps.boss.work<FinalizeJob>(QueueNames.finalize, polling, async ([job]) =>
-    runJob(deps, job!, async (tenant, log) => finalizeScan(deps.pool, deps.queue, tenant, job!.data, log)),
+  await deps.boss.work<FinalizeJob>(QueueNames.finalize, { ...polling, localConcurrency: deps.finalizeConcurrency }, async ([job]) =>
+    runJob(deps, job!, async (tenant, log) => finalizeScan(deps.pool, tenant, job!.data, log, { keepScans: deps.keepScans, memoryMb: deps.finalizeMemoryMb })),
   );
 }
 
@@ -60,6 +57,6 @@ async function runJob<T extends { tenantId: string }>(
 }
 
 function ids(data: object): Record<string, unknown> {
-  const { scanId, seq } = data as { scanId?: number; seq?: number };
-  return { scanId, seq };
+  const { scanId } = data as { scanId?: number };
+  return { scanId };
 }

@@ -32,7 +32,7 @@ describe('tenant isolation', () => {
     it("refuses a chunk for another tenant's scan", async () => {
       const result = await putChunk(stack.api!.url, globex.agentToken, acmeScan, 1, `${HEADER}"D:\\b","x.txt",1,1,1,1\n`);
       expect(result.status).to.equal(404);
-      const { rows } = await stack.services.pool.query('SELECT count(*)::int AS n FROM t_globex.staging_file');
+      const { rows } = await stack.services.pool.query('SELECT count(*)::int AS n FROM t_globex.file');
       expect(rows[0].n).to.equal(0);
     });
 

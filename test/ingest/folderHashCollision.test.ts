@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { pino } from 'pino';
-import { FolderHashCollisionError, normalizeChunk } from '../../src/ingest/normalizeChunk.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
-import { call, HEADER, putChunk, scanRequest } from '../support/http.ts';
+import { call, HEADER, putChunk, scanRequest, waitForScan } from '../support/http.ts';
 import { ingestCounts } from '../support/rows.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
@@ -11,14 +9,15 @@ describe('folder hash collision', () => {
   let tenant: ProvisionedTenant;
 
   before(async () => {
-    stack = await startStack('hash_collision', { workers: false });
+    stack = await startStack('hash_collision');
     tenant = await createTenant(stack, 'acme');
   });
   after(async () => stack?.close());
 
-  it('fails the chunk instead of merging two folders', async () => {
+  it('fails the scan instead of merging two folders', async () => {
     const opened = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName: 'finance' }) });
-    await putChunk(stack.api!.url, tenant.agentToken, opened.body.scanGuid, 0, `${HEADER}"D:\\real","a.txt",1,1,1,1\n`);
+    const scanGuid = opened.body.scanGuid;
+    await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\real","a.txt",1,1,1,1\n`);
 
     // A real 64-bit collision cannot be produced on demand, so plant a folder that
     // carries the hash of D:\real under another path.
@@ -28,17 +27,19 @@ describe('folder hash collision', () => {
       [tenant.id],
     );
     const before = await ingestCounts(stack, 't_acme');
-    const { rows } = await stack.services.pool.query('SELECT scan_id FROM t_acme.scan WHERE scan_guid = $1', [opened.body.scanGuid]);
 
-    let failure: unknown;
-    try {
-      await normalizeChunk(stack.services.pool, stack.queue!, tenant, { tenantId: tenant.id, scanId: rows[0].scan_id, seq: 0 }, pino({ level: 'silent' }));
-    } catch (error) {
-      failure = error;
-    }
+    await call(stack.api!.url, 'POST', `/v1/scans/${scanGuid}/complete`, {
+      token: tenant.agentToken,
+      json: { chunkCount: 1, rowCount: 1, unreadableCount: 0 },
+    });
+    const scan = await waitForScan(stack.api!.url, tenant.agentToken, scanGuid);
 
-    expect(failure).to.be.instanceOf(FolderHashCollisionError);
-    expect((failure as Error).message).to.contain('D:\\\\real');
-    expect(await ingestCounts(stack, 't_acme')).to.deep.equal(before);
+    expect(scan.status).to.equal('FAILED');
+    const { rows } = await stack.services.pool.query('SELECT error FROM t_acme.scan WHERE scan_guid = $1', [scanGuid]);
+    expect(rows[0].error).to.contain('D:\\\\real').and.contain('D:\\\\impostor').and.contain('same 64-bit hash');
+    // No folder was added, and the failed scan's rows are gone with its partition.
+    const after = await ingestCounts(stack, 't_acme');
+    expect(after.dirs).to.equal(before.dirs);
+    expect(after.files).to.equal(0);
   });
 });

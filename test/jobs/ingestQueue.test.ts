@@ -15,19 +15,12 @@ describe('ingest queue', () => {
     return rows[0].n;
   }
 
-  it('keeps one waiting normalise job per chunk', async () => {
+  it('keeps one waiting finalisation job per scan', async () => {
     // No workers run in this stack, so every queued job stays waiting.
-    const job = { tenantId: '00000000-0000-4000-8000-000000000001', scanId: 7, seq: 3 };
-    for (let i = 0; i < 5; i++) await stack.queue!.normalize(job);
-    await stack.queue!.normalize({ ...job, seq: 4 });
-
-    expect(await waiting(QueueNames.normalize)).to.equal(2);
-  });
-
-  it('queues every finalisation asked for', async () => {
     const job = { tenantId: '00000000-0000-4000-8000-000000000001', scanId: 7 };
-    await stack.queue!.finalize(job);
-    await stack.queue!.finalize(job, { delaySeconds: 30 });
+    for (let i = 0; i < 5; i++) await stack.queue!.finalize(job);
+    await stack.queue!.finalize({ ...job, scanId: 8 });
+
     expect(await waiting(QueueNames.finalize)).to.equal(2);
   });
 });

@@ -1,10 +1,9 @@
 import type { Stack } from './stack.ts';
 
 /** Row counts of the ingest tables of one tenant schema, read as the superuser. */
-export async function ingestCounts(stack: Stack, schema: string): Promise<{ staging: number; chunks: number; files: number; dirs: number }> {
+export async function ingestCounts(stack: Stack, schema: string): Promise<{ chunks: number; files: number; dirs: number }> {
   const { rows } = await stack.services.pool.query(
-    `SELECT (SELECT count(*) FROM ${schema}.staging_file)::int AS staging,
-            (SELECT count(*) FROM ${schema}.ingest_chunk)::int AS chunks,
+    `SELECT (SELECT count(*) FROM ${schema}.ingest_chunk)::int AS chunks,
             (SELECT count(*) FROM ${schema}.file)::int AS files,
             (SELECT count(*) FROM ${schema}.dir)::int AS dirs`,
   );

@@ -80,9 +80,10 @@ export async function startWorkers(stack: Stack): Promise<void> {
   await registerWorkers({
     boss: stack.boss!,
     pool: stack.services.pool,
-    queue: stack.queue!,
     log: stack.services.log,
-    normalizeConcurrency: 2,
+    finalizeConcurrency: 2,
+    keepScans: 3,
+    finalizeMemoryMb: 64,
     pollingIntervalSeconds: 0.5,
   });
 }

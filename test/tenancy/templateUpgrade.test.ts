@@ -12,7 +12,7 @@ describe('tenant template upgrade', () => {
   });
   after(async () => stack?.close());
 
-  it('moves files from folder ids to folder hashes', async () => {
+  it('moves files from folder ids to folder hashes and into scan partitions', async () => {
     const first = TENANT_MIGRATIONS.slice(0, 1);
     const tenant = await provisionTenant({ ...stack.services, migrations: first }, { code: 'legacy', name: 'Legacy' });
     const db = stack.services.pool;
@@ -21,6 +21,9 @@ describe('tenant template upgrade', () => {
     const client = await db.connect();
     await client.query('BEGIN');
     await client.query(`SELECT set_config('app.tenant_id', $1, true)`, [tenant.id]);
+    await client.query(`
+      INSERT INTO t_legacy.scan (tenant_id, scan_id, scan_guid, share_name, source_type, root_path, path_style, started_at, status, finished_at)
+      VALUES ($1, 1, gen_random_uuid(), 'finance', 'NTFS', 'D:\\', 'windows', 1, 'OK', 2)`, [tenant.id]);
     await client.query(`
       INSERT INTO t_legacy.dir (tenant_id, dir_id, share_name, dir_path, path_sha256)
       VALUES ($1, 10, 'finance', 'D:\\a', sha256(convert_to('D:\\a', 'UTF8'))),
@@ -41,6 +44,9 @@ describe('tenant template upgrade', () => {
       { dir_path: 'D:\\a', name: 'x.txt' },
       { dir_path: 'D:\\b', name: 'y.txt' },
     ]);
+    // The finished scan's partition has its unique index.
+    const index = await db.query("SELECT indexdef FROM pg_indexes WHERE schemaname = 't_legacy' AND tablename = 'file_s1'");
+    expect(index.rows.map((row) => row.indexdef).join()).to.contain('UNIQUE INDEX').and.contain('(dir_hash, name)');
     const version = await db.query("SELECT schema_version FROM control.tenant WHERE code = 'legacy'");
     expect(version.rows[0].schema_version).to.equal(TENANT_TEMPLATE_VERSION);
   });

@@ -37,7 +37,7 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
     const principal = ctx.state.principal as Principal;
     const request = assertValid(validateOpenScan, await readJsonBody(ctx), 'scan');
 
-    const { view, created } = await openScan(deps.pool, principal.tenant, principal.tokenName, request);
+    const { view, created } = await openScan(deps.pool, principal.tenant, principal.tokenName, request, deps.limits);
     ctx.status = created ? 201 : 200;
     ctx.body = view;
   });
@@ -63,7 +63,7 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
 
     const started = process.hrtime.bigint();
     chunksInFlight++;
-    const receipt = await receiveChunk(deps.pool, deps.queue, deps.limits, principal.tenant, {
+    const receipt = await receiveChunk(deps.pool, deps.limits, principal.tenant, {
       scanGuid: params.scanGuid,
       seq,
       body: ctx.req,

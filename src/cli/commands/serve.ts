@@ -15,8 +15,9 @@ Run \`strata migrate\` first. Stops cleanly on SIGTERM or SIGINT.`;
 
 export const workerUsage = `Usage: strata worker
 
-Run the pg-boss job handlers (ingest.normalize, ingest.finalize), handling up to
-STRATA_NORMALIZE_CONCURRENCY chunks at once. Stops cleanly on SIGTERM or SIGINT.`;
+Run the pg-boss job handlers (ingest.finalize), finishing up to
+STRATA_FINALIZE_CONCURRENCY scans at once and keeping the last STRATA_SCAN_RETENTION
+OK scans per share. Stops cleanly on SIGTERM or SIGINT.`;
 
 export async function runApi(argv: string[]): Promise<number> {
   parseCommand(argv, {}, apiUsage);
@@ -40,8 +41,8 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   const queue = new PgBossIngestQueue(boss);
 
   if (roles.worker) {
-    await registerWorkers({ boss, pool: services.pool, queue, log, normalizeConcurrency: config.normalizeConcurrency });
-    log.info({ concurrency: config.normalizeConcurrency }, 'worker started');
+    await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb });
+    log.info({ concurrency: config.finalizeConcurrency, scanRetention: config.scanRetention }, 'worker started');
   }
   const api = roles.api
     ? await startApiServer(
