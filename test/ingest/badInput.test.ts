@@ -9,7 +9,6 @@ const LIMITS = {
   STRATA_MAX_CHUNK_BYTES: '20000',
   STRATA_MAX_CHUNK_DECOMPRESSED_BYTES: '100000',
   STRATA_MAX_CHUNK_ROWS: '50',
-  STRATA_MAX_PATH_CHARS: '64',
   STRATA_MAX_NAME_CHARS: '32',
 };
 
@@ -33,7 +32,6 @@ const CASES: BadCase[] = [
   { name: 'non-numeric size', body: utf8(`${HEADER}${GOOD_ROW}"D:\\data","n.txt",abc,1,1,1\n`), status: 422, mentions: ['line 3', 'size_bytes'] },
   { name: 'negative size', body: utf8(`${HEADER}${GOOD_ROW}${GOOD_ROW.replace('ok', 'k2')}"D:\\data","neg.txt",-5,1,1,1\n`), status: 422, mentions: ['line 4', 'size_bytes'] },
   { name: 'over-long name', body: utf8(`${HEADER}"D:\\data","${'n'.repeat(40)}",1,1,1,1\n`), status: 422, mentions: ['line 2', 'column name', 'STRATA_MAX_NAME_CHARS'] },
-  { name: 'over-long folder path', body: utf8(`${HEADER}"D:\\${'p'.repeat(80)}","x",1,1,1,1\n`), status: 422, mentions: ['line 2', 'dir_path', 'STRATA_MAX_PATH_CHARS'] },
   { name: 'name with a slash', body: utf8(`${HEADER}"D:\\data","a/b",1,1,1,1\n`), status: 422, mentions: ['line 2', 'name'] },
   { name: 'Windows name with a backslash', body: utf8(`${HEADER}"C:\\x","a\\b.txt",1,1,1,1\n`), status: 422, mentions: ['line 2', 'column name', 'must not contain'] },
   { name: 'relative folder', body: utf8(`${HEADER}"..\\..","a.txt",1,1,1,1\n`), status: 422, mentions: ['line 2', 'column dir_path', 'absolute'] },

@@ -108,20 +108,6 @@ describe('normalisation', () => {
     expect(result.body.rows).to.equal(2);
   });
 
-  it('folds the long-path prefix into one folder', async () => {
-    const rows = [
-      ['C:\\x', 'same.txt', '1', '1', '1', '1'],
-      ['\\\\?\\C:\\x', 'same.txt', '1', '1', '1', '1'],
-      ['\\\\srv\\share\\d', 'unc.txt', '2', '1', '1', '1'],
-      ['\\\\?\\UNC\\srv\\share\\d', 'unc.txt', '2', '1', '1', '1'],
-    ];
-    const scanGuid = await ingest(rows, 10, 'prefixes');
-
-    expect(await fileRows(stack, 't_acme', scanGuid)).to.deep.equal(['C:\\x|same.txt|1|1|1|1', '\\\\srv\\share\\d|unc.txt|2|1|1|1']);
-    const { rows: scan } = await stack.services.pool.query('SELECT file_count, duplicate_count FROM t_acme.scan WHERE scan_guid = $1', [scanGuid]);
-    expect(scan[0]).to.deep.equal({ file_count: 2, duplicate_count: 2 });
-  });
-
   it('counts a file listed twice in one scan once', async () => {
     const rows = [
       ['D:\\dup', 'same.txt', '1', '1', '1', '1'],
@@ -131,11 +117,5 @@ describe('normalisation', () => {
     const scanGuid = await ingest(rows, 2, 'dups');
     const { rows: scan } = await stack.services.pool.query('SELECT file_count, duplicate_count FROM t_acme.scan WHERE scan_guid = $1', [scanGuid]);
     expect(scan[0]).to.deep.equal({ file_count: 2, duplicate_count: 1 });
-  });
-
-  it('handles a 2,400-character folder path', async () => {
-    const longPath = 'D:\\' + Array.from({ length: 120 }, (_, i) => `segment${String(i).padStart(4, '0')}x`).join('\\').slice(0, 2397);
-    const scanGuid = await ingest([[longPath, 'deep.txt', '7', '1', '1', '1']], 10, 'deep');
-    expect(await fileRows(stack, 't_acme', scanGuid)).to.deep.equal([`${longPath}|deep.txt|7|1|1|1`]);
   });
 });
