@@ -45,7 +45,12 @@ export async function readChunkHeader(body: AsyncIterator<Buffer>): Promise<Pars
 
 function parseColumns(line: string): ChunkColumn[] {
   if (line === '') throw headerError('the chunk is empty; the first line must be the CSV header');
-  return checkColumns(line.split(',').map((field) => field.trim().replace(/^"(.*)"$/, '$1')));
+  return checkColumns(headerFieldNames(line));
+}
+
+/** Split a CSV header line into its column names, unquoted, without checking them. */
+export function headerFieldNames(line: string): string[] {
+  return line.split(',').map((field) => field.trim().replace(/^"(.*)"$/, '$1'));
 }
 
 /** Check chunk column names: each required one once, optional ones at most once, nothing else. */

@@ -1,17 +1,26 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { StrataError } from '../errors.ts';
+import { headerFieldNames, MAX_HEADER_BYTES } from './chunkHeader.ts';
+import { Utf8Validator } from './utf8Validator.ts';
 
 const QUOTE = 0x22;
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 const CARRIAGE_RETURN = 0x0d;
+const COMMA = 0x2c;
+const NUL = 0x00;
+
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
  * Pass CSV bytes through while counting records outside quoted fields, and reject what
  * PostgreSQL's COPY would silently mishandle. A line holding only `\.` is COPY's
  * end-of-data marker even in CSV mode: the rows after it would be dropped without an
  * error. The record count also stops an over-long chunk before COPY has read it all.
+ *
+ * It also rejects NUL bytes and invalid UTF-8 with the line and the column. COPY rejects
+ * them too, but its encoding check names only the line.
  */
 export class CsvRecordScanner extends Transform {
   /** Records seen so far, the header line included. */
@@ -22,6 +31,16 @@ export class CsvRecordScanner extends Transform {
   /** Bytes of a possible `\.` line seen at the end of the previous buffer. */
   private marker: number[] = [];
   private lastByte = NEWLINE;
+  /** Offset in the buffer being scanned where the latest record started, or -1. */
+  private recordStart = -1;
+  /** Field of the current record (0-based) at the end of the bytes scanned so far. */
+  private field = 0;
+  /** The first bytes of the chunk, kept until the header line is complete to name columns in errors. */
+  private headerBytes: Buffer[] = [];
+  private headerLength = 0;
+  /** Bytes of the chunk before the buffer being scanned. */
+  private bytesBefore = 0;
+  private readonly utf8 = new Utf8Validator();
 
   constructor(private readonly maxRows: number) {
     super();
@@ -29,7 +48,15 @@ export class CsvRecordScanner extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
+      this.keepHeaderBytes(chunk);
+      const bad = this.findBadByte(chunk);
+      if (bad) {
+        // Scan up to the bad byte so that the line and field counts point at it.
+        this.scan(chunk.subarray(0, bad.offset));
+        throw this.badByteError(bad.byte, this.bytesBefore + bad.offset);
+      }
       this.scan(chunk);
+      this.bytesBefore += chunk.length;
       callback(null, chunk);
     } catch (error) {
       callback(error as Error);
@@ -39,6 +66,7 @@ export class CsvRecordScanner extends Transform {
   override _flush(callback: TransformCallback): void {
     try {
       if (this.marker.length > 0) this.checkMarkerEnd(true);
+      if (this.utf8.endsInsideCharacter()) throw this.byteError('the value ends inside a UTF-8 character (the chunk is cut short)');
       if (this.lastByte !== NEWLINE) this.countRecord();
       callback();
     } catch (error) {
@@ -52,6 +80,8 @@ export class CsvRecordScanner extends Transform {
    */
   private scan(chunk: Buffer): void {
     const length = chunk.length;
+    const startsInQuotes = this.inQuotes;
+    this.recordStart = -1;
     let i = 0;
     let nextQuote = -2;
     let nextNewline = -2;
@@ -69,8 +99,11 @@ export class CsvRecordScanner extends Transform {
         // A line feed comes first: it ends a record unless it sits inside quotes.
         this.physicalLine++;
         this.atLineStart = !this.inQuotes;
-        if (!this.inQuotes) this.countRecord();
         i = nextNewline + 1;
+        if (!this.inQuotes) {
+          this.countRecord();
+          this.recordStart = i;
+        }
       } else if (nextQuote !== -1) {
         this.inQuotes = !this.inQuotes;
         this.atLineStart = false;
@@ -81,6 +114,12 @@ export class CsvRecordScanner extends Transform {
       }
     }
     if (length > 0) this.lastByte = chunk[length - 1]!;
+
+    // Only the bytes after the last record start are walked one by one: error messages
+    // need the field a bad byte sits in, and a per-comma count would slow every row.
+    this.field = this.recordStart >= 0
+      ? countFields(chunk, this.recordStart, false, 0)
+      : countFields(chunk, 0, startsInQuotes, this.field);
   }
 
   /** Feed bytes of a possible `\.` line to the marker check; return where normal scanning resumes. */
@@ -96,6 +135,7 @@ export class CsvRecordScanner extends Transform {
         // The marker check rejected a \. line already; any other line simply ended.
         this.physicalLine++;
         this.countRecord();
+        this.recordStart = i;
         this.marker = [];
         this.atLineStart = true;
         return i;
@@ -131,6 +171,62 @@ export class CsvRecordScanner extends Transform {
     if (!stillPossible) this.marker = [];
   }
 
+  /** The first NUL byte or invalid UTF-8 in the buffer, if any. */
+  private findBadByte(chunk: Buffer): { offset: number; byte: number } | undefined {
+    const nul = chunk.indexOf(NUL);
+    const invalid = this.utf8.check(chunk);
+    if (nul >= 0 && (invalid === undefined || nul < invalid.offset)) return { offset: nul, byte: NUL };
+    return invalid;
+  }
+
+  /** Build the error for a bad byte. `chunkOffset` counts from the start of the decompressed chunk. */
+  private badByteError(byte: number, chunkOffset: number): StrataError {
+    const hex = `0x${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    if (chunkOffset === 0 && (byte === 0xff || byte === 0xfe)) {
+      // FF FE and FE FF are the UTF-16LE and UTF-16BE byte order marks.
+      return this.byteError(`the chunk starts with byte ${hex}, as a UTF-16 byte order mark does; chunks must be UTF-8`);
+    }
+    if (byte === NUL && this.records === 0) {
+      return this.byteError('the header contains a NUL byte, as UTF-16 text does; chunks must be UTF-8');
+    }
+    if (byte === NUL) return this.byteError('the value contains a NUL byte');
+    return this.byteError(`the value is not valid UTF-8 (byte ${hex}); chunks must be UTF-8`);
+  }
+
+  /** Build an error at the current line and field, naming the column from the header line when it is complete. */
+  private byteError(problem: string): StrataError {
+    const line = this.physicalLine;
+    if (this.records === 0) {
+      return StrataError.invalid('INVALID_CHUNK_ROW', `chunk rejected at line ${line} (the header): ${problem}; no row of this chunk was kept`, { line });
+    }
+    const column = this.headerNames()[this.field];
+    const place = column === undefined ? `field ${this.field + 1}` : `column ${column}`;
+    return StrataError.invalid('INVALID_CHUNK_ROW', `chunk rejected at line ${line}, ${place}: ${problem}; no row of this chunk was kept`, {
+      line,
+      column,
+    });
+  }
+
+  private keepHeaderBytes(chunk: Buffer): void {
+    if (this.records > 0 || this.headerLength >= MAX_HEADER_BYTES) return;
+    const kept = chunk.subarray(0, MAX_HEADER_BYTES - this.headerLength);
+    this.headerBytes.push(kept);
+    this.headerLength += kept.length;
+  }
+
+  private headerStart(): Buffer {
+    return Buffer.concat(this.headerBytes);
+  }
+
+  /** Return the column names of the header line as sent. readChunkHeader checks them later. */
+  private headerNames(): string[] {
+    let bytes = this.headerStart();
+    if (bytes.subarray(0, 3).equals(UTF8_BOM)) bytes = bytes.subarray(3);
+    const newline = bytes.indexOf(NEWLINE);
+    const line = bytes.subarray(0, newline < 0 ? bytes.length : newline).toString('utf8').replace(/\r$/, '');
+    return headerFieldNames(line);
+  }
+
   private markerError(): StrataError {
     return StrataError.invalid(
       'INVALID_CHUNK_ROW',
@@ -145,4 +241,19 @@ export class CsvRecordScanner extends Transform {
       throw StrataError.tooLarge('STRATA_MAX_CHUNK_ROWS', `chunk has more than ${this.maxRows} rows (STRATA_MAX_CHUNK_ROWS)`);
     }
   }
+}
+
+/**
+ * Count the field separators from `start` to the end of `chunk`, for bytes that belong
+ * to one record. Returns the field index (0-based) at the end.
+ */
+function countFields(chunk: Buffer, start: number, inQuotes: boolean, field: number): number {
+  let quoted = inQuotes;
+  let count = field;
+  for (let i = start; i < chunk.length; i++) {
+    const byte = chunk[i];
+    if (byte === QUOTE) quoted = !quoted;
+    else if (byte === COMMA && !quoted) count++;
+  }
+  return count;
 }

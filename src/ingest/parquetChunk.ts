@@ -14,7 +14,8 @@ import { checkColumns } from './chunkHeader.ts';
 /** Columns whose values are file-system text; every other chunk column is an integer. */
 const TEXT_COLUMNS: ReadonlySet<ChunkColumn> = new Set(['dir_path', 'name']);
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// `ignoreBOM` keeps a leading U+FEFF, because it is part of the name. TextDecoder drops it by default.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Write a request body to a temporary file through the given transforms (size limits

@@ -2,8 +2,15 @@ import type { Queue } from 'pg-boss';
 
 /** Queue names; every queue is created at start-up, before anything is sent to it. */
 export const QueueNames = {
-  finalize: 'ingest.finalize',
+  finalize: 'scan.finalize',
 } as const;
+
+/**
+ * The finalisation queue of releases before scan partitions, made with the `standard`
+ * policy, which pg-boss cannot change. Workers still drain it when it exists, so jobs
+ * queued before an upgrade are not stranded.
+ */
+export const LEGACY_FINALIZE_QUEUE = 'ingest.finalize';
 
 /**
  * Retry settings per queue. Handlers are idempotent, so a retry after a crash or a

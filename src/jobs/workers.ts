@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import { findTenantById } from '../control/tenants.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
 import { finalizeScan } from '../ingest/finalizeScan.ts';
-import { QueueNames } from './queues.ts';
+import { LEGACY_FINALIZE_QUEUE, QueueNames } from './queues.ts';
 
 export interface WorkerDeps {
   boss: PgBoss;
@@ -22,15 +22,20 @@ export interface WorkerDeps {
 
 /**
  * Register the ingest handlers. Each job is handled on its own (batch size 1), so one
- * failing chunk is retried alone. A thrown error is logged with the job's ids and
+ * failing scan is retried alone. A thrown error is logged with the job's ids and
  * hands the job back to pg-boss for a retry with backoff.
  */
 export async function registerWorkers(deps: WorkerDeps): Promise<void> {
   const polling = { batchSize: 1, pollingIntervalSeconds: deps.pollingIntervalSeconds ?? 2 };
 
-  await deps.boss.work<FinalizeJob>(QueueNames.finalize, { ...polling, localConcurrency: deps.finalizeConcurrency }, async ([job]) =>
-    runJob(deps, job!, async (tenant, log) => finalizeScan(deps.pool, tenant, job!.data, log, { keepScans: deps.keepScans, memoryMb: deps.finalizeMemoryMb })),
-  );
+  const queues = [QueueNames.finalize, ...((await deps.boss.getQueue(LEGACY_FINALIZE_QUEUE)) ? [LEGACY_FINALIZE_QUEUE] : [])];
+  for (const queue of queues) {
+    await deps.boss.work<FinalizeJob>(queue, { ...polling, localConcurrency: deps.finalizeConcurrency }, async ([job]) =>
+      runJob(deps, job!, async (tenant, log) =>
+        finalizeScan(deps.pool, tenant, job!.data, log, { keepScans: deps.keepScans, memoryMb: deps.finalizeMemoryMb }),
+      ),
+    );
+  }
 }
 
 async function runJob<T extends { tenantId: string }>(

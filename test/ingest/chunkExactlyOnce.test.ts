@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
-import { call, HEADER, putChunk, scanRequest, startHeldUpload, waitForScan } from '../support/http.ts';
+import { call, HEADER, putChunk, scanRequest, waitForScan } from '../support/http.ts';
 import { ingestCounts } from '../support/rows.ts';
 import { createTenant, startStack, startWorkers, type Stack } from '../support/stack.ts';
 
@@ -28,60 +28,6 @@ describe('chunk upload exactly once', () => {
     expect(first.status).to.equal(201);
     expect(second.status).to.equal(200);
     expect(second.body.scanGuid).to.equal(request.scanGuid);
-  });
-
-  it('a chunk sent twice is ingested once', async () => {
-    const scanGuid = await openScan();
-    const first = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, csv);
-    const second = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, csv);
-
-    expect(first.status).to.equal(200);
-    expect(first.body.replayed).to.equal(false);
-    expect(second.status).to.equal(200);
-    expect(second.body).to.deep.equal({ ...first.body, replayed: true });
-
-    await call(stack.api!.url, 'POST', `/v1/scans/${scanGuid}/complete`, {
-      token: tenant.agentToken,
-      json: { chunkCount: 1, rowCount: 2, unreadableCount: 0 },
-    });
-    const scan = await waitForScan(stack.api!.url, tenant.agentToken, scanGuid);
-    expect(scan.status).to.equal('OK');
-    expect(scan.fileCount).to.equal(2);
-
-    const { rows } = await stack.services.pool.query(
-      'SELECT count(*)::int AS n FROM t_acme.file f JOIN t_acme.scan s USING (scan_id) WHERE s.scan_guid = $1',
-      [scanGuid],
-    );
-    expect(rows[0].n).to.equal(2);
-  });
-
-  it('a different body under the same chunk is a conflict', async () => {
-    const scanGuid = await openScan();
-    await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, csv);
-    const before = await ingestCounts(stack, 't_acme');
-
-    const other = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, csv.replace('a.txt', 'c.txt'));
-    expect(other.status).to.equal(409);
-    expect(other.body.error.code).to.equal('CHUNK_CONFLICT');
-    expect(await ingestCounts(stack, 't_acme')).to.deep.equal(before);
-  });
-
-  it('the same chunk while the first is in flight gets a retryable 409', async () => {
-    const scanGuid = await openScan();
-
-    // The first upload sends its header and one row, then keeps the body open.
-    const first = await startHeldUpload(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`);
-    const second = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`, { gzip: false });
-    first.release();
-    const firstResult = await first.response;
-
-    expect(second.status).to.equal(409);
-    expect(second.body.error.code).to.equal('CHUNK_IN_FLIGHT');
-    expect(second.headers.get('retry-after')).to.equal('2');
-    expect(firstResult.status).to.equal(200);
-
-    const retried = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\y","slow.txt",1,1,1,1\n`, { gzip: false });
-    expect(retried.body.replayed).to.equal(true);
   });
 
   it('completing with a missing chunk names it', async () => {

@@ -1,33 +1,11 @@
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { PARQUET_MEDIA_TYPE } from '../../src/wire/contract.ts';
 import { call, scanRequest, waitForScan, type HttpResult } from '../support/http.ts';
-import { fileRows, ingestCounts } from '../support/rows.ts';
+import { fileColumns, parquet } from '../support/parquet.ts';
+import { fileRows, storedRowCount } from '../support/rows.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
-
-interface Column {
-  name: string;
-  data: unknown[];
-  type: 'STRING' | 'BYTE_ARRAY' | 'INT64' | 'INT32';
-}
-
-function parquet(columns: Column[]): Buffer {
-  return Buffer.from(parquetWriteBuffer({ columnData: columns as never }));
-}
-
-/** Build the six required columns for the given rows, with names and folders as UTF-8 strings. */
-function fileColumns(rows: { dir: string; name: string; size: bigint }[]): Column[] {
-  return [
-    { name: 'dir_path', data: rows.map((row) => row.dir), type: 'STRING' },
-    { name: 'name', data: rows.map((row) => row.name), type: 'STRING' },
-    { name: 'size_bytes', data: rows.map((row) => row.size), type: 'INT64' },
-    { name: 'atime_unix', data: rows.map(() => 1_600_000_000n), type: 'INT64' },
-    { name: 'mtime_unix', data: rows.map(() => 1_600_000_001n), type: 'INT64' },
-    { name: 'ctime_unix', data: rows.map(() => 1_500_000_000n), type: 'INT64' },
-  ];
-}
 
 describe('Parquet chunks', () => {
   let stack: Stack;
@@ -108,32 +86,6 @@ describe('Parquet chunks', () => {
       mentions: ['ctime_unix'],
     },
     {
-      name: 'a name that is not UTF-8',
-      body: () => {
-        const columns = fileColumns([{ dir: 'D:\\z', name: 'ok', size: 1n }, { dir: 'D:\\z', name: 'x', size: 1n }]);
-        columns[1] = { name: 'name', data: [Buffer.from('ok'), Uint8Array.from([0x63, 0x61, 0x66, 0xe9])], type: 'BYTE_ARRAY' };
-        return parquet(columns);
-      },
-      status: 422,
-      mentions: ['row 2', 'column name', 'UTF-8'],
-    },
-    {
-      name: 'invalid UTF-8 in a column annotated as UTF8',
-      body: () => {
-        const columns = fileColumns([{ dir: 'D:\\z', name: 'ok', size: 1n }]);
-        columns[0] = { name: 'dir_path', data: [Uint8Array.from([0x44, 0x3a, 0xff])], type: 'STRING' };
-        return parquet(columns);
-      },
-      status: 422,
-      mentions: ['row 1', 'column dir_path', 'UTF-8'],
-    },
-    {
-      name: 'a NUL byte in a folder',
-      body: () => parquet(fileColumns([{ dir: 'D:\\z\u0000y', name: 'a', size: 1n }])),
-      status: 422,
-      mentions: ['row 1', 'column dir_path', 'NUL'],
-    },
-    {
       name: 'a negative size',
       body: () => parquet(fileColumns([{ dir: 'D:\\z', name: 'a', size: 1n }, { dir: 'D:\\z', name: 'b', size: -1n }])),
       status: 422,
@@ -150,12 +102,15 @@ describe('Parquet chunks', () => {
   for (const badCase of bad) {
     it(`rejects ${badCase.name} and keeps nothing`, async () => {
       const scanGuid = await openScan();
-      const before = await ingestCounts(stack, 't_acme');
 
       const result = await put(scanGuid, 0, badCase.body());
       expect(result.status, JSON.stringify(result.body)).to.equal(badCase.status);
       for (const text of badCase.mentions) expect(result.body.error.message).to.contain(text);
-      expect(await ingestCounts(stack, 't_acme')).to.deep.equal(before);
+
+      // Checked for this scan alone: the workers may still be normalising earlier tests' chunks.
+      expect(await storedRowCount(stack, 't_acme', scanGuid)).to.equal(0);
+      const view = await call(stack.api!.url, 'GET', `/v1/scans/${scanGuid}`, { token: tenant.agentToken });
+      expect(view.body.chunksReceived).to.equal(0);
     });
   }
 });

@@ -84,6 +84,33 @@ export function quote(text: string): string {
   return `"${text.replaceAll('"', '""')}"`;
 }
 
+/**
+ * Build CSV lines (no header) from rows of `[dir_path, name, size, atime, mtime, ctime]`,
+ * with the folder and the name quoted. `fileRows` lists stored rows as the same fields joined by `|`.
+ */
+export function csvLines(rows: string[][], lineEnd = '\n'): string {
+  return rows.map((row) => `${quote(row[0]!)},${quote(row[1]!)},${row.slice(2).join(',')}${lineEnd}`).join('');
+}
+
+/** Open a scan (a Windows one unless `overrides` sets another style) and return its GUID. */
+export async function openScan(baseUrl: string, token: string, overrides: Partial<OpenScanRequest> = {}): Promise<string> {
+  const result = await call(baseUrl, 'POST', '/v1/scans', { token, json: scanRequest(overrides) });
+  if (result.status !== 201) throw new Error(`opening a scan failed with ${result.status}: ${JSON.stringify(result.body)}`);
+  return result.body.scanGuid;
+}
+
+/** Complete a scan with the given counts and wait until it is OK or FAILED. */
+export async function completeAndWait(
+  baseUrl: string,
+  token: string,
+  scanGuid: string,
+  counts: { chunkCount: number; rowCount: number },
+): Promise<ScanView> {
+  const result = await call(baseUrl, 'POST', `/v1/scans/${scanGuid}/complete`, { token, json: { ...counts, unreadableCount: 0 } });
+  if (result.status !== 200) throw new Error(`completing scan ${scanGuid} failed with ${result.status}: ${JSON.stringify(result.body)}`);
+  return waitForScan(baseUrl, token, scanGuid);
+}
+
 export interface HeldUpload {
   /** Send the rest of the body (nothing more) and let the request finish. */
   release(): void;

@@ -22,3 +22,22 @@ export async function fileRows(stack: Stack, schema: string, scanGuid: string): 
   );
   return rows.map((row) => [row.dir_path, row.name, row.size_bytes, row.atime_unix, row.mtime_unix, row.ctime_unix].join('|')).sort();
 }
+
+/**
+ * Count the rows stored for one scan so far, staged or normalised. Normalisation keeps a
+ * file listed twice once, so a chunk loaded twice shows here only before it runs.
+ */
+export async function storedRowCount(stack: Stack, schema: string, scanGuid: string): Promise<number> {
+  const { rows } = await stack.services.pool.query(
+    `SELECT count(*)::int AS n FROM ${schema}.file f JOIN ${schema}.scan s ON s.scan_id = f.scan_id WHERE s.scan_guid = $1`,
+    [scanGuid],
+  );
+  return rows[0].n;
+}
+
+/** Return the internal id of a scan, which job payloads carry. */
+export async function scanIdOf(stack: Stack, schema: string, scanGuid: string): Promise<number> {
+  const { rows } = await stack.services.pool.query(`SELECT scan_id FROM ${schema}.scan WHERE scan_guid = $1`, [scanGuid]);
+  if (!rows[0]) throw new Error(`scan ${scanGuid} not found in ${schema}`);
+  return Number(rows[0].scan_id);
+}
