@@ -37,13 +37,23 @@ class ScanRejected extends Error {
   override name = 'ScanRejected';
 }
 
+interface ScanToFinish {
+  share_name: string;
+  path_style: string;
+}
+
 /**
- * Close a COMPLETING scan: build its partition's unique index (removing files listed
- * twice), add its new folders, record its totals and mark it OK, in one transaction.
- * Every chunk was stored when it was received, so nothing waits for other jobs. A scan
- * whose folder paths are not canonical, or collide by hash, is marked FAILED with the
- * reason and its partition dropped. Running again for a scan that is no longer
- * COMPLETING does nothing, so a repeated job is harmless.
+ * Close a COMPLETING scan. Every chunk was stored when it was received, so nothing
+ * waits for other jobs. Two steps run at once, each in its own transaction, because
+ * each keeps one core busy: one builds the partition's unique index (removing files
+ * listed twice, and adding their number to the scan's duplicate count), the other
+ * groups the rows by folder and adds the share's new folders. A last transaction marks
+ * the scan OK with its totals. Each step can run again after a crash: the index is
+ * made only if missing, and folders already stored are skipped.
+ *
+ * A scan whose folder paths are not canonical, or collide by hash, is marked FAILED
+ * with the reason and its partition dropped. A scan that is no longer COMPLETING is
+ * left alone, so a repeated job is harmless.
  */
 export async function finalizeScan(
   pool: pg.Pool,
@@ -52,58 +62,106 @@ export async function finalizeScan(
   log: Logger,
   options: FinalizeOptions,
 ): Promise<FinalizeOutcome> {
-  let share: string | undefined;
-  try {
-    share = await withTenant(pool, tenant, Roles.ingest, async (client) => {
-      const locked = await client.query<{ status: string; share_name: string; path_style: string }>(
-        'SELECT status, share_name, path_style FROM scan WHERE scan_id = $1 FOR UPDATE',
-        [job.scanId],
-      );
-      const scan = locked.rows[0];
-      if (scan?.status !== 'COMPLETING') return undefined;
+  const scan = await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    const { rows } = await client.query<ScanToFinish & { status: string }>(
+      'SELECT status, share_name, path_style FROM scan WHERE scan_id = $1',
+      [job.scanId],
+    );
+    return rows[0]?.status === 'COMPLETING' ? rows[0] : undefined;
+  });
+  if (!scan) return 'not-completing';
 
-      // One scan of a share finishes at a time, so folders found missing can be
-      // inserted without ON CONFLICT, which costs several times a plain insert.
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`strata.finalize:${tenant.id}:${scan.share_name}`]);
-
-      // Enough memory for the index build and the grouping to stay off disk: with the
-      // default 4 MB the grouping of a million rows spills in dozens of batches.
-      await client.query("SELECT set_config('maintenance_work_mem', $1, true), set_config('work_mem', $1, true)", [`${options.memoryMb}MB`]);
-
-      const index = await client.query<{ removed: string }>('SELECT index_scan_partition($1) AS removed', [job.scanId]);
-      const duplicates = Number(index.rows[0]!.removed);
-
-      // The partition was just analysed; `dir` may have no statistics yet. Hash joins
-      // suit every size here, and a mis-estimated nested loop would not.
-      await client.query('SET LOCAL enable_nestloop = off');
-      const folders = await client.query<FolderResult>(FINISH_SCAN_FOLDERS, [job.scanId, scan.share_name, scan.path_style, tenant.id]);
-      const result = folders.rows[0]!;
-      if (result.problems.length > 0) throw new ScanRejected(describeProblems(result.problems, scan.share_name));
-
-      await client.query(
-        `UPDATE scan SET status = 'OK', finished_at = extract(epoch from now())::bigint,
-                file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5
-          WHERE scan_id = $1`,
-        [job.scanId, result.files, duplicates, result.dirs, result.bytes],
-      );
-      await client.query(
-        `INSERT INTO audit_log (actor, action, details)
-         SELECT 'ingest', 'scan.finished', jsonb_build_object('scanGuid', scan_guid, 'files', file_count, 'bytes', total_bytes)
-           FROM scan WHERE scan_id = $1`,
-        [job.scanId],
-      );
-      log.info({ files: Number(result.files), dirs: Number(result.dirs), newDirs: Number(result.new_dirs), duplicates }, 'scan finished');
-      return scan.share_name;
-    });
-  } catch (error) {
-    if (!(error instanceof ScanRejected)) throw error;
-    await failScan(pool, tenant, job.scanId, error.message, log);
+  const [indexed, grouped] = await Promise.allSettled([
+    indexPartition(pool, tenant, job.scanId, options),
+    addFolders(pool, tenant, job.scanId, scan, options),
+  ]);
+  if (indexed.status === 'rejected') throw indexed.reason;
+  if (grouped.status === 'rejected') {
+    if (!(grouped.reason instanceof ScanRejected)) throw grouped.reason;
+    await failScan(pool, tenant, job.scanId, grouped.reason.message, log);
     return 'failed';
   }
 
-  if (share === undefined) return 'not-completing';
-  await expireOldScans(pool, tenant, share, options.keepScans, log);
+  const finished = await markOk(pool, tenant, job.scanId, grouped.value);
+  if (!finished) return 'not-completing';
+  log.info({ files: finished.files, dirs: Number(grouped.value.dirs), newDirs: Number(grouped.value.new_dirs), duplicates: finished.duplicates }, 'scan finished');
+
+  await expireOldScans(pool, tenant, scan.share_name, options.keepScans, log);
   return 'finished';
+}
+
+/** Build the unique index; count the duplicates it removed into the scan's row in the same transaction. */
+async function indexPartition(pool: pg.Pool, tenant: TenantRef, scanId: number, options: FinalizeOptions): Promise<void> {
+  await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    // Enough memory for the sort to stay off disk (the default is 64 MB).
+    await client.query("SELECT set_config('maintenance_work_mem', $1, true)", [`${options.memoryMb}MB`]);
+    const { rows } = await client.query<{ removed: string }>('SELECT index_scan_partition($1) AS removed', [scanId]);
+    await client.query('UPDATE scan SET duplicate_count = coalesce(duplicate_count, 0) + $2 WHERE scan_id = $1', [scanId, rows[0]!.removed]);
+  });
+}
+
+/** Group the scan's rows by folder and add the share's new folders; reject the scan on a folder problem. */
+async function addFolders(pool: pg.Pool, tenant: TenantRef, scanId: number, scan: ScanToFinish, options: FinalizeOptions): Promise<FolderResult> {
+  return withTenant(pool, tenant, Roles.ingest, async (client) => {
+    // One scan of a share adds folders at a time, so folders found missing can be
+    // inserted without ON CONFLICT, which costs several times a plain insert.
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`strata.finalize:${tenant.id}:${scan.share_name}`]);
+
+    // With the default 4 MB the grouping of a million rows spills in dozens of batches.
+    // `dir` may have no statistics yet; hash joins suit every size here, and a
+    // mis-estimated nested loop would not.
+    await client.query("SELECT set_config('work_mem', $1, true)", [`${options.memoryMb}MB`]);
+    await client.query('SET LOCAL enable_nestloop = off');
+
+    const folders = await client.query<FolderResult>(FINISH_SCAN_FOLDERS, [scanId, scan.share_name, scan.path_style, tenant.id]);
+    const result = folders.rows[0]!;
+    if (result.problems.length > 0) throw new ScanRejected(describeProblems(result.problems, scan.share_name));
+    return result;
+  });
+}
+
+/**
+ * Mark the scan OK with its totals. The folder step may have counted rows that the
+ * index step removed as duplicates; only then are the totals read again.
+ */
+async function markOk(
+  pool: pg.Pool,
+  tenant: TenantRef,
+  scanId: number,
+  folders: FolderResult,
+): Promise<{ files: number; duplicates: number } | undefined> {
+  return withTenant(pool, tenant, Roles.ingest, async (client) => {
+    const locked = await client.query<{ status: string; duplicate_count: string | null }>(
+      'SELECT status, duplicate_count FROM scan WHERE scan_id = $1 FOR UPDATE',
+      [scanId],
+    );
+    const scan = locked.rows[0];
+    if (scan?.status !== 'COMPLETING') return undefined;
+
+    const duplicates = Number(scan.duplicate_count ?? 0);
+    let totals = { files: Number(folders.files), bytes: Number(folders.bytes) };
+    if (duplicates > 0) {
+      const { rows } = await client.query<{ files: string; bytes: string }>(
+        'SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes FROM file WHERE scan_id = $1',
+        [scanId],
+      );
+      totals = { files: Number(rows[0]!.files), bytes: Number(rows[0]!.bytes) };
+    }
+
+    await client.query(
+      `UPDATE scan SET status = 'OK', finished_at = extract(epoch from now())::bigint,
+              file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5
+        WHERE scan_id = $1`,
+      [scanId, totals.files, duplicates, folders.dirs, totals.bytes],
+    );
+    await client.query(
+      `INSERT INTO audit_log (actor, action, details)
+       SELECT 'ingest', 'scan.finished', jsonb_build_object('scanGuid', scan_guid, 'files', file_count, 'bytes', total_bytes)
+         FROM scan WHERE scan_id = $1`,
+      [scanId],
+    );
+    return { files: totals.files, duplicates };
+  });
 }
 
 function describeProblems(problems: FolderProblem[], share: string): string {

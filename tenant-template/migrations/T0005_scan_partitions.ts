@@ -22,7 +22,8 @@ export const CANONICAL_DIR_SQL = (column: string) => `
  *   setting per row;
  * - the partition has no index while chunks load; finalisation builds one unique
  *   index on (dir_hash, name) in one pass, which is also the duplicate check;
- * - an expired scan is a partition to drop, not rows to delete.
+ * - an expired scan is a partition to drop, not rows to delete;
+ * - folders are keyed by share and hash, without a folder number.
  *
  * PostgreSQL refuses COPY FROM into a table whose RLS applies to the loading role, so
  * `file` and its partitions belong to `strata_stager`, as `staging_file` did: RLS is
@@ -54,6 +55,26 @@ export class T0005ScanPartitions extends Migration {
     this.addSql('SET LOCAL ROLE strata_owner');
     this.addSql('DROP TABLE file_before_partitions');
     this.addScanExpiry();
+    this.keyFoldersByHash();
+  }
+
+  /**
+   * A folder is identified by share and hash alone: the identity column and its second
+   * unique index cost about 40% of inserting a scan's new folders, and nothing needs a
+   * folder number that the hash does not give. Tier objects follow.
+   */
+  private keyFoldersByHash(): void {
+    this.addSql('ALTER TABLE tier_object ADD COLUMN dir_hash bigint');
+    this.addSql('UPDATE tier_object t SET dir_hash = d.dir_hash FROM dir d WHERE d.dir_id = t.dir_id');
+    this.addSql('ALTER TABLE tier_object ALTER COLUMN dir_hash SET NOT NULL');
+    this.addSql('ALTER TABLE tier_object DROP CONSTRAINT tier_object_file');
+    this.addSql('ALTER TABLE tier_object DROP COLUMN dir_id');
+    this.addSql('ALTER TABLE tier_object ADD CONSTRAINT tier_object_file UNIQUE (share_name, dir_hash, name)');
+
+    this.addSql('ALTER TABLE dir DROP CONSTRAINT dir_pkey');
+    this.addSql('ALTER TABLE dir DROP COLUMN dir_id');
+    this.addSql('ALTER TABLE dir DROP CONSTRAINT dir_share_hash');
+    this.addSql('ALTER TABLE dir ADD CONSTRAINT dir_pkey PRIMARY KEY (share_name, dir_hash)');
   }
 
   private addFileTable(): void {

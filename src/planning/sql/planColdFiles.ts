@@ -13,8 +13,8 @@ import { LATEST_SCANS } from './latestScans.ts';
 export const PLAN_COLD_FILES = `
   WITH latest AS (${LATEST_SCANS}),
   upserted AS (
-    INSERT INTO tier_object (share_name, scan_id, dir_id, name, full_path, size_bytes, atime_unix, mtime_unix, planned_by, plan_run)
-    SELECT l.share_name, f.scan_id, d.dir_id, f.name, p.full_path, f.size_bytes, f.atime_unix, f.mtime_unix, $3, $4
+    INSERT INTO tier_object (share_name, scan_id, dir_hash, name, full_path, size_bytes, atime_unix, mtime_unix, planned_by, plan_run)
+    SELECT l.share_name, f.scan_id, f.dir_hash, f.name, p.full_path, f.size_bytes, f.atime_unix, f.mtime_unix, $3, $4
       FROM latest l
       JOIN file f ON f.scan_id = l.scan_id
       JOIN dir d ON d.share_name = l.share_name AND d.dir_hash = f.dir_hash
@@ -25,7 +25,7 @@ export const PLAN_COLD_FILES = `
                        ELSE d.dir_path || s.sep || f.name END AS full_path) p
      WHERE f.atime_unix <= $2
        AND coalesce(f.attributes, 0) & ${PLACEHOLDER_ATTRIBUTES} = 0
-    ON CONFLICT (dir_id, name) DO UPDATE
+    ON CONFLICT (share_name, dir_hash, name) DO UPDATE
        SET scan_id = EXCLUDED.scan_id, full_path = EXCLUDED.full_path, size_bytes = EXCLUDED.size_bytes,
            atime_unix = EXCLUDED.atime_unix, mtime_unix = EXCLUDED.mtime_unix, plan_run = EXCLUDED.plan_run
      WHERE tier_object.state = 'PLANNED'
@@ -53,7 +53,7 @@ export const PLANNED_TOTALS = `
 export const TOP_PLANNED_DIRS = `
   SELECT t.share_name, d.dir_path, count(*) AS files, sum(t.size_bytes)::bigint AS bytes
     FROM tier_object t
-    JOIN dir d ON d.dir_id = t.dir_id
+    JOIN dir d ON d.share_name = t.share_name AND d.dir_hash = t.dir_hash
    WHERE t.state = 'PLANNED' AND ($1::text IS NULL OR t.share_name = $1::text)
    GROUP BY t.share_name, d.dir_path
    ORDER BY bytes DESC, d.dir_path
