@@ -71,9 +71,11 @@ export async function finalizeScan(
   });
   if (!scan) return 'not-completing';
 
+  const started = performance.now();
+  const timed = async <T>(step: Promise<T>): Promise<{ value: T; ms: number }> => ({ value: await step, ms: Math.round(performance.now() - started) });
   const [indexed, grouped] = await Promise.allSettled([
-    indexPartition(pool, tenant, job.scanId, options),
-    addFolders(pool, tenant, job.scanId, scan, options),
+    timed(indexPartition(pool, tenant, job.scanId, options)),
+    timed(addFolders(pool, tenant, job.scanId, scan, options)),
   ]);
   if (indexed.status === 'rejected') throw indexed.reason;
   if (grouped.status === 'rejected') {
@@ -82,9 +84,21 @@ export async function finalizeScan(
     return 'failed';
   }
 
-  const finished = await markOk(pool, tenant, job.scanId, grouped.value);
+  const folders = grouped.value.value;
+  const finished = await markOk(pool, tenant, job.scanId, folders);
   if (!finished) return 'not-completing';
-  log.info({ files: finished.files, dirs: Number(grouped.value.dirs), newDirs: Number(grouped.value.new_dirs), duplicates: finished.duplicates }, 'scan finished');
+  log.info(
+    {
+      files: finished.files,
+      dirs: Number(folders.dirs),
+      newDirs: Number(folders.new_dirs),
+      duplicates: finished.duplicates,
+      indexMs: indexed.value.ms,
+      foldersMs: grouped.value.ms,
+      totalMs: Math.round(performance.now() - started),
+    },
+    'scan finished',
+  );
 
   await expireOldScans(pool, tenant, scan.share_name, options.keepScans, log);
   return 'finished';
