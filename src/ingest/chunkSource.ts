@@ -6,6 +6,7 @@ import type { IngestLimits } from '../config.ts';
 import type { ChunkColumn } from '../wire/contract.ts';
 import { ByteLimit, Sha256Tap } from './chunkLimits.ts';
 import { CsvRecordScanner } from './csvRecordScanner.ts';
+import { FolderCollector, type ChunkFolders } from './folderCollector.ts';
 import { readChunkHeader } from './chunkHeader.ts';
 import { openParquetChunk, spoolBody } from './parquetChunk.ts';
 
@@ -33,6 +34,8 @@ export interface ChunkSource {
   bytes(): number;
   /** Data rows counted in Node, to cross-check COPY's count; undefined where not counted. */
   rowsCounted(): number | undefined;
+  /** The chunk's distinct folders (canonical) with the line each first appears on; complete once COPY has read everything. */
+  folders(): ChunkFolders;
   /** Stop reading and release what the source holds (called on every path). */
   close(): Promise<void>;
 }
@@ -60,7 +63,8 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
 export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): ChunkSource {
   const { hasher, sent, stages: limited } = limitStages(limits, gzip);
   const scanner = new CsvRecordScanner(limits.maxChunkRows);
-  const stages = [...limited, scanner];
+  const collector = new FolderCollector();
+  const stages = [...limited, scanner, collector];
   const first = stages[0] as unknown as Writable;
   const last = stages[stages.length - 1] as unknown as Readable;
 
@@ -87,6 +91,7 @@ export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): 
     sha256: () => hasher.digest(),
     bytes: () => sent.bytes,
     rowsCounted: () => Math.max(scanner.records - 1, 0),
+    folders: () => collector.folders,
     async close() {
       body.unpipe(first);
       body.resume();
@@ -104,17 +109,26 @@ export async function parquetSource(body: Readable, limits: IngestLimits, gzip: 
   const { hasher, sent, stages } = limitStages(limits, gzip);
   const file = await spoolBody(body, stages);
   const digest = hasher.digest();
+  const collector = new FolderCollector();
 
   return {
     format: 'parquet',
     async open() {
       const parquet = await openParquetChunk(file);
-      return { columns: parquet.columns, csv: parquet.csv };
+      async function* collected(): AsyncGenerator<Buffer> {
+        for await (const bytes of parquet.csv) {
+          collector.addBytes(bytes);
+          yield bytes;
+        }
+        collector.finish();
+      }
+      return { columns: parquet.columns, csv: collected() };
     },
     async drain() {},
     sha256: () => digest,
     bytes: () => sent.bytes,
     rowsCounted: () => undefined,
+    folders: () => collector.folders,
     close: () => rm(file, { force: true }),
   };
 }

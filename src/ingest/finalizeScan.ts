@@ -4,56 +4,35 @@ import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Logger } from '../log.ts';
 import type { FinalizeJob } from './ingestJobs.ts';
-import { FINISH_SCAN_FOLDERS, SCANS_TO_EXPIRE } from './sql/finalizeScan.ts';
+import { SCAN_TOTALS, SCANS_TO_EXPIRE } from './sql/finalizeScan.ts';
 
-export type FinalizeOutcome = 'finished' | 'failed' | 'not-completing';
+export type FinalizeOutcome = 'finished' | 'not-completing';
 
 export interface FinalizeOptions {
   /** OK scans kept per share; older ones expire and their partitions are dropped. */
   keepScans: number;
-  /** Memory for the index build and the folder aggregation of one scan, in MiB. */
+  /** Memory for the index build and the grouping of one scan, in MiB. */
   memoryMb: number;
 }
 
 /** Longest wait for the lock that dropping a partition needs on `file`; retention tries again later. */
 const DROP_LOCK_TIMEOUT = '3s';
 
-interface FolderProblem {
-  kind: 'HASH_COLLISION' | 'NOT_CANONICAL';
-  dir_path: string;
-  other_path: string | null;
-}
-
-interface FolderResult {
-  dirs: number;
-  files: number;
-  bytes: number;
-  new_dirs: number;
-  problems: FolderProblem[];
-}
-
-/** A finished scan whose rows cannot be stored as they are; the scan fails with this message. */
-class ScanRejected extends Error {
-  override name = 'ScanRejected';
-}
-
-interface ScanToFinish {
-  share_name: string;
-  path_style: string;
+interface Totals {
+  dirs: string;
+  files: string;
+  bytes: string;
 }
 
 /**
- * Close a COMPLETING scan. Every chunk was stored when it was received, so nothing
- * waits for other jobs. Two steps run at once, each in its own transaction, because
- * each keeps one core busy: one builds the partition's unique index (removing files
- * listed twice, and adding their number to the scan's duplicate count), the other
- * groups the rows by folder and adds the share's new folders. A last transaction marks
- * the scan OK with its totals. Each step can run again after a crash: the index is
- * made only if missing, and folders already stored are skipped.
- *
- * A scan whose folder paths are not canonical, or collide by hash, is marked FAILED
- * with the reason and its partition dropped. A scan that is no longer COMPLETING is
- * left alone, so a repeated job is harmless.
+ * Close a COMPLETING scan. Every chunk was stored, and its folders checked and added,
+ * when it was received, so what is left is to index the scan's partition and count it.
+ * Both run at once, each in its own transaction, because each keeps one core busy: one
+ * builds the partition's unique index (removing files listed twice, and adding their
+ * number to the scan's duplicate count), the other totals the rows. A last transaction
+ * marks the scan OK. Each step can run again after a crash: the index is made only if
+ * missing. A scan that is no longer COMPLETING is left alone, so a repeated job is
+ * harmless. Then the share's oldest OK scans expire.
  */
 export async function finalizeScan(
   pool: pg.Pool,
@@ -62,45 +41,24 @@ export async function finalizeScan(
   log: Logger,
   options: FinalizeOptions,
 ): Promise<FinalizeOutcome> {
-  const scan = await withTenant(pool, tenant, Roles.ingest, async (client) => {
-    const { rows } = await client.query<ScanToFinish & { status: string }>(
-      'SELECT status, share_name, path_style FROM scan WHERE scan_id = $1',
-      [job.scanId],
-    );
-    return rows[0]?.status === 'COMPLETING' ? rows[0] : undefined;
+  const share = await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    const { rows } = await client.query<{ status: string; share_name: string }>('SELECT status, share_name FROM scan WHERE scan_id = $1', [job.scanId]);
+    return rows[0]?.status === 'COMPLETING' ? rows[0].share_name : undefined;
   });
-  if (!scan) return 'not-completing';
+  if (share === undefined) return 'not-completing';
 
   const started = performance.now();
-  const timed = async <T>(step: Promise<T>): Promise<{ value: T; ms: number }> => ({ value: await step, ms: Math.round(performance.now() - started) });
-  const [indexed, grouped] = await Promise.allSettled([
-    timed(indexPartition(pool, tenant, job.scanId, options)),
-    timed(addFolders(pool, tenant, job.scanId, scan, options)),
+  const elapsed = () => Math.round(performance.now() - started);
+  const [indexMs, totals] = await Promise.all([
+    indexPartition(pool, tenant, job.scanId, options).then(elapsed),
+    countScan(pool, tenant, job.scanId, options),
   ]);
-  if (indexed.status === 'rejected') throw indexed.reason;
-  if (grouped.status === 'rejected') {
-    if (!(grouped.reason instanceof ScanRejected)) throw grouped.reason;
-    await failScan(pool, tenant, job.scanId, grouped.reason.message, log);
-    return 'failed';
-  }
 
-  const folders = grouped.value.value;
-  const finished = await markOk(pool, tenant, job.scanId, folders);
+  const finished = await markOk(pool, tenant, job.scanId, totals);
   if (!finished) return 'not-completing';
-  log.info(
-    {
-      files: finished.files,
-      dirs: Number(folders.dirs),
-      newDirs: Number(folders.new_dirs),
-      duplicates: finished.duplicates,
-      indexMs: indexed.value.ms,
-      foldersMs: grouped.value.ms,
-      totalMs: Math.round(performance.now() - started),
-    },
-    'scan finished',
-  );
+  log.info({ ...finished, dirs: Number(totals.dirs), indexMs, totalMs: elapsed() }, 'scan finished');
 
-  await expireOldScans(pool, tenant, scan.share_name, options.keepScans, log);
+  await expireOldScans(pool, tenant, share, options.keepScans, log);
   return 'finished';
 }
 
@@ -114,35 +72,24 @@ async function indexPartition(pool: pg.Pool, tenant: TenantRef, scanId: number, 
   });
 }
 
-/** Group the scan's rows by folder and add the share's new folders; reject the scan on a folder problem. */
-async function addFolders(pool: pg.Pool, tenant: TenantRef, scanId: number, scan: ScanToFinish, options: FinalizeOptions): Promise<FolderResult> {
+async function countScan(pool: pg.Pool, tenant: TenantRef, scanId: number, options: FinalizeOptions): Promise<Totals> {
   return withTenant(pool, tenant, Roles.ingest, async (client) => {
-    // One scan of a share adds folders at a time, so folders found missing can be
-    // inserted without ON CONFLICT, which costs several times a plain insert.
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`strata.finalize:${tenant.id}:${scan.share_name}`]);
-
     // With the default 4 MB the grouping of a million rows spills in dozens of batches.
-    // `dir` may have no statistics yet; hash joins suit every size here, and a
-    // mis-estimated nested loop would not.
     await client.query("SELECT set_config('work_mem', $1, true)", [`${options.memoryMb}MB`]);
-    await client.query('SET LOCAL enable_nestloop = off');
-
-    const folders = await client.query<FolderResult>(FINISH_SCAN_FOLDERS, [scanId, scan.share_name, scan.path_style, tenant.id]);
-    const result = folders.rows[0]!;
-    if (result.problems.length > 0) throw new ScanRejected(describeProblems(result.problems, scan.share_name));
-    return result;
+    const { rows } = await client.query<Totals>(SCAN_TOTALS, [scanId]);
+    return rows[0]!;
   });
 }
 
 /**
- * Mark the scan OK with its totals. The folder step may have counted rows that the
- * index step removed as duplicates; only then are the totals read again.
+ * Mark the scan OK with its totals. The count may have included rows that the index
+ * step removed as duplicates; only then is the scan counted again.
  */
 async function markOk(
   pool: pg.Pool,
   tenant: TenantRef,
   scanId: number,
-  folders: FolderResult,
+  counted: Totals,
 ): Promise<{ files: number; duplicates: number } | undefined> {
   return withTenant(pool, tenant, Roles.ingest, async (client) => {
     const locked = await client.query<{ status: string; duplicate_count: string | null }>(
@@ -153,20 +100,13 @@ async function markOk(
     if (scan?.status !== 'COMPLETING') return undefined;
 
     const duplicates = Number(scan.duplicate_count ?? 0);
-    let totals = { files: Number(folders.files), bytes: Number(folders.bytes) };
-    if (duplicates > 0) {
-      const { rows } = await client.query<{ files: string; bytes: string }>(
-        'SELECT count(*) AS files, coalesce(sum(size_bytes), 0) AS bytes FROM file WHERE scan_id = $1',
-        [scanId],
-      );
-      totals = { files: Number(rows[0]!.files), bytes: Number(rows[0]!.bytes) };
-    }
+    const totals = duplicates > 0 ? (await client.query<Totals>(SCAN_TOTALS, [scanId])).rows[0]! : counted;
 
     await client.query(
       `UPDATE scan SET status = 'OK', finished_at = extract(epoch from now())::bigint,
               file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5
         WHERE scan_id = $1`,
-      [scanId, totals.files, duplicates, folders.dirs, totals.bytes],
+      [scanId, totals.files, duplicates, totals.dirs, totals.bytes],
     );
     await client.query(
       `INSERT INTO audit_log (actor, action, details)
@@ -174,39 +114,8 @@ async function markOk(
          FROM scan WHERE scan_id = $1`,
       [scanId],
     );
-    return { files: totals.files, duplicates };
+    return { files: Number(totals.files), duplicates };
   });
-}
-
-function describeProblems(problems: FolderProblem[], share: string): string {
-  const first = problems[0]!;
-  if (first.kind === 'HASH_COLLISION') {
-    return `folders ${JSON.stringify(first.dir_path)} and ${JSON.stringify(first.other_path)} of share ${share} have the same 64-bit hash; the scan cannot be stored`;
-  }
-  const paths = problems.filter((problem) => problem.kind === 'NOT_CANONICAL').map((problem) => JSON.stringify(problem.dir_path));
-  return (
-    `folder path(s) ${paths.join(', ')} are not canonical for the scan's path style: dir_path must be absolute ` +
-    '(C:\\x or \\\\server\\share\\x on Windows, /x on POSIX), without a trailing separator, "." or ".." segments, or doubled separators'
-  );
-}
-
-/**
- * Mark the scan FAILED with its reason and drop its rows in one transaction; no plan
- * ever reads a failed scan. When the drop cannot get its lock in time, nothing changes
- * and the job fails, so pg-boss runs it again later.
- */
-async function failScan(pool: pg.Pool, tenant: TenantRef, scanId: number, reason: string, log: Logger): Promise<void> {
-  await withTenant(pool, tenant, Roles.ingest, async (client) => {
-    await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
-    await client.query(
-      `UPDATE scan SET status = 'FAILED', error = $2, finished_at = extract(epoch from now())::bigint
-        WHERE scan_id = $1 AND status = 'COMPLETING'`,
-      [scanId, reason],
-    );
-    await client.query("INSERT INTO audit_log (actor, action, details) VALUES ('ingest', 'scan.failed', $1)", [{ scanId, reason }]);
-    await client.query('SELECT drop_scan_partition($1)', [scanId]);
-  });
-  log.warn({ reason }, 'scan failed at finalisation');
 }
 
 /**

@@ -10,6 +10,9 @@ import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
 import { csvSource, parquetSource, type ChunkFormat, type ChunkSource, type OpenedChunk } from './chunkSource.ts';
 import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import { scanPartition } from './scanPartition.ts';
+import type { ChunkFolders } from './folderCollector.ts';
+import { folderPathProblem, type PathStyle } from './folderPaths.ts';
+import { FIND_FOLDER_COLLISION, INSERT_CHUNK_FOLDERS } from './sql/chunkFolders.ts';
 
 export interface ChunkUpload {
   scanGuid: string;
@@ -22,7 +25,8 @@ export interface ChunkUpload {
 interface ScanRow {
   scan_id: number;
   status: string;
-  path_style: string;
+  share_name: string;
+  path_style: PathStyle;
 }
 
 interface ChunkRow {
@@ -63,6 +67,7 @@ export async function receiveChunk(
 
       await claimChunk(client, tenant.id, scan, upload.seq);
       const rows = await copyChunk(client, ready, opened, limits, scan);
+      await addChunkFolders(client, tenant.id, scan, ready.folders());
       const sha256 = ready.sha256();
 
       // The rows are in their final table already: the chunk is stored as it commits.
@@ -82,7 +87,7 @@ export async function receiveChunk(
 
 async function lockScan(client: pg.PoolClient, scanGuid: string): Promise<ScanRow> {
   // FOR SHARE holds off `complete` (which updates the row) until this chunk commits.
-  const { rows } = await client.query<ScanRow>('SELECT scan_id, status, path_style FROM scan WHERE scan_guid = $1 FOR SHARE', [scanGuid]);
+  const { rows } = await client.query<ScanRow>('SELECT scan_id, status, share_name, path_style FROM scan WHERE scan_guid = $1 FOR SHARE', [scanGuid]);
   const scan = rows[0];
   if (!scan) throw StrataError.notFound(`scan ${scanGuid}`);
   return scan;
@@ -162,4 +167,33 @@ async function copyChunk(
     throw StrataError.tooLarge('STRATA_MAX_CHUNK_ROWS', `chunk has ${rows} rows; at most ${limits.maxChunkRows} are allowed (STRATA_MAX_CHUNK_ROWS)`);
   }
   return rows;
+}
+
+/**
+ * Check the chunk's folders and add the new ones to `dir`, in the upload's transaction.
+ * Folder paths are checked here, once per distinct folder, rather than by a CHECK on
+ * every row: per-row pattern checks on the path cost as much as the rest of the COPY.
+ */
+async function addChunkFolders(client: pg.PoolClient, tenantId: string, scan: ScanRow, folders: ChunkFolders): Promise<void> {
+  for (const [folder, line] of folders) {
+    const problem = folderPathProblem(folder, scan.path_style);
+    if (problem) {
+      throw StrataError.invalid(
+        'INVALID_CHUNK_ROW',
+        `chunk rejected at line ${line}, column dir_path: ${problem} (${JSON.stringify(folder)}); no row of this chunk was kept`,
+        { line, column: 'dir_path' },
+      );
+    }
+  }
+
+  const paths = [...folders.keys()];
+  await client.query(INSERT_CHUNK_FOLDERS, [tenantId, scan.share_name, paths]);
+  const collision = await client.query<{ dir_path: string; other_path: string }>(FIND_FOLDER_COLLISION, [scan.share_name, paths]);
+  const found = collision.rows[0];
+  if (found) {
+    throw StrataError.conflict(
+      'FOLDER_HASH_COLLISION',
+      `folders ${JSON.stringify(found.dir_path)} and ${JSON.stringify(found.other_path)} of share ${scan.share_name} have the same 64-bit hash; the chunk cannot be stored`,
+    );
+  }
 }

@@ -32,8 +32,10 @@ export const CANONICAL_DIR_SQL = (column: string) => `
  * to make partitions; the other roles reach that DDL only through the three SECURITY
  * DEFINER functions below, whose search_path is pinned.
  *
- * Folder paths are checked once per distinct folder at finalisation rather than per row:
- * per-row pattern checks on the path cost as much as the rest of the COPY.
+ * Folder paths are checked, and new folders added to `dir`, by the chunk receiver once
+ * per distinct folder of the chunk rather than by a CHECK on every row: per-row
+ * pattern checks on the path cost as much as the rest of the COPY. The api role may
+ * therefore add folders.
  */
 export class T0005ScanPartitions extends Migration {
   override async up(): Promise<void> {
@@ -75,6 +77,7 @@ export class T0005ScanPartitions extends Migration {
     this.addSql('ALTER TABLE dir DROP COLUMN dir_id');
     this.addSql('ALTER TABLE dir DROP CONSTRAINT dir_share_hash');
     this.addSql('ALTER TABLE dir ADD CONSTRAINT dir_pkey PRIMARY KEY (share_name, dir_hash)');
+    this.addSql('GRANT SELECT, INSERT ON dir TO strata_api');
   }
 
   private addFileTable(): void {
