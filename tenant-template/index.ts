@@ -2,6 +2,8 @@ import { T0001Initial } from './migrations/T0001_initial.ts';
 import { T0002DirHash } from './migrations/T0002_dir_hash.ts';
 import { T0003PlanKeysAndPaths } from './migrations/T0003_plan_keys_and_paths.ts';
 import { T0004ShareNames } from './migrations/T0004_share_names.ts';
+import { T0100StageRoleGrants } from './migrations/T0100_stage_role_grants.ts';
+import { T0101ReportViews } from './migrations/T0101_report_views.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -12,6 +14,8 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0002_dir_hash', class: T0002DirHash },
   { name: 'T0003_plan_keys_and_paths', class: T0003PlanKeysAndPaths },
   { name: 'T0004_share_names', class: T0004ShareNames },
+  { name: 'T0100_stage_role_grants', class: T0100StageRoleGrants },
+  { name: 'T0101_report_views', class: T0101ReportViews },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */
