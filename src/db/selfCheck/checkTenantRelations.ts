@@ -34,6 +34,7 @@ interface SchemaRow {
   schema: string;
   owner: string;
   create_grantees: string[];
+  public_usage: boolean;
 }
 
 /**
@@ -74,7 +75,8 @@ async function readSchemas(db: pg.ClientBase | pg.Pool, schemas: readonly string
             ARRAY(SELECT CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END
                     FROM aclexplode(n.nspacl) a
                    WHERE a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
-                   ORDER BY 1)::text[] AS create_grantees
+                   ORDER BY 1)::text[] AS create_grantees,
+            EXISTS (SELECT 1 FROM aclexplode(n.nspacl) a WHERE a.grantee = 0 AND a.privilege_type = 'USAGE') AS public_usage
        FROM pg_namespace n WHERE n.nspname = ANY ($1::text[]) ORDER BY n.nspname`,
     [schemas],
   );
@@ -97,6 +99,14 @@ function schemaProblems(schema: SchemaRow): Problem[] {
       check: 'schema-create-granted',
       subject,
       message: `grants CREATE to ${schema.create_grantees.join(', ')}; run REVOKE CREATE ON SCHEMA ${schema.schema} FROM ${schema.create_grantees.join(', ')}`,
+    });
+  }
+  // Per-tenant roles (the reporting logins) rely on having USAGE on their own schema only.
+  if (schema.public_usage) {
+    problems.push({
+      check: 'schema-usage-public',
+      subject,
+      message: `grants USAGE to PUBLIC, so every role may use it; run REVOKE USAGE ON SCHEMA ${schema.schema} FROM PUBLIC`,
     });
   }
   return problems;

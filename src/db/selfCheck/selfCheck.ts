@@ -3,6 +3,7 @@ import { StrataError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { RUNTIME_ROLES } from '../roles.ts';
 import { checkDefinerFunctions } from './checkDefinerFunctions.ts';
+import { checkReportLogins } from './checkReportLogins.ts';
 import { checkRoles } from './checkRoles.ts';
 import { checkTenantRelations } from './checkTenantRelations.ts';
 import { formatProblems, type Problem } from './problem.ts';
@@ -34,8 +35,9 @@ export interface SelfCheckReport {
 /**
  * Check the database for every way around tenant isolation that the catalogue shows:
  * roles that bypass row-level security, tenant tables without forced RLS or the tenant
- * policy, views that run with their owner's privileges, and SECURITY DEFINER functions
- * whose `search_path` is not pinned. It only reads the catalogue and `control.tenant`.
+ * policy, views that run with their owner's privileges, SECURITY DEFINER functions
+ * whose `search_path` is not pinned, and reporting logins that reach beyond their
+ * tenant. It only reads the catalogue and `control.tenant`.
  */
 export async function runSelfCheck(db: pg.ClientBase | pg.Pool, options: SelfCheckOptions = {}): Promise<SelfCheckReport> {
   const login = options.login ?? (await db.query<{ login: string }>('SELECT session_user AS login')).rows[0]!.login;
@@ -44,13 +46,14 @@ export async function runSelfCheck(db: pg.ClientBase | pg.Pool, options: SelfChe
   const roles = await checkRoles(db, { login, runtimeRoles: options.runtimeRoles ?? RUNTIME_ROLES, tenantSchemas });
   const relations = await checkTenantRelations(db, tenantSchemas);
   const functions = await checkDefinerFunctions(db);
+  const reportLogins = await checkReportLogins(db, tenantSchemas);
 
   const waive = options.allowPrivilegedLogin === true;
   return {
     login,
     loginIsSuperuser: roles.loginIsSuperuser,
     tenantSchemas: tenantSchemas.length,
-    problems: [...(waive ? [] : roles.loginProblems), ...roles.roleProblems, ...relations, ...functions],
+    problems: [...(waive ? [] : roles.loginProblems), ...roles.roleProblems, ...relations, ...functions, ...reportLogins],
     waived: waive ? roles.loginProblems : [],
   };
 }
