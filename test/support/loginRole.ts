@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startBoss } from '../../src/jobs/boss.ts';
+import type { TenantRef } from '../../src/db/tenantContext.ts';
 import { setUpLoginRole } from '../../src/tenancy/loginRole.ts';
+import { setUpReportRole } from '../../src/tenancy/reportRole.ts';
 import { testServer } from './database.ts';
 import type { Stack } from './stack.ts';
 
@@ -57,4 +59,28 @@ async function dropRole(role: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Make a tenant's reporting login with `setUpReportRole`, as `strata tenant
+ * report-role` does. Use a tenant whose code is unique to the run: the login's name
+ * comes from the code, and roles are cluster-wide.
+ */
+export async function createReportLogin(stack: Stack, tenant: TenantRef): Promise<TestLogin> {
+  const password = randomBytes(18).toString('base64url');
+  const client = await stack.services.pool.connect();
+  let role: string;
+  try {
+    await client.query('BEGIN');
+    ({ role } = await setUpReportRole(client, tenant, { password, connectionLimit: 5 }));
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  return { role, password, url: urlFor(stack.db.url, role, password), drop: () => dropRole(role) };
+}
+
+/** Return a tenant code that no other run uses at the same time, e.g. `acme_3f9a2c`. */
+export function uniqueCode(prefix: string): string {
+  return `${prefix}_${randomBytes(3).toString('hex')}`;
 }
