@@ -23,8 +23,12 @@ export interface Serving {
  * (another login, or a path through PgBouncer): the self-check without the
  * development override, then pg-boss with the ingest workers, then the API.
  */
-export async function serveAs(stack: Stack, url: string, options: { poolMax?: number; bossMax?: number } = {}): Promise<Serving> {
-  const config = loadConfig({ DATABASE_URL: url, STRATA_DB_POOL_MAX: String(options.poolMax ?? 8), STRATA_KEYRING_DIR: stack.keyringDir });
+export async function serveAs(
+  stack: Stack,
+  url: string,
+  options: { bossMax?: number; env?: Record<string, string> } = {},
+): Promise<Serving> {
+  const config = loadConfig({ STRATA_DB_POOL_MAX: '8', ...options.env, DATABASE_URL: url, STRATA_KEYRING_DIR: stack.keyringDir });
   const log = createLogger(process.env.STRATA_TEST_LOG_LEVEL ?? 'silent');
   const services = await openServices(config, log, url);
 
