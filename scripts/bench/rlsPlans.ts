@@ -1,8 +1,8 @@
 /**
- * Fixture and measurements for RLS and index use: folders in a tenant's real `dir`
- * table, and files in a table laid out as `file` will be (partitioned by scan, owned by
- * the stager, RLS enabled with the tenant policy, a constant tenant CHECK per
- * partition). Each query is explained as a function role, to which RLS applies, and
+ * Fixture and measurements for RLS and index use. Folders go into a tenant's real
+ * `dir` table. Files go into a table laid out as `file` will be: partitioned by scan,
+ * owned by the stager, RLS enabled with the tenant policy, a constant tenant CHECK per
+ * partition. Each query is explained as a function role, to which RLS applies, and
  * as a superuser, to which it does not. Used by `npm run bench:rls` and its test.
  */
 import type pg from 'pg';
@@ -55,9 +55,9 @@ export async function loadFixture(client: pg.ClientBase, tenant: TenantRef, file
   await client.query("SELECT set_config('search_path', $1, true), set_config('app.tenant_id', $2, true)", [schema, tenant.id]);
 
   // A plain index on dir_path would reject paths over about 2,700 bytes, which Windows
-  // allows; the head column bounds the indexed part. A generated column is a plain
-  // column to the planner, so no function call (left() is not leakproof) stands
-  // between the query and the index.
+  // allows, so the head column bounds the indexed part. An index on left(dir_path, n)
+  // would not do: left() is not leakproof, so RLS would keep the planner from using
+  // it. A generated column is a plain column to the planner.
   await client.query(`ALTER TABLE dir ADD COLUMN dir_path_head text GENERATED ALWAYS AS (left(dir_path, ${PATH_HEAD_CHARS})) STORED`);
   await client.query(
     `INSERT INTO dir (share_name, dir_path, dir_hash)
@@ -126,7 +126,7 @@ function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
 }
 
-/** The measured queries: folder-prefix searches, exact folder and file lookups, and file-name lookups. */
+/** Return the measured queries: folder-prefix searches, exact folder and file lookups, and file-name lookups. */
 export function benchQueries(fixture: Fixture): BenchQuery[] {
   const head = `left($2::text, ${PATH_HEAD_CHARS})`;
   return [

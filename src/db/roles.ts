@@ -4,8 +4,8 @@
  * Roles are cluster-wide in PostgreSQL, so one cluster's databases share them.
  *
  * The number of roles is fixed, whatever the number of tenants: every tenant schema
- * grants its privileges to these same roles when it is provisioned, and a tenant is
- * told apart by `search_path` and `app.tenant_id` inside each transaction, with RLS
+ * grants its privileges to these same roles when it is provisioned. Tenants are
+ * kept apart by `search_path` and `app.tenant_id` inside each transaction, with RLS
  * behind them. The only per-tenant roles are the optional reporting logins made by
  * `strata tenant report-role` (see src/tenancy/reportRole.ts).
  */

@@ -12,7 +12,7 @@ export const TENANT_POLICY_NAME = 'tenant_isolation';
 /**
  * The policy predicate: a row is visible when its `tenant_id` is the transaction's
  * tenant. An unset setting (NULL) or one emptied by an earlier transaction (`''`)
- * becomes NULL, which matches no row and never fails a cast.
+ * becomes NULL, which matches no row, without a cast error.
  */
 export const TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid";
 
@@ -28,7 +28,7 @@ export const TENANT_PREDICATE_DEPARSED =
 export const LEDGER_TABLES: readonly string[] = ['mikro_orm_migrations'];
 
 /**
- * How a table in a tenant schema must be protected, chosen by its owner and name.
+ * Protection a table in a tenant schema must have, chosen by its owner and name.
  *
  * - `forced`: owned by strata_owner; RLS enabled and forced, so it holds for the
  *   owner too, with the tenant policy.
@@ -47,9 +47,6 @@ export function tableRuleFor(owner: string, name: string): TableRule | undefined
   if (owner === Roles.stager) return 'stager';
   return undefined;
 }
-
-/** The owners tenant tables may have; every role that can act as one of them is a table owner too. */
-export const TABLE_OWNERS: readonly string[] = [Roles.owner, Roles.stager];
 
 /** The owner every tenant schema must have. */
 export const SCHEMA_OWNER = Roles.owner;

@@ -8,7 +8,7 @@ import { JOBS_SCHEMA } from '../jobs/queues.ts';
 const LOGIN_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
- * What the runtime login holds directly, outside any tenant transaction: reading the
+ * Grants the runtime login has directly, outside any tenant transaction: reading the
  * tenant registry and the tokens to authenticate requests, and stamping a token's last
  * use. Tenant data is reached only through SET ROLE.
  */
@@ -40,7 +40,7 @@ export interface LoginRoleResult {
  * Create or update the runtime login that `strata api` and `strata worker` connect as:
  * LOGIN, NOINHERIT, not a superuser, no BYPASSRLS, CREATEDB, CREATEROLE or REPLICATION,
  * a member of every function role and of the stager (so it can SET ROLE to them but
- * holds none of their privileges until it does), and of no role that owns tenant
+ * has none of their privileges until it does), and of no role that owns tenant
  * tables. It may read the control registry and owns the pg-boss schema.
  *
  * Run it as the migration login (a superuser, or a role with CREATEROLE that is a
@@ -119,8 +119,8 @@ async function createOrAlterLogin(client: pg.ClientBase, role: string, secret: s
 
 /**
  * Make the login a member of each runtime role it is not yet a member of. On
- * PostgreSQL 16 and later inheritance is a property of each grant, so it is switched
- * off there too; on 15 the login's NOINHERIT covers all its memberships.
+ * PostgreSQL 16 and later, inheritance is a property of each grant, so each grant
+ * switches it off. On 15, the login's NOINHERIT covers all its memberships.
  */
 async function grantRuntimeRoles(client: pg.ClientBase, role: string): Promise<string[]> {
   const version = Number((await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v);

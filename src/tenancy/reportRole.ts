@@ -25,7 +25,7 @@ export interface ReportRoleResult {
  * reporting views and nothing else:
  *
  * - `search_path` and `app.tenant_id` are set for the login in this database
- *   (`ALTER ROLE … IN DATABASE … SET`), so a plain connection sees the tenant's views
+ *   (`ALTER ROLE … IN DATABASE … SET`), so a plain connection finds the tenant's views
  *   by name and its rows through RLS. The login cannot change these defaults, because
  *   PostgreSQL 15 lets only a superuser store a custom setting such as
  *   `app.tenant_id` for a role.
@@ -77,7 +77,7 @@ async function assertReportShaped(client: pg.ClientBase, role: string): Promise<
   return true;
 }
 
-/** Grant the login, in one schema, each SELECT and EXECUTE that strata_report holds there. */
+/** Grant the login, in one schema, each SELECT and EXECUTE that strata_report has there. */
 async function mirrorReportGrants(client: pg.ClientBase, schemaName: string, role: string): Promise<string[]> {
   const { rows } = await client.query<{ object: string; statement: string }>(
     `SELECT c.oid::regclass::text AS object, format('GRANT SELECT ON %s TO %I', c.oid::regclass, $3::text) AS statement
@@ -98,8 +98,8 @@ async function mirrorReportGrants(client: pg.ClientBase, schemaName: string, rol
 
 /**
  * Drop a tenant's reporting login: its privileges in this database, then the role.
- * Returns false when there was none. PostgreSQL refuses the DROP ROLE when the role
- * still holds privileges in another database of the cluster, and names it.
+ * Returns false when there was none. PostgreSQL rejects the DROP ROLE when the role
+ * still has privileges in another database of the cluster, and names that database.
  */
 export async function dropReportRole(client: pg.ClientBase, tenant: TenantRef): Promise<boolean> {
   const role = reportLoginName(tenant.code);

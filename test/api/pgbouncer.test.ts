@@ -30,7 +30,7 @@ interface ServerState {
 
 /** A request of the load and the status it must get. */
 interface Outcome {
-  what: string;
+  description: string;
   expected: number;
   result: HttpResult;
 }
@@ -80,7 +80,7 @@ describe('API behind PgBouncer in transaction pooling', function () {
     await login?.drop();
   });
 
-  /** Backends PgBouncer holds open to PostgreSQL for the runtime login, read directly. */
+  /** Return the backends PgBouncer keeps open to PostgreSQL for the runtime login, read directly. */
   async function serverBackends(): Promise<number[]> {
     const { rows } = await stack.services.pool.query<{ pid: number }>(
       `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND backend_type = 'client backend' ORDER BY pid`,
@@ -120,8 +120,8 @@ describe('API behind PgBouncer in transaction pooling', function () {
   async function runLoad(): Promise<{ outcomes: Outcome[]; guids: Map<string, string[]> }> {
     const url = serving!.api.url;
     const outcomes: Outcome[] = [];
-    const record = async (what: string, expected: number, request: Promise<HttpResult>) => {
-      outcomes.push({ what, expected, result: await request });
+    const record = async (description: string, expected: number, request: Promise<HttpResult>) => {
+      outcomes.push({ description, expected, result: await request });
     };
 
     const guids = new Map<string, string[]>();
@@ -155,7 +155,7 @@ describe('API behind PgBouncer in transaction pooling', function () {
     tenant: ProvisionedTenant,
     guid: string,
     index: number,
-    record: (what: string, expected: number, request: Promise<HttpResult>) => Promise<void>,
+    record: (description: string, expected: number, request: Promise<HttpResult>) => Promise<void>,
   ): Promise<void> {
     await Promise.all(
       Array.from({ length: CHUNKS_PER_SCAN }, (_, seq) => {
@@ -176,13 +176,13 @@ describe('API behind PgBouncer in transaction pooling', function () {
   describe('under load from several tenants', () => {
     let outcomes: Outcome[];
     let guids: Map<string, string[]>;
-    let mostBackends = 0;
+    let maxBackends = 0;
 
     before(async function () {
       this.timeout(300_000);
       const sampler = setInterval(() => {
         serverBackends().then(
-          (pids) => (mostBackends = Math.max(mostBackends, pids.length)),
+          (pids) => (maxBackends = Math.max(maxBackends, pids.length)),
           () => undefined, // A sample that fails while the load runs is simply not counted.
         );
       }, 50);
@@ -202,12 +202,12 @@ describe('API behind PgBouncer in transaction pooling', function () {
       const requests = TENANTS.length * SCANS_PER_TENANT * (CHUNKS_PER_SCAN + 1 + READS_PER_SCAN + TENANTS.length - 1);
       expect(outcomes).to.have.length(requests);
       const unexpected = outcomes.filter((outcome) => outcome.result.status !== outcome.expected);
-      expect(unexpected.map((outcome) => `${outcome.what}: ${outcome.result.status} ${JSON.stringify(outcome.result.body)}`)).to.deep.equal([]);
+      expect(unexpected.map((outcome) => `${outcome.description}: ${outcome.result.status} ${JSON.stringify(outcome.result.body)}`)).to.deep.equal([]);
     });
 
     it('returns each tenant its own scans only', () => {
-      for (const outcome of outcomes.filter((candidate) => candidate.what.endsWith('reads its scan'))) {
-        const code = outcome.what.split(' ')[0]!;
+      for (const outcome of outcomes.filter((candidate) => candidate.description.endsWith('reads its scan'))) {
+        const code = outcome.description.split(' ')[0]!;
         expect(guids.get(code)).to.include(outcome.result.body.scanGuid);
       }
     });
@@ -233,7 +233,7 @@ describe('API behind PgBouncer in transaction pooling', function () {
     });
 
     it(`ran on at most ${POOL_SIZE} server connections`, () => {
-      expect(mostBackends).to.be.within(1, POOL_SIZE);
+      expect(maxBackends).to.be.within(1, POOL_SIZE);
     });
   });
 

@@ -9,7 +9,7 @@ import { createTestLogin, type TestLogin } from '../support/loginRole.ts';
 import { runStrata, startStrata } from '../support/strataProcess.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
-/** A role name of this run's own; roles are cluster-wide and other suites run at the same time. */
+/** Return a role name unique to this run, because roles are cluster-wide and other suites run at the same time. */
 function throwawayRole(label: string): string {
   return `strata_t_${label}_${randomBytes(3).toString('hex')}`;
 }
@@ -188,7 +188,7 @@ describe('database self-check', () => {
   });
 
   describe('stager-owned tables', () => {
-    /** A `file` table in the new layout: partitioned by scan, owned by the stager, RLS enabled but not forced. */
+    /** Create a `file` table in the new layout: partitioned by scan, owned by the stager, RLS enabled but not forced. */
     async function createStagerTable(client: pg.PoolClient, options: { tenantCheck: boolean }): Promise<void> {
       await client.query(`CREATE TABLE t_acme.file_v2 (
           tenant_id uuid NOT NULL DEFAULT nullif(current_setting('app.tenant_id', true), '')::uuid,

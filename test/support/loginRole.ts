@@ -12,7 +12,7 @@ export interface TestLogin {
   password: string;
   /** The stack's database, connected as this login. */
   url: string;
-  /** Drop the role; call it after the stack's database is gone, which holds its grants. */
+  /** Drop the role; call it after the stack's database, which contains its grants, is gone. */
   drop(): Promise<void>;
 }
 

@@ -116,7 +116,7 @@ export async function startPgBouncer(binary: string, options: BouncerOptions): P
   return bouncer;
 }
 
-/** Wait until PgBouncer answers on its port: a connection attempt gets a PostgreSQL-protocol reply. */
+/** Wait until PgBouncer responds on its port with a PostgreSQL-protocol message. */
 async function waitUntilAccepting(child: ChildProcess, port: number, log: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -128,7 +128,7 @@ async function waitUntilAccepting(child: ChildProcess, port: number, log: () => 
       await probe.end();
       return;
     } catch (error) {
-      // ECONNREFUSED: not listening yet. Any answer from PgBouncer, a login error here, means it is up.
+      // ECONNREFUSED: not listening yet. Any other error, such as this probe's failed login, means it is up.
       if ((error as { code?: string }).code !== 'ECONNREFUSED') return;
     }
     if (Date.now() > deadline) throw new Error(`pgbouncer did not listen on 127.0.0.1:${port} within 15 s:\n${log()}`);

@@ -19,8 +19,8 @@ export interface RunningStrata {
 }
 
 /**
- * Environment of a child `strata`: this process's, without the settings a developer
- * may have exported that would change what the test sees, plus `env`.
+ * Environment of a child `strata`: this process's, plus `env`, minus the settings a
+ * developer may have exported that would change the outcome of a test.
  */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env };

@@ -84,8 +84,8 @@ async function runMainJob(
 ): Promise<number> {
   const { token, tenant } = await demoTenant(services);
 
-  // The demo serves on the login it migrated with, the embedded server's superuser
-  // unless DATABASE_URL says otherwise, so it accepts a privileged login as
+  // The demo serves on the login it migrated with: the embedded server's superuser,
+  // or the login in DATABASE_URL. So it accepts a privileged login, as
   // STRATA_ALLOW_SUPERUSER=1 would. Every other check still has to pass.
   const check = await assertSafeToServe(services.pool, services.log, { allowPrivilegedLogin: true });
   if (check.waived.length > 0) step(`WARNING: serving as ${check.login}, which bypasses row-level security; for development only`);

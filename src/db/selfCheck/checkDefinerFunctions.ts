@@ -59,7 +59,7 @@ export async function checkDefinerFunctions(db: pg.ClientBase | pg.Pool): Promis
   return problems;
 }
 
-/** The schemas of a `search_path=…` entry of `proconfig`, unquoted; undefined when there is none. */
+/** Return the schemas of a `search_path=…` entry of `proconfig`, unquoted, or undefined when there is none. */
 function searchPathOf(config: string[] | null): string[] | undefined {
   const entry = (config ?? []).find((setting) => setting.startsWith('search_path='));
   if (entry === undefined) return undefined;

@@ -29,9 +29,10 @@ interface RoleRow {
 
 /**
  * Check that neither the login nor any runtime role can read around row-level
- * security: not a superuser, not BYPASSRLS, not able to switch to such a role, not
- * an owner of tenant tables or schemas (an owner can switch RLS off), and without
- * CREATEROLE (on PostgreSQL 15 it can grant itself any role that is not a superuser).
+ * security. None may be a superuser or have BYPASSRLS, or be able to switch to such a
+ * role. None may own tenant tables or schemas, or switch to their owner, because an
+ * owner can switch RLS off. None may have CREATEROLE, because on PostgreSQL 15 that
+ * lets a role grant itself any role that is not a superuser.
  *
  * The stager owns the COPY targets, so the login may switch to it; no other role may.
  * The login must also be able to switch to every runtime role, and must not inherit
@@ -144,9 +145,9 @@ async function tenantObjectOwners(db: pg.ClientBase | pg.Pool, schemas: readonly
 }
 
 /**
- * Owners of tenant objects that `role` is, or can SET ROLE to. Only the login and the
- * stager itself may act as the stager, whose tables the table check holds to the
- * exception's rules.
+ * Return a problem for each owner of tenant objects that `role` is, or can SET ROLE
+ * to. Only the login and the stager itself may act as the stager, whose tables the
+ * table check holds to the exception's rules.
  */
 async function reachableOwners(db: pg.ClientBase | pg.Pool, role: string, owners: OwnerRow[], isLogin: boolean): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -157,12 +158,12 @@ async function reachableOwners(db: pg.ClientBase | pg.Pool, role: string, owners
     const { rows } = await db.query<{ member: boolean }>("SELECT pg_has_role($1, $2, 'MEMBER') AS member", [role, owner.owner]);
     if (!rows[0]?.member) continue;
 
-    const what = owner.owner === role ? 'owns' : `is a member of ${owner.owner}, which owns`;
+    const relation = owner.owner === role ? 'owns' : `is a member of ${owner.owner}, which owns`;
     const fix = owner.owner === role ? 'tenant objects must belong to strata_owner; run `strata migrate` as the migration login' : `run REVOKE ${owner.owner} FROM ${role}`;
     problems.push({
       check: 'owns-tenant-objects',
       subject: `role ${role}`,
-      message: `${what} ${owner.objects} tenant object(s) (${owner.examples.join(', ')}), and an owner can switch row-level security off; ${fix}`,
+      message: `${relation} ${owner.objects} tenant object(s) (${owner.examples.join(', ')}), and an owner can switch row-level security off; ${fix}`,
     });
   }
   return problems;
@@ -191,7 +192,7 @@ async function loginMembershipProblems(db: pg.ClientBase | pg.Pool, login: strin
       problems.push({
         check: 'inherits-function-role',
         subject: `role ${login}`,
-        message: `inherits the privileges of ${row.role}, so it holds them outside tenant transactions too; run ALTER ROLE ${login} NOINHERIT`,
+        message: `inherits the privileges of ${row.role}, so it has them outside tenant transactions too; run ALTER ROLE ${login} NOINHERIT`,
       });
     }
   }

@@ -159,7 +159,7 @@ function tableProblems(table: RelationRow, subject: string): Problem[] {
   }
 
   // A partition read through its parent is filtered by the parent's policy. Read
-  // directly, its own RLS applies, which a partition granted to nobody does not need.
+  // directly, its own RLS applies, which a partition granted to no role does not need.
   if (table.is_partition && !table.granted_to_others) return problems;
   problems.push(...rlsProblems(table, rule, subject));
   return problems;

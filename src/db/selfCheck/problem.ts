@@ -4,7 +4,7 @@ export interface Problem {
   check: string;
   /** The role, schema, table, view or function concerned, e.g. `table t_acme.scan`. */
   subject: string;
-  /** What is wrong and how to fix it, as one or two sentences. */
+  /** Description of the fault and its fix, in one or two sentences. */
   message: string;
 }
 

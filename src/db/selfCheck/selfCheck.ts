@@ -33,11 +33,12 @@ export interface SelfCheckReport {
 }
 
 /**
- * Check the database for every way around tenant isolation that the catalogue shows:
- * roles that bypass row-level security, tenant tables without forced RLS or the tenant
- * policy, views that run with their owner's privileges, SECURITY DEFINER functions
- * whose `search_path` is not pinned, and reporting logins that reach beyond their
- * tenant. It only reads the catalogue and `control.tenant`.
+ * Check the database for every way around tenant isolation that the catalogue shows.
+ * It looks for roles that bypass row-level security, tenant tables without forced RLS
+ * or the tenant policy, and views that run with their owner's privileges. It also
+ * looks for SECURITY DEFINER functions whose `search_path` is not pinned, and for
+ * reporting logins that reach beyond their tenant. It only reads the catalogue and
+ * `control.tenant`.
  */
 export async function runSelfCheck(db: pg.ClientBase | pg.Pool, options: SelfCheckOptions = {}): Promise<SelfCheckReport> {
   const login = options.login ?? (await db.query<{ login: string }>('SELECT session_user AS login')).rows[0]!.login;
