@@ -103,6 +103,12 @@ describe('database self-check', () => {
       expect(findings(report)).to.deep.equal([`member-of-privileged-role role ${login.role}`]);
     });
 
+    it('rejects a login that can read server files', async () => {
+      const report = await checkBroken((client) => client.query(`GRANT pg_read_server_files TO ${login.role}`));
+      expect(findings(report)).to.deep.equal([`member-of-privileged-role role ${login.role}`]);
+      expect(report.problems[0]!.message).to.contain('pg_read_server_files');
+    });
+
     it('rejects a login with CREATEROLE', async () => {
       const report = await checkBroken((client) => client.query(`ALTER ROLE ${login.role} CREATEROLE`));
       expect(findings(report)).to.deep.equal([`createrole role ${login.role}`]);

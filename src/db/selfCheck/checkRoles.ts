@@ -30,7 +30,7 @@ interface RoleRow {
 /**
  * Check that neither the login nor any runtime role can read around row-level
  * security. None may be a superuser or have BYPASSRLS, or be able to switch to such a
- * role. None may own tenant tables or schemas, or switch to their owner, because an
+ * role or to one that reads the server's files. None may own tenant tables or schemas, or switch to their owner, because an
  * owner can switch RLS off. None may have CREATEROLE, because on PostgreSQL 15 that
  * lets a role grant itself any role that is not a superuser.
  *
@@ -106,18 +106,28 @@ function attributeProblems(role: RoleRow, isLogin: boolean): Problem[] {
   return problems;
 }
 
-/** Superuser or BYPASSRLS roles that `role` can SET ROLE to. */
+/**
+ * PostgreSQL's predefined roles that reach table data without row-level security: the
+ * server's files (the tables' data files among them) and programs run as the server.
+ */
+const FILE_ACCESS_ROLES = ['pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program'];
+
+/** Superuser, BYPASSRLS and server-file roles that `role` can SET ROLE to. */
 async function reachablePrivilegedRoles(db: pg.ClientBase | pg.Pool, role: string): Promise<Problem[]> {
-  const { rows } = await db.query<{ rolname: string; rolsuper: boolean }>(
-    `SELECT rolname, rolsuper FROM pg_roles
-      WHERE (rolsuper OR rolbypassrls) AND rolname <> $1 AND pg_has_role($1, oid, 'MEMBER')
+  const { rows } = await db.query<{ rolname: string; reason: string }>(
+    `SELECT rolname,
+            CASE WHEN rolsuper THEN 'is a superuser' WHEN rolbypassrls THEN 'has BYPASSRLS'
+                 ELSE 'can read or run files on the database server' END AS reason
+       FROM pg_roles
+      WHERE (rolsuper OR rolbypassrls OR rolname = ANY ($2::text[]))
+        AND rolname <> $1 AND pg_has_role($1, oid, 'MEMBER')
       ORDER BY rolname`,
-    [role],
+    [role, FILE_ACCESS_ROLES],
   );
   return rows.map((row) => ({
     check: 'member-of-privileged-role',
     subject: `role ${role}`,
-    message: `is a member of ${row.rolname}, which ${row.rolsuper ? 'is a superuser' : 'has BYPASSRLS'}; run REVOKE ${row.rolname} FROM ${role}`,
+    message: `is a member of ${row.rolname}, which ${row.reason}; run REVOKE ${row.rolname} FROM ${role}`,
   }));
 }
 
