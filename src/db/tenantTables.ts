@@ -17,7 +17,8 @@ export const TENANT_POLICY_NAME = 'tenant_isolation';
 export const TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid";
 
 /**
- * TENANT_PREDICATE as `pg_get_expr` prints it (PostgreSQL 15). The self-check compares
+ * TENANT_PREDICATE as `pg_get_expr` prints it (the same on PostgreSQL 15 and 18, the
+ * versions the tests run on). The self-check compares
  * every permissive policy with it, so a policy that lets more rows through (an
  * "empty means all" clause, say) is reported.
  */

