@@ -284,7 +284,9 @@ async function runConfiguration(
   chunks: ChunkSet,
   dbUrl: string,
 ): Promise<{ result: ConfigurationResult; errors: Error[] }> {
-  const env = { DATABASE_URL: dbUrl };
+  // The benchmark runs on the superuser login of DATABASE_URL, which strata api and
+  // strata worker accept only with the development override.
+  const env = { DATABASE_URL: dbUrl, STRATA_ALLOW_SUPERUSER: '1' };
   const children: StrataProcess[] = [];
   const abort = new AbortController();
   const errors: Error[] = [];
