@@ -17,7 +17,7 @@ describe('stage role privileges', () => {
   });
   after(async () => stack?.close());
 
-  /** Every table privilege `role` has in the tenant's schema, as `table:PRIVILEGE`, column grants included. */
+  /** Return every table privilege `role` has in the tenant's schema, as `table:PRIVILEGE`, column grants included. */
   async function privileges(role: string): Promise<string[]> {
     const { rows } = await stack.services.pool.query<{ grant: string }>(
       `SELECT t || ':' || p AS grant
