@@ -45,6 +45,12 @@ export interface Config {
   keyProvider: 'local';
   /** Folder of the local keyring: one key file per tenant, created at onboarding. */
   keyringDir: string;
+  /**
+   * Let `strata api` and `strata worker` start on a login that can read around
+   * row-level security (a superuser), with a warning. For development and tests only;
+   * rejected when NODE_ENV is production.
+   */
+  allowSuperuser: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -78,16 +84,32 @@ function readDatabaseUrl(env: Env): string | undefined {
   return raw;
 }
 
+function readFlag(env: Env, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(`${name} must be 1, true, 0 or false, got "${raw}"`);
+}
+
+function readAllowSuperuser(env: Env, nodeEnv: string): boolean {
+  const allowed = readFlag(env, 'STRATA_ALLOW_SUPERUSER');
+  if (allowed && nodeEnv === 'production') {
+    throw new ConfigError('STRATA_ALLOW_SUPERUSER is for development only and is rejected when NODE_ENV=production; unset it');
+  }
+  return allowed;
+}
+
 const MiB = 1024 * 1024;
 
 /** Build the configuration from an environment (the process's by default). */
 export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = env.NODE_ENV || 'development';
   return {
     databaseUrl: readDatabaseUrl(env),
     httpHost: env.STRATA_HTTP_HOST || '0.0.0.0',
     httpPort: readInt(env, 'STRATA_HTTP_PORT', 8080, 0, 65535),
     logLevel: readChoice(env, 'STRATA_LOG_LEVEL', 'info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
-    nodeEnv: env.NODE_ENV || 'development',
+    nodeEnv,
     dbPoolMax: readInt(env, 'STRATA_DB_POOL_MAX', 20, 2, 1000),
     dbConnectTimeoutMs: readInt(env, 'STRATA_DB_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     maxConcurrentChunks: readInt(env, 'STRATA_MAX_CONCURRENT_CHUNKS', 12, 1, 10_000),
@@ -104,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     finalizeMemoryMb: readInt(env, 'STRATA_FINALIZE_MEMORY_MB', 512, 16, 65_536),
     keyProvider: readChoice(env, 'STRATA_KEY_PROVIDER', 'local', ['local']),
     keyringDir: env.STRATA_KEYRING_DIR || '.strata/keyring',
+    allowSuperuser: readAllowSuperuser(env, nodeEnv),
   };
 }
 

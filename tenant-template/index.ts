@@ -3,6 +3,8 @@ import { T0002DirHash } from './migrations/T0002_dir_hash.ts';
 import { T0003PlanKeysAndPaths } from './migrations/T0003_plan_keys_and_paths.ts';
 import { T0004ShareNames } from './migrations/T0004_share_names.ts';
 import { T0005ScanPartitions } from './migrations/T0005_scan_partitions.ts';
+import { T0006StageRoleGrants } from './migrations/T0006_stage_role_grants.ts';
+import { T0007ReportViews } from './migrations/T0007_report_views.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -14,6 +16,8 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0003_plan_keys_and_paths', class: T0003PlanKeysAndPaths },
   { name: 'T0004_share_names', class: T0004ShareNames },
   { name: 'T0005_scan_partitions', class: T0005ScanPartitions },
+  { name: 'T0006_stage_role_grants', class: T0006StageRoleGrants },
+  { name: 'T0007_report_views', class: T0007ReportViews },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

@@ -48,7 +48,7 @@ and retries 503 and 409 ${CHUNK_IN_FLIGHT} after Retry-After, as strata-agent do
 
 Use a database of its own: the benchmark first applies pending control and tenant
 migrations, as \`strata migrate\` does. The child processes inherit the environment, so
-STRATA_MAX_CONCURRENT_CHUNKS, STRATA_NORMALIZE_CONCURRENCY and STRATA_DB_POOL_MAX apply.
+STRATA_MAX_CONCURRENT_CHUNKS, STRATA_FINALIZE_CONCURRENCY and STRATA_DB_POOL_MAX apply.
 
 Options:
   --agents N           agents uploading at once, one tenant each (default 8)
@@ -284,7 +284,9 @@ async function runConfiguration(
   chunks: ChunkSet,
   dbUrl: string,
 ): Promise<{ result: ConfigurationResult; errors: Error[] }> {
-  const env = { DATABASE_URL: dbUrl };
+  // The benchmark runs on the superuser login of DATABASE_URL, which strata api and
+  // strata worker accept only with the development override.
+  const env = { DATABASE_URL: dbUrl, STRATA_ALLOW_SUPERUSER: '1' };
   const children: StrataProcess[] = [];
   const abort = new AbortController();
   const errors: Error[] = [];

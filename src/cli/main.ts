@@ -16,6 +16,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = 
   plan: { summary: 'plan cold files of a tenant for tiering', load: async () => (await import('./commands/plan.ts')).run },
   api: { summary: 'serve the HTTP API', load: async () => (await import('./commands/serve.ts')).runApi },
   worker: { summary: 'run the job handlers', load: async () => (await import('./commands/serve.ts')).runWorker },
+  doctor: { summary: 'check the database for ways around tenant isolation', load: async () => (await import('./commands/doctor.ts')).run },
+  db: { summary: 'set up the runtime login role', load: async () => (await import('./commands/db.ts')).run },
 };
 
 const usage = `Usage: strata <command> [options]

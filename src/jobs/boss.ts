@@ -1,6 +1,6 @@
 import { PgBoss } from 'pg-boss';
 import type { Logger } from '../log.ts';
-import { QUEUE_OPTIONS } from './queues.ts';
+import { JOBS_SCHEMA, QUEUE_OPTIONS } from './queues.ts';
 
 /** A pg-boss queue exists with settings that Strata cannot use and pg-boss cannot change. */
 export class QueueSetupError extends Error {
@@ -14,7 +14,7 @@ export class QueueSetupError extends Error {
  * policy, because the finalisation queue relies on `short` to keep one waiting job per scan.
  */
 export async function startBoss(connectionString: string, log: Logger, options: { max?: number } = {}): Promise<PgBoss> {
-  const boss = new PgBoss({ connectionString, schema: 'pgboss', max: options.max ?? 10, application_name: 'strata-jobs' });
+  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, max: options.max ?? 10, application_name: 'strata-jobs' });
   boss.on('error', (err) => log.error({ err }, 'pg-boss error'));
 
   await boss.start();

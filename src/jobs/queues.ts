@@ -1,5 +1,11 @@
 import type { Queue } from 'pg-boss';
 
+/**
+ * The schema pg-boss keeps its tables in. The runtime login owns it, because pg-boss
+ * creates a partition per queue as it runs (see src/tenancy/loginRole.ts).
+ */
+export const JOBS_SCHEMA = 'pgboss';
+
 /** Queue names; every queue is created at start-up, before anything is sent to it. */
 export const QueueNames = {
   finalize: 'scan.finalize',

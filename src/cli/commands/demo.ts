@@ -7,6 +7,7 @@ import { startApiServer } from '../../api/server.ts';
 import { findTenantByCode } from '../../control/tenants.ts';
 import { issueToken, AGENT_SCOPES } from '../../control/tokens.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../db/embeddedPostgres.ts';
+import { assertSafeToServe } from '../../db/selfCheck/selfCheck.ts';
 import { startBoss } from '../../jobs/boss.ts';
 import { PgBossIngestQueue } from '../../jobs/pgBossIngestQueue.ts';
 import { registerWorkers } from '../../jobs/workers.ts';
@@ -30,7 +31,8 @@ const DEFAULT_ROOT = path.join(PROJECT_ROOT, 'node_modules');
 export const usage = `Usage: strata demo [--root PATH] [--older-than DURATION] [--data-dir DIR]
 
 Run Strata's main job end to end on one machine: start PostgreSQL (embedded, unless
-DATABASE_URL is set), migrate, create the tenant "demo", start the API and the
+DATABASE_URL is set), migrate, create the tenant "demo", run the self-check of
+\`strata doctor\` (accepting a superuser login, with a warning), start the API and the
 workers, scan PATH with strata-agent, wait until the scan is ingested, plan the files
 not accessed for DURATION, and print the plan and an age histogram.
 
@@ -81,6 +83,12 @@ async function runMainJob(
   olderThanSeconds: number,
 ): Promise<number> {
   const { token, tenant } = await demoTenant(services);
+
+  // The demo serves on the login it migrated with: the embedded server's superuser,
+  // or the login in DATABASE_URL. So it accepts a privileged login, as
+  // STRATA_ALLOW_SUPERUSER=1 would. Every other check still has to pass.
+  const check = await assertSafeToServe(services.pool, services.log, { allowPrivilegedLogin: true });
+  if (check.waived.length > 0) step(`WARNING: serving as ${check.login}, which bypasses row-level security; for development only`);
 
   const boss = await startBoss(databaseUrl, services.log);
   const queue = new PgBossIngestQueue(boss);

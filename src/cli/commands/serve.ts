@@ -1,5 +1,6 @@
 import { startApiServer } from '../../api/server.ts';
 import { requireDatabaseUrl } from '../../config.ts';
+import { assertSafeToServe } from '../../db/selfCheck/selfCheck.ts';
 import { startBoss } from '../../jobs/boss.ts';
 import { PgBossIngestQueue } from '../../jobs/pgBossIngestQueue.ts';
 import { registerWorkers } from '../../jobs/workers.ts';
@@ -11,13 +12,20 @@ import { parseCommand } from '../args.ts';
 export const apiUsage = `Usage: strata api
 
 Serve the HTTP API on STRATA_HTTP_HOST:STRATA_HTTP_PORT (default 0.0.0.0:8080).
-Run \`strata migrate\` first. Stops cleanly on SIGTERM or SIGINT.`;
+Run \`strata migrate\` first. Stops cleanly on SIGTERM or SIGINT.
+
+Before serving it runs the checks of \`strata doctor\` and refuses to start when the
+login or a function role can read around row-level security, or a tenant table, view
+or SECURITY DEFINER function is not protected. STRATA_ALLOW_SUPERUSER=1 accepts a
+superuser login for development, with a warning.`;
 
 export const workerUsage = `Usage: strata worker
 
-Run the pg-boss job handlers (ingest.finalize), finishing up to
+Run the pg-boss job handlers (scan.finalize), finishing up to
 STRATA_FINALIZE_CONCURRENCY scans at once and keeping the last STRATA_SCAN_RETENTION
-OK scans per share. Stops cleanly on SIGTERM or SIGINT.`;
+OK scans per share. Stops cleanly on SIGTERM or SIGINT.
+
+Runs the checks of \`strata doctor\` first, as \`strata api\` does.`;
 
 export async function runApi(argv: string[]): Promise<number> {
   parseCommand(argv, {}, apiUsage);
@@ -36,7 +44,14 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   const databaseUrl = requireDatabaseUrl(config);
   const services = await openServices(config, log, databaseUrl);
 
-  await assertControlSchema(services.pool);
+  try {
+    await assertControlSchema(services.pool);
+    await assertSafeToServe(services.pool, log, { allowPrivilegedLogin: config.allowSuperuser });
+  } catch (error) {
+    await services.close();
+    log.flush();
+    throw error;
+  }
   const boss = await startBoss(databaseUrl, log);
   const queue = new PgBossIngestQueue(boss);
 

@@ -4,7 +4,7 @@ import { parseCommand, required, UsageError } from '../args.ts';
 import { withServices } from '../context.ts';
 import { formatTable } from '../format.ts';
 
-export const usage = `Usage: strata tenant <create|list> [options]
+export const usage = `Usage: strata tenant <create|list|report-role> [options]
 
   strata tenant create --code CODE --name NAME
       Create schema t_CODE from the tenant template, register the tenant with a new
@@ -12,7 +12,10 @@ export const usage = `Usage: strata tenant <create|list> [options]
       CODE: 2-31 characters, a lowercase letter first, then a-z, 0-9 or _.
 
   strata tenant list
-      List tenants with their schema and schema version.`;
+      List tenants with their schema and schema version.
+
+  strata tenant report-role --tenant CODE
+      Create the tenant's read-only login for BI tools (see its --help).`;
 
 const createUsage = `Usage: strata tenant create --code CODE --name NAME
 
@@ -24,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   if (action === 'create') return create(rest);
   if (action === 'list') return list(rest);
+  if (action === 'report-role') return (await import('./tenantReportRole.ts')).run(rest);
   if (action === undefined || action === '--help' || action === '-h') {
     console.log(usage);
     return action === undefined ? 2 : 0;
