@@ -69,7 +69,7 @@ export async function loadFixture(client: pg.ClientBase, tenant: TenantRef, file
   await createFileTable(client, tenant);
   await client.query(
     `INSERT INTO ${`file_v2_s${SCAN_ID}`} (tenant_id, scan_id, dir_hash, name, size_bytes, atime_unix, mtime_unix, ctime_unix)
-     SELECT $1, ${SCAN_ID}, d.dir_hash, ${fileName('d.dir_id', 'j')}, 1000 + j, 1600000000, 1600000000, 1600000000
+     SELECT $1, ${SCAN_ID}, d.dir_hash, ${fileName('abs(d.dir_hash % 100000000)', 'j')}, 1000 + j, 1600000000, 1600000000, 1600000000
        FROM dir d CROSS JOIN generate_series(0, ${FILES_PER_DIR - 1}) j
       WHERE d.share_name = $2
       LIMIT $3`,
@@ -83,7 +83,7 @@ export async function loadFixture(client: pg.ClientBase, tenant: TenantRef, file
   await client.query(`ANALYZE ${schema}.file_v2`);
 
   const probe = await client.query<{ dir_hash: string; name: string }>(
-    `SELECT dir_hash::text, ${fileName('dir_id', '3')} AS name FROM ${schema}.dir
+    `SELECT dir_hash::text, ${fileName('abs(dir_hash % 100000000)', '3')} AS name FROM ${schema}.dir
       WHERE share_name = $1 AND dir_path = ${folderPath(String(Math.floor(dirs / 2)))}`,
     [SHARE],
   );
@@ -138,7 +138,7 @@ export function benchQueries(fixture: Fixture): BenchQuery[] {
     },
     {
       label: 'dir exact, share + hash',
-      sql: 'SELECT dir_id, dir_path FROM dir WHERE share_name = $1 AND dir_hash = $2',
+      sql: 'SELECT dir_hash, dir_path FROM dir WHERE share_name = $1 AND dir_hash = $2',
       params: [SHARE, fixture.dirHash],
       recommended: true,
     },
