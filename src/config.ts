@@ -41,6 +41,9 @@ export interface Config {
   keyProvider: 'local';
   /** Folder of the local keyring: one key file per tenant, created at onboarding. */
   keyringDir: string;
+  /** pg_dump and pg_restore for tenant export and import; unset means search PATH and /usr/lib/postgresql. */
+  pgDumpPath: string | undefined;
+  pgRestorePath: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -98,6 +101,8 @@ export function loadConfig(env: Env = process.env): Config {
     normalizeConcurrency: readInt(env, 'STRATA_NORMALIZE_CONCURRENCY', 4, 1, 256),
     keyProvider: readChoice(env, 'STRATA_KEY_PROVIDER', 'local', ['local']),
     keyringDir: env.STRATA_KEYRING_DIR || '.strata/keyring',
+    pgDumpPath: env.STRATA_PG_DUMP || undefined,
+    pgRestorePath: env.STRATA_PG_RESTORE || undefined,
   };
 }
 
