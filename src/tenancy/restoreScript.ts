@@ -43,6 +43,16 @@ export async function executeRestoreScript(client: pg.ClientBase, lines: AsyncIt
   let pending = '';
   let lineNumber = 0;
 
+  // Checked statements are sent together, one round trip per batch, in script order.
+  let batch: string[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await client.query(batch.join('\n'));
+    batch = [];
+    batchBytes = 0;
+  };
+
   const iterator = lines[Symbol.asyncIterator]();
   for (;;) {
     const next = await iterator.next();
@@ -65,12 +75,14 @@ export async function executeRestoreScript(client: pg.ClientBase, lines: AsyncIt
       stats.statements++;
 
       if (copy) {
+        await flush();
         stats.tables++;
-        const copied = await copyRows(client, statement, copy.tenantColumn, iterator, rename, () => ++lineNumber);
-        stats.rows += copied;
+        stats.rows += await copyRows(client, statement, copy.tenantColumn, iterator, rename, () => ++lineNumber);
       } else {
         checkAllowed(statement, rename, lineNumber);
-        await client.query(statement);
+        batch.push(statement);
+        batchBytes += statement.length;
+        if (batchBytes > MAX_BATCH_CHARS) await flush();
       }
     }
   }
@@ -78,8 +90,11 @@ export async function executeRestoreScript(client: pg.ClientBase, lines: AsyncIt
   if (!isBlank(pending)) {
     throw invalidScript(`the script ends inside a statement: ${pending.trim().slice(0, 80)}`);
   }
+  await flush();
   return stats;
 }
+
+const MAX_BATCH_CHARS = 1024 * 1024;
 
 /** Rewrite names and literals in one statement as `executeRestoreScript` describes. */
 export function rewriteStatement(tokens: Token[], rename: TenantRename): string {
