@@ -43,7 +43,7 @@ export async function cloneSchema(pool: pg.Pool, template: TemplateScript, schem
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    // The template holds no tenant rows, so any tenant id pair will do.
+    // The template contains no tenant rows, so any tenant id pair will do.
     const unused = randomUUID();
     await executeRestoreScript(client, linesOf(template.lines), {
       fromSchema: template.schemaName,

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type pg from 'pg';
 
-/** What an operator did, as stored in `control.audit_event`. */
+/** The kind of operator action stored in `control.audit_event`. */
 export type AuditAction =
   | 'tenant.suspended'
   | 'tenant.resumed'

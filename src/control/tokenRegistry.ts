@@ -83,7 +83,7 @@ export async function listTokens(db: pg.Pool, tenantId: string): Promise<TokenSu
 }
 
 /**
- * Revoke one of a tenant's tokens; the API answers it with 401 from the next request
+ * Revoke one of a tenant's tokens; the API rejects it with 401 from the next request
  * on. Returns false when it was already revoked. A token of another tenant is "not found".
  */
 export async function revokeToken(pool: pg.Pool, tenant: TenantRecord, tokenId: string, actor: string): Promise<boolean> {

@@ -97,7 +97,7 @@ function compareRegistryVersion(tenant: FleetTenant, description: SchemaDescript
   return { object: 'registry schema_version', kind: 'changed', expected: last ?? '(no migration)', actual: tenant.schemaVersion ?? '(none)' };
 }
 
-/** The migration recorded last in a described ledger (its value is `applied #<position>`). */
+/** Return the migration recorded last in a described ledger, whose values read `applied #<position>`. */
 export function lastLedgerEntry(description: SchemaDescription): string | null {
   let last: { name: string; position: number } | null = null;
   for (const [key, value] of description) {

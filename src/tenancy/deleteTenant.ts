@@ -28,7 +28,7 @@ const LOCK_TIMEOUT = '30s';
  * whose data can still be read.
  *
  * NOTE: dropping a schema locks every table and partition in it within one
- * transaction; a tenant with thousands of scan partitions may need a larger
+ * transaction. A tenant with thousands of scan partitions may need a larger
  * `max_locks_per_transaction`.
  */
 export async function deleteTenant(

@@ -233,7 +233,7 @@ async function describeTypes(client: pg.ClientBase, namespace: number): Promise<
   return rows.map((row) => [`type ${row.typname}`, row.definition]);
 }
 
-/** The migrations recorded in the schema's own ledger, in the order they ran. */
+/** List the migrations recorded in the schema's own ledger, in the order they ran. */
 async function describeLedger(client: pg.ClientBase, namespace: number): Promise<[string, string][]> {
   const { rows: table } = await client.query(
     "SELECT 1 FROM pg_class WHERE relnamespace = $1 AND relname = 'mikro_orm_migrations' AND relkind = 'r'",

@@ -67,7 +67,7 @@ export async function readExportFile(file: string): Promise<{ manifest: ExportMa
   const archiveOffset = secondEnd + 1;
   const size = (await stat(file)).size;
   if (size - archiveOffset !== manifest.archive.bytes) {
-    throw invalidFile(`${file} holds ${size - archiveOffset} archive bytes, but its manifest says ${manifest.archive.bytes}; the file is truncated or damaged`);
+    throw invalidFile(`${file} contains ${size - archiveOffset} archive bytes, but its manifest says ${manifest.archive.bytes}; the file is truncated or damaged`);
   }
   const digest = await sha256OfFile(file, archiveOffset);
   if (digest !== manifest.archive.sha256) throw invalidFile(`${file}: the archive's SHA-256 does not match its manifest; the file is damaged`);
@@ -75,7 +75,7 @@ export async function readExportFile(file: string): Promise<{ manifest: ExportMa
   return { manifest, archiveOffset };
 }
 
-/** A stream of the archive part of a checked export file, for pg_restore's stdin. */
+/** Return a stream of the archive part of a checked export file, for pg_restore's stdin. */
 export function archiveStream(file: string, archiveOffset: number): Readable {
   return createReadStream(file, { start: archiveOffset });
 }

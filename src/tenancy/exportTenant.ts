@@ -21,9 +21,9 @@ export interface ExportDeps {
 /**
  * Write one tenant's schema, with its data, grants, policies and migration ledger,
  * to `file` (see exportFile.ts for the format). The registry facts in the manifest and
- * the dump come from one snapshot: pg_dump runs on a snapshot exported by a
- * transaction that stays open until it is done, so a migration or a write that
- * commits in between is in neither or in both.
+ * the dump come from one snapshot. A transaction exports it and stays open until
+ * pg_dump, which runs on it, is done. So a migration or a write that commits in
+ * between is in neither the manifest nor the dump.
  *
  * The file is written under a temporary name and renamed at the end, so a failed
  * export leaves no partial file under `file`. It holds the tenant's data: it is
@@ -98,7 +98,7 @@ export async function exportTenant(
   }
 }
 
-/** The registry row and the schema's migration ledger, read in the export's snapshot. */
+/** Read the registry row and the schema's migration ledger in the export's snapshot. */
 async function readTenantFacts(client: pg.ClientBase, tenant: TenantRecord): Promise<Pick<ExportManifest, 'tenant' | 'migrations'>> {
   const { rows } = await client.query<{ name: string; status: 'ACTIVE' | 'SUSPENDED'; schema_version: string | null }>(
     'SELECT name, status, schema_version FROM control.tenant WHERE id = $1',

@@ -53,8 +53,9 @@ export interface ImportedTenant {
 
 /**
  * Restore a tenant export into this database, under its own code (same tenant id) or
- * under a new one (new schema name and new tenant id, rewritten in every row and in
- * the tenant CHECK constraints as the restore streams; see restoreScript.ts).
+ * under a new one. A new code means a new schema name and a new tenant id, which the
+ * restore writes into every row and tenant CHECK constraint as it streams (see
+ * restoreScript.ts).
  *
  * All of it is one transaction: the restore, any template migrations the export is
  * behind on, the checks below, the registry row with a new data key, and a new agent
@@ -216,8 +217,8 @@ async function* lines(stream: Readable): AsyncGenerator<string> {
 }
 
 /**
- * Catalogue rows this transaction wrote are those whose xmin is its own transaction id
- * (`age(xmin) = 0`); outside the new schema (and its TOAST tables) there must be none.
+ * Reject catalogue rows that this transaction wrote outside the new schema and its
+ * TOAST tables. Such rows have this transaction's id as xmin, so `age(xmin) = 0`.
  */
 async function checkNothingElseChanged(client: pg.ClientBase, schemaName: string): Promise<void> {
   const { rows } = await client.query<{ object: string }>(

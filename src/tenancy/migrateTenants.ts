@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import type { Logger } from '../log.ts';
 import { TENANT_MIGRATIONS } from '../../tenant-template/index.ts';
 import { applyTenantMigrations, type TenantMigrationEntry } from './applyTenantMigrations.ts';
@@ -30,7 +31,7 @@ export interface MigrateTenantsOptions {
    * that failed go first.
    */
   resume?: string;
-  /** Who started the run, for the ledger (e.g. `cli:alice@host`). */
+  /** The person or process that started the run, for the ledger (e.g. `cli:alice@host`). */
   startedBy?: string;
   /** Stop taking new tenants once aborted; tenants in progress finish and the run is STOPPED. */
   signal?: AbortSignal;
@@ -55,7 +56,7 @@ export interface MigrationPlan {
 
 export interface MigrateTenantsReport {
   runId: string;
-  /** How the run ended; a dry run records nothing and reports DONE or FAILED. */
+  /** The run's final status. A dry run records nothing and reports DONE or FAILED. */
   status: 'DONE' | 'FAILED' | 'STOPPED';
   outcomes: TenantMigrationOutcome[];
   failed: number;
@@ -72,9 +73,9 @@ export interface MigrateTenantsReport {
  * untouched. A failure is recorded in `control.migration_result` and the run goes on
  * with the others, except in a canary wave, where it stops the run.
  *
- * The run itself is recorded in `control.migration_run` and locked by an advisory
- * lock for as long as this process works on it; a run left RUNNING without its lock
- * was interrupted and can be resumed.
+ * The run itself is recorded in `control.migration_run`. This process holds an advisory
+ * lock on it while it works, so a run left RUNNING without its lock was interrupted
+ * and can be resumed.
  */
 export async function migrateTenants(
   pool: pg.Pool,
@@ -94,7 +95,9 @@ export async function migrateTenants(
     const outcomes = await migrateInWaves(pool, orm, runLog, runId, tenants, canary, { ...options, migrations });
     const failed = outcomes.filter((outcome) => outcome.status === 'FAILED').length;
     const notAttempted = tenants.length - outcomes.length;
-    const status = notAttempted > 0 ? 'STOPPED' : failed > 0 ? 'FAILED' : 'DONE';
+    let status: MigrateTenantsReport['status'] = 'DONE';
+    if (failed > 0) status = 'FAILED';
+    if (notAttempted > 0) status = 'STOPPED';
 
     if (!options.dryRun) await finishRun(pool, runId, status, notAttempted);
     runLog.info({ status, migrated: outcomes.length - failed, failed, notAttempted }, 'tenant migration run finished');
@@ -194,6 +197,11 @@ async function migrateOne(
   let broken: Error | undefined;
 
   try {
+    if (await isUpToDate(client, tenant, options.migrations)) {
+      if (!options.dryRun) await recordResult(client, runId, tenant, 'OK', [], null);
+      return { ...identity, status: 'OK', migrations: [] };
+    }
+
     await client.query('BEGIN');
     const result = await applyTenantMigrations(client, orm, { id: tenant.id, schemaName: tenant.schemaName }, {
       dryRun: options.dryRun,
@@ -227,6 +235,24 @@ async function migrateOne(
     return { ...identity, status: 'FAILED', migrations: [], error: message };
   } finally {
     client.release(broken);
+  }
+}
+
+/**
+ * Check, without a transaction or a lock, whether the schema's ledger already lists
+ * every migration. Most schemas of a run are, and this costs one query instead of the
+ * locked transaction. A migration committing meanwhile only adds names, so a schema
+ * seen as up to date stays so. A missing ledger table means not up to date.
+ */
+async function isUpToDate(client: pg.ClientBase, tenant: FleetTenant, migrations: readonly TenantMigrationEntry[]): Promise<boolean> {
+  try {
+    const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${client.escapeIdentifier(tenant.schemaName)}.mikro_orm_migrations`);
+    const done = new Set(rows.map((row) => row.name));
+    return migrations.every((entry) => done.has(entry.name));
+  } catch (error) {
+    // The locked path creates the ledger table, or reports the missing schema.
+    if (sqlStateOf(error) === SqlState.undefinedTable || sqlStateOf(error) === SqlState.invalidSchemaName) return false;
+    throw error;
   }
 }
 

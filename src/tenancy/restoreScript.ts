@@ -4,7 +4,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { StrataError } from '../errors.ts';
 import { quoteLiteral, quoteName, takeStatements, tokenize, unquote, type Token } from './sqlTokens.ts';
 
-/** How a restored tenant is renamed: its schema and the tenant id in its rows and constraints. */
+/** The old and new schema name and tenant id of a restore. */
 export interface TenantRename {
   fromSchema: string;
   toSchema: string;
@@ -225,7 +225,7 @@ function renameTenant(row: string, column: number, rename: TenantRename, lineNum
   return fields.join('\t');
 }
 
-/** The statement without comments and with runs of whitespace as one space, for matching its kind. */
+/** Return the statement without comments and with runs of whitespace as one space, for matching its kind. */
 function withoutComments(sql: string): string {
   const { tokens } = tokenize(sql);
   return tokens
@@ -235,7 +235,7 @@ function withoutComments(sql: string): string {
     .trim();
 }
 
-/** True when `sql` holds nothing but whitespace and complete comments. */
+/** Return true when `sql` contains only whitespace and complete comments. */
 function isBlank(sql: string): boolean {
   const { tokens, complete } = tokenize(sql);
   return complete && tokens.every((token) => token.kind === 'space' || token.kind === 'comment');

@@ -27,7 +27,7 @@ export function compareSchemas(template: SchemaDescription, tenant: SchemaDescri
   return differences.sort((a, b) => a.object.localeCompare(b.object));
 }
 
-/** One line per difference, as `strata migrate --check` prints them. */
+/** Format one difference as a line of `strata migrate --check` output. */
 export function formatDifference(difference: SchemaDifference): string {
   switch (difference.kind) {
     case 'missing':

@@ -119,7 +119,7 @@ function blockCommentEnd(sql: string, start: number): number {
   return -1;
 }
 
-/** The text inside a '…' string or "…" name, with doubled quotes undone. */
+/** Return the text inside a '…' string or "…" name, with doubled quotes undone. */
 export function unquote(token: Token): string {
   const quote = token.text[0]!;
   return token.text.slice(1, -1).replaceAll(quote + quote, quote);

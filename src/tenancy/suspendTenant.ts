@@ -3,7 +3,7 @@ import { recordAuditEvent } from '../control/audit.ts';
 import type { TenantRecord } from '../control/tenants.ts';
 
 /**
- * Suspend a tenant (the API answers its tokens with 403 TENANT_SUSPENDED) or resume
+ * Suspend a tenant (the API rejects its tokens with 403 TENANT_SUSPENDED) or resume
  * it, and record who did it. Returns false when the tenant was already in that state,
  * in which case nothing is recorded.
  *

@@ -7,6 +7,7 @@ import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { runStrata, tokenIn } from '../support/cli.ts';
 import { call, HEADER, putChunk, scanRequest, waitForScan } from '../support/http.ts';
 import { fileRows } from '../support/rows.ts';
+import { skipWithoutPgTools } from '../support/pgTools.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 describe('strata tenant export and import', () => {
@@ -16,6 +17,10 @@ describe('strata tenant export and import', () => {
   let scanGuid: string;
   let workDir: string;
   let exportFile: string;
+
+  before(function () {
+    skipWithoutPgTools(this);
+  });
 
   before(async () => {
     source = await startStack('cli_export');
@@ -39,7 +44,7 @@ describe('strata tenant export and import', () => {
   after(async () => {
     await source?.close();
     await target?.close();
-    await rm(workDir, { recursive: true, force: true });
+    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   async function scanVia(stack: Stack, token: string): Promise<{ status: number; fileCount?: number }> {

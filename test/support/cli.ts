@@ -49,7 +49,7 @@ function shellQuote(text: string): string {
   return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
-/** The last line of the output that looks like a Strata token. */
+/** Return the last line of the output that looks like a Strata token. */
 export function tokenIn(output: string): string {
   const tokens = output.match(/^strata_[A-Za-z0-9_-]{43}$/gm);
   if (!tokens) throw new Error(`no token in output:\n${output}`);

@@ -53,7 +53,7 @@ describe('concurrent tenant migrations on one pool', () => {
 
   it('leaves no tenant context on pooled connections', async () => {
     const pool = stack.services.pool;
-    // Checking out as many connections as the pool holds returns every one it made.
+    // Checking out the pool's maximum number of connections returns every one it made.
     const clients = await Promise.all(Array.from({ length: pool.options.max }, () => pool.connect()));
     try {
       for (const client of clients) {

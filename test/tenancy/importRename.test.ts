@@ -11,6 +11,7 @@ import { executeRestoreScript, rewriteStatement } from '../../src/tenancy/restor
 import { takeStatements } from '../../src/tenancy/sqlTokens.ts';
 import { provisionTenant, type ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { TENANT_MIGRATIONS } from '../../tenant-template/index.ts';
+import { skipWithoutPgTools } from '../support/pgTools.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 /**
@@ -50,6 +51,10 @@ describe('tenant import under a new code', () => {
   let tenant: ProvisionedTenant;
   let workDir: string;
 
+  before(function () {
+    skipWithoutPgTools(this);
+  });
+
   before(async () => {
     stack = await startStack('import_rename', { api: false, workers: false });
     workDir = await mkdtemp(path.join(os.tmpdir(), 'strata-import-test-'));
@@ -68,7 +73,7 @@ describe('tenant import under a new code', () => {
   });
   after(async () => {
     await stack?.close();
-    await rm(workDir, { recursive: true, force: true });
+    if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
   it('renames the schema and tenant in partitions and functions', async () => {

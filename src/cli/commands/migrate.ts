@@ -163,7 +163,7 @@ function progressMode(value: string | undefined): ProgressMode {
 
 /**
  * On the first SIGINT or SIGTERM, stop taking new tenants and let those in progress
- * finish; on a second, exit at once (the transactions in flight roll back).
+ * finish. On a second, exit at once, which rolls back the transactions in flight.
  */
 function stopOnInterrupt(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();

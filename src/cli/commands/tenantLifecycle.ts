@@ -8,7 +8,7 @@ import { requireTenant } from '../findTenant.ts';
 
 const suspendUsage = `Usage: strata tenant suspend --tenant CODE [--reason TEXT]
 
-Suspend a tenant: the API answers its tokens with 403 TENANT_SUSPENDED until it is
+Suspend a tenant: the API rejects its tokens with 403 TENANT_SUSPENDED until it is
 resumed. Its data and tokens stay as they are. Jobs already queued still run.
 
 Options:

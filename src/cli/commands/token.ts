@@ -41,7 +41,7 @@ Options:
 
 const revokeUsage = `Usage: strata token revoke --tenant CODE --id TOKEN_ID
 
-Revoke a token: the API answers it with 401 from the next request on. Revoking a
+Revoke a token: the API rejects it with 401 from the next request on. Revoking a
 revoked token changes nothing.
 
 Options:
@@ -79,7 +79,7 @@ async function create(argv: string[]): Promise<number> {
 
     const expiry = expiresAt ? `expires ${expiresAt.toISOString()}` : 'does not expire';
     console.log(`token ${issued.id} "${name}" for tenant ${tenant.code}: scopes ${scopes.join(',')}; ${expiry}`);
-    if (tenant.status !== 'ACTIVE') console.log(`note: tenant ${tenant.code} is ${tenant.status.toLowerCase()}; the API answers its tokens with 403 until it is resumed`);
+    if (tenant.status !== 'ACTIVE') console.log(`note: tenant ${tenant.code} is ${tenant.status.toLowerCase()}; the API rejects its tokens with 403 until it is resumed`);
     console.log('token (shown once; store it in the agent\'s token file):');
     console.log(issued.token);
     return 0;
