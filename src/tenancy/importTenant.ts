@@ -137,7 +137,8 @@ export async function importTenant(deps: ImportDeps, request: ImportRequest): Pr
       restored,
     };
   } catch (error) {
-    await client.query('ROLLBACK');
+    // The key goes even when the rollback fails: a lost connection rolls back too.
+    await client.query('ROLLBACK').catch((rollbackError: Error) => log.warn({ err: rollbackError }, 'rollback after a failed import failed'));
     await deps.keys.destroyTenantKey(owner, key.keyRef);
     log.info({ err: error }, 'tenant import failed; nothing was kept');
     throw error;

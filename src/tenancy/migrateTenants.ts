@@ -92,7 +92,13 @@ export async function migrateTenants(
     const runLog = log.child({ runId });
     runLog.info({ tenants: tenants.length, skipped, canary, resumed, dryRun: options.dryRun === true }, 'tenant migration run starting');
 
-    const outcomes = await migrateInWaves(pool, orm, runLog, runId, tenants, canary, { ...options, migrations });
+    // The run's lock keeps one pooled connection; more workers than the rest would wait
+    // for connections and could time out behind a long migration.
+    const concurrency = Math.max(1, Math.min(options.concurrency, pool.options.max - 1));
+    if (concurrency < options.concurrency) {
+      runLog.warn({ requested: options.concurrency, concurrency, poolMax: pool.options.max }, 'concurrency lowered to fit the connection pool');
+    }
+    const outcomes = await migrateInWaves(pool, orm, runLog, runId, tenants, canary, { ...options, concurrency, migrations });
     const failed = outcomes.filter((outcome) => outcome.status === 'FAILED').length;
     const notAttempted = tenants.length - outcomes.length;
     let status: MigrateTenantsReport['status'] = 'DONE';

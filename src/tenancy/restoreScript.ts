@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -190,6 +191,9 @@ async function copyRows(
 ): Promise<number> {
   const stream = client.query(copyFrom(statement));
   const done = finished(stream);
+  // The server can reject the data while rows are still being read; that error is
+  // awaited below, and this handler keeps it from counting as unhandled meanwhile.
+  done.catch(() => undefined);
   let rows = 0;
 
   try {
@@ -201,7 +205,9 @@ async function copyRows(
 
       const row = tenantColumn >= 0 ? renameTenant(next.value, tenantColumn, rename, lineNumber) : next.value;
       rows++;
-      if (!stream.write(`${row}\n`)) await new Promise((resolve) => stream.once('drain', resolve));
+      if (stream.errored) break;
+      // once() rejects if the stream fails while waiting, so a rejected COPY cannot hang here.
+      if (!stream.write(`${row}\n`)) await once(stream, 'drain');
     }
     stream.end();
     await done;

@@ -195,6 +195,13 @@ describe('restore script checks', () => {
     expect(await restoreError(script)).to.contain("line 5: a row's tenant_id is 33333333-3333-4333-8333-333333333333, not the exported tenant's");
   });
 
+  it('reports COPY data the server rejects', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => `${rename.fromTenantId}\t${i === 5 ? '\\N' : i}`);
+    const script = ['CREATE SCHEMA t_old;', 'CREATE TABLE t_old.t (tenant_id uuid, n int NOT NULL);', 'COPY t_old.t (tenant_id, n) FROM stdin;', ...rows, '\\.'].join('\n');
+
+    expect(await restoreError(script)).to.contain('null value in column "n"');
+  });
+
   it('rejects a script cut off mid-statement', async () => {
     expect(await restoreError("CREATE SCHEMA t_old;\nCREATE TABLE t_old.t (name text DEFAULT 'x")).to.contain('the script ends inside a statement');
   });
