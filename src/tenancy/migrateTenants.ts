@@ -7,7 +7,7 @@ import { TENANT_MIGRATIONS } from '../../tenant-template/index.ts';
 import { applyTenantMigrations, type TenantMigrationEntry } from './applyTenantMigrations.ts';
 import { forEachConcurrently } from './boundedConcurrency.ts';
 import { selectTenants, type FleetTenant } from './fleetTenants.ts';
-import { finishRun, holdRunLock, openRun, resumeRun, type RunLock } from './migrationRuns.ts';
+import { finishRun, holdRunLock, openRun, recordResult, resumeRun, UpToDateResults, type RunLock } from './migrationRuns.ts';
 
 export interface TenantMigrationOutcome {
   code: string;
@@ -165,13 +165,14 @@ async function migrateInWaves(
 ): Promise<TenantMigrationOutcome[]> {
   const outcomes: TenantMigrationOutcome[] = [];
   const aborted = () => options.signal?.aborted === true;
+  const upToDate = new UpToDateResults(pool, runId, options.dryRun === true);
 
   const migrateWave = (wave: FleetTenant[], concurrency: number) =>
     forEachConcurrently(
       wave,
       concurrency,
       async (tenant) => {
-        const outcome = await migrateOne(pool, orm, runId, tenant, options);
+        const outcome = await migrateOne(pool, orm, runId, tenant, upToDate, options);
         if (outcome.status === 'FAILED') log.error({ tenant: tenant.code, error: outcome.error }, 'tenant migration failed');
         outcomes.push(outcome);
         options.onResult?.(outcome, outcomes.length, tenants.length);
@@ -179,16 +180,20 @@ async function migrateInWaves(
       aborted,
     );
 
-  const firstWave = canary > 0 ? tenants.slice(0, canary) : [];
-  if (firstWave.length > 0) {
-    await migrateWave(firstWave, Math.min(options.concurrency, firstWave.length));
-    if (outcomes.some((outcome) => outcome.status === 'FAILED')) {
-      log.warn({ canary: firstWave.length }, 'a canary tenant failed; the run stops before the other tenants');
-      return outcomes;
+  try {
+    const firstWave = canary > 0 ? tenants.slice(0, canary) : [];
+    if (firstWave.length > 0) {
+      await migrateWave(firstWave, Math.min(options.concurrency, firstWave.length));
+      if (outcomes.some((outcome) => outcome.status === 'FAILED')) {
+        log.warn({ canary: firstWave.length }, 'a canary tenant failed; the run stops before the other tenants');
+        return outcomes;
+      }
     }
+    await migrateWave(tenants.slice(firstWave.length), options.concurrency);
+    return outcomes;
+  } finally {
+    await upToDate.flush();
   }
-  await migrateWave(tenants.slice(firstWave.length), options.concurrency);
-  return outcomes;
 }
 
 async function migrateOne(
@@ -196,6 +201,7 @@ async function migrateOne(
   orm: MikroORM,
   runId: string,
   tenant: FleetTenant,
+  upToDate: UpToDateResults,
   options: MigrateTenantsOptions & { migrations: readonly TenantMigrationEntry[] },
 ): Promise<TenantMigrationOutcome> {
   const identity = { code: tenant.code, schemaName: tenant.schemaName };
@@ -204,7 +210,7 @@ async function migrateOne(
 
   try {
     if (await isUpToDate(client, tenant, options.migrations)) {
-      if (!options.dryRun) await recordResult(client, runId, tenant, 'OK', [], null);
+      await upToDate.add(tenant);
       return { ...identity, status: 'OK', migrations: [] };
     }
 
@@ -260,26 +266,4 @@ async function isUpToDate(client: pg.ClientBase, tenant: FleetTenant, migrations
     if (sqlStateOf(error) === SqlState.undefinedTable || sqlStateOf(error) === SqlState.invalidSchemaName) return false;
     throw error;
   }
-}
-
-/** Record a tenant's outcome in the run's ledger; a retry in a resumed run replaces the row and counts the attempt. */
-async function recordResult(
-  db: pg.ClientBase,
-  runId: string,
-  tenant: FleetTenant,
-  status: 'OK' | 'FAILED',
-  applied: string[],
-  error: string | null,
-): Promise<void> {
-  await db.query(
-    `INSERT INTO control.migration_result (run_id, tenant_id, schema_name, status, applied, error)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (run_id, tenant_id) DO UPDATE
-        SET status = excluded.status,
-            applied = excluded.applied,
-            error = excluded.error,
-            finished_at = now(),
-            attempts = control.migration_result.attempts + 1`,
-    [runId, tenant.id, tenant.schemaName, status, applied, error],
-  );
 }

@@ -137,3 +137,61 @@ async function findRun(pool: pg.Pool, which: string): Promise<RunRow> {
   if (!rows[0]) throw StrataError.notFound(`migration run ${which}`);
   return rows[0];
 }
+
+/** Record a tenant's outcome in the run's ledger; a retry in a resumed run replaces the row and counts the attempt. */
+export async function recordResult(
+  db: pg.ClientBase,
+  runId: string,
+  tenant: { id: string; schemaName: string },
+  status: 'OK' | 'FAILED',
+  applied: string[],
+  error: string | null,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO control.migration_result (run_id, tenant_id, schema_name, status, applied, error)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ${UPSERT_RESULT}`,
+    [runId, tenant.id, tenant.schemaName, status, applied, error],
+  );
+}
+
+const UPSERT_RESULT = `ON CONFLICT (run_id, tenant_id) DO UPDATE
+        SET status = excluded.status,
+            applied = excluded.applied,
+            error = excluded.error,
+            finished_at = now(),
+            attempts = control.migration_result.attempts + 1`;
+
+/**
+ * OK results of schemas that had nothing to apply, written to the ledger 500 at a
+ * time instead of one commit each. If the process dies, the unwritten ones are
+ * simply checked again on resume, which costs one query per schema.
+ */
+export class UpToDateResults {
+  private pending: { id: string; schemaName: string }[] = [];
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly runId: string,
+    private readonly dryRun: boolean,
+  ) {}
+
+  async add(tenant: { id: string; schemaName: string }): Promise<void> {
+    if (this.dryRun) return;
+    this.pending.push({ id: tenant.id, schemaName: tenant.schemaName });
+    if (this.pending.length >= 500) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+
+    await this.pool.query(
+      `INSERT INTO control.migration_result (run_id, tenant_id, schema_name, status, applied, error)
+       SELECT $1, t.id, t.schema_name, 'OK', '{}', NULL FROM unnest($2::uuid[], $3::text[]) AS t(id, schema_name)
+       ${UPSERT_RESULT}`,
+      [this.runId, batch.map((tenant) => tenant.id), batch.map((tenant) => tenant.schemaName)],
+    );
+  }
+}
