@@ -70,12 +70,16 @@ export async function executeRestoreScript(client: pg.ClientBase, lines: AsyncIt
 
     const { statements, rest } = takeStatements(pending);
     pending = rest;
-    for (const tokens of statements) {
+    for (const [index, tokens] of statements.entries()) {
       const statement = rewriteStatement(tokens, rename);
       const copy = copyTarget(tokens, statement, rename, lineNumber);
       stats.statements++;
 
       if (copy) {
+        // The rows follow on the next line, so COPY must end its line.
+        if (index !== statements.length - 1 || !isBlank(pending)) {
+          throw invalidScript(`line ${lineNumber}: COPY … FROM stdin must be the last statement on its line`);
+        }
         await flush();
         stats.tables++;
         stats.rows += await copyRows(client, statement, copy.tenantColumn, iterator, rename, () => ++lineNumber);

@@ -62,7 +62,7 @@ describe('strata tenant suspend, resume and delete', () => {
     const result = await runStrata(stack, ['tenant', 'delete', '--tenant', 'acme'], { input: 'acme\n' });
 
     expect(result.code).to.equal(2);
-    expect(result.stderr).to.contain('there is no terminal to ask on; pass --yes to confirm');
+    expect(result.stderr).to.contain('tenant acme not deleted: there is no terminal to ask for confirmation on; pass --yes to confirm');
     expect(await tenantExists('acme')).to.deep.equal({ registered: true, schema: true });
   });
 

@@ -16,7 +16,7 @@ export const usage = `Usage: strata tenant <action> [options]
 
   strata tenant suspend --tenant CODE [--reason TEXT]
   strata tenant resume --tenant CODE [--reason TEXT]
-      Refuse the tenant's tokens with 403 TENANT_SUSPENDED, or accept them again.
+      Reject the tenant's tokens with 403 TENANT_SUSPENDED, or accept them again.
 
   strata tenant delete --tenant CODE [--yes]
       Drop the tenant's schema, revoke its tokens and destroy its key, after you type

@@ -31,7 +31,7 @@ encrypted with it, in backups too) can no longer be read. The deletion is record
 control.audit_event. Export the tenant first if its data may be needed again.
 
 It asks you to type the tenant code to confirm. Without a terminal to ask on, it
-refuses unless --yes is given.
+stops unless --yes is given.
 
 Options:
   --tenant CODE    tenant code
@@ -62,7 +62,7 @@ export async function remove(argv: string[]): Promise<number> {
   const options = parseCommand(argv, { tenant: { type: 'string' }, yes: { type: 'boolean' } }, deleteUsage);
   const code = required(options.tenant, 'tenant', deleteUsage);
   if (!options.yes && !process.stdin.isTTY) {
-    throw new UsageError(`refusing to delete tenant ${code} without confirmation: there is no terminal to ask on; pass --yes to confirm`, deleteUsage);
+    throw new UsageError(`tenant ${code} not deleted: there is no terminal to ask for confirmation on; pass --yes to confirm`, deleteUsage);
   }
 
   return withServices(async (services) => {
