@@ -51,6 +51,9 @@ export interface Config {
    * rejected when NODE_ENV is production.
    */
   allowSuperuser: boolean;
+  /** pg_dump and pg_restore for tenant export and import; unset means search PATH and /usr/lib/postgresql. */
+  pgDumpPath: string | undefined;
+  pgRestorePath: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -127,6 +130,8 @@ export function loadConfig(env: Env = process.env): Config {
     keyProvider: readChoice(env, 'STRATA_KEY_PROVIDER', 'local', ['local']),
     keyringDir: env.STRATA_KEYRING_DIR || '.strata/keyring',
     allowSuperuser: readAllowSuperuser(env, nodeEnv),
+    pgDumpPath: env.STRATA_PG_DUMP || undefined,
+    pgRestorePath: env.STRATA_PG_RESTORE || undefined,
   };
 }
 

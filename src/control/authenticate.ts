@@ -49,7 +49,7 @@ export async function authenticate(db: pg.Pool, token: string): Promise<Principa
     throw StrataError.unauthorized('the bearer token is missing, unknown, expired or revoked');
   }
   if (row.status !== 'ACTIVE') {
-    throw StrataError.forbidden(`tenant ${row.code} is ${row.status.toLowerCase()}`);
+    throw new StrataError('TENANT_SUSPENDED', `tenant ${row.code} is suspended; its tokens are rejected until an operator resumes it`, 403);
   }
 
   // At most one write a minute per token keeps a busy agent from writing on every request.

@@ -18,6 +18,7 @@ export const SqlState = {
   duplicateObject: '42710',
   duplicateSchema: '42P06',
   undefinedTable: '42P01',
+  invalidSchemaName: '3F000',
   invalidCatalogName: '3D000',
   lockNotAvailable: '55P03',
   queryCanceled: '57014',

@@ -68,11 +68,14 @@ async function runOne(client: pg.ClientBase, orm: MikroORM, entry: TenantMigrati
   const migration = new entry.class(orm.em.getDriver(), orm.config);
   await migration.up();
 
-  for (const query of migration.getQueries()) {
-    if (typeof query !== 'string') {
-      throw new Error(`tenant migration ${entry.name} must add plain SQL strings only`);
-    }
-    await client.query(query);
+  const queries = migration.getQueries();
+  if (queries.some((query) => typeof query !== 'string')) {
+    throw new Error(`tenant migration ${entry.name} must add plain SQL strings only`);
   }
+
+  // One round trip per migration: the simple query protocol runs the statements in
+  // order, inside the open transaction. The newline before each semicolon ends a
+  // trailing line comment first.
+  await client.query(queries.join('\n;\n'));
   await client.query('INSERT INTO mikro_orm_migrations (name) VALUES ($1)', [entry.name]);
 }

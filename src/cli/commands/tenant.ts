@@ -4,7 +4,7 @@ import { parseCommand, required, UsageError } from '../args.ts';
 import { withServices } from '../context.ts';
 import { formatTable } from '../format.ts';
 
-export const usage = `Usage: strata tenant <create|list|report-role> [options]
+export const usage = `Usage: strata tenant <action> [options]
 
   strata tenant create --code CODE --name NAME
       Create schema t_CODE from the tenant template, register the tenant with a new
@@ -12,10 +12,25 @@ export const usage = `Usage: strata tenant <create|list|report-role> [options]
       CODE: 2-31 characters, a lowercase letter first, then a-z, 0-9 or _.
 
   strata tenant list
-      List tenants with their schema and schema version.
+      List tenants with their schema, schema version and status.
+
+  strata tenant suspend --tenant CODE [--reason TEXT]
+  strata tenant resume --tenant CODE [--reason TEXT]
+      Reject the tenant's tokens with 403 TENANT_SUSPENDED, or accept them again.
+
+  strata tenant delete --tenant CODE [--yes]
+      Drop the tenant's schema, revoke its tokens and destroy its key, after you type
+      the code to confirm (or --yes). Recorded in control.audit_event.
 
   strata tenant report-role --tenant CODE
-      Create the tenant's read-only login for BI tools (see its --help).`;
+      Create the tenant's read-only login for BI tools (see its --help).
+
+  strata tenant export --tenant CODE --out FILE [--force]
+  strata tenant import --file FILE [--code CODE] [--name NAME]
+      Write the tenant's schema with pg_dump, and restore it here under the same or a
+      new code.
+
+Run \`strata tenant <action> --help\` for each action's options.`;
 
 const createUsage = `Usage: strata tenant create --code CODE --name NAME
 
@@ -28,6 +43,11 @@ export async function run(argv: string[]): Promise<number> {
   if (action === 'create') return create(rest);
   if (action === 'list') return list(rest);
   if (action === 'report-role') return (await import('./tenantReportRole.ts')).run(rest);
+  if (action === 'suspend') return (await import('./tenantLifecycle.ts')).suspend(rest);
+  if (action === 'resume') return (await import('./tenantLifecycle.ts')).resume(rest);
+  if (action === 'delete') return (await import('./tenantLifecycle.ts')).remove(rest);
+  if (action === 'export') return (await import('./tenantTransfer.ts')).exportCommand(rest);
+  if (action === 'import') return (await import('./tenantTransfer.ts')).importCommand(rest);
   if (action === undefined || action === '--help' || action === '-h') {
     console.log(usage);
     return action === undefined ? 2 : 0;
