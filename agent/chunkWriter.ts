@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip, type Gzip } from 'node:zlib';
 
 import { REQUIRED_CHUNK_COLUMNS } from '../src/wire/contract.ts';
+import { syncFile, syncFolder } from './durableFile.ts';
 import type { FileRecord } from './walk.ts';
 
 /** Header line of every chunk; the row writer below emits the columns in this order. */
@@ -158,8 +159,12 @@ export class ChunkWriter {
 
     // The final name appears only once the file is complete, so a chunk file without
     // `.part` is always whole.
+    // The data is flushed first, so that after a power loss the final name never
+    // refers to a file that is still partly in memory; resume relies on that.
     const finalPath = chunk.partPath.slice(0, -'.part'.length);
+    await syncFile(chunk.partPath);
     await rename(chunk.partPath, finalPath);
+    await syncFolder(this.#options.spoolDir);
 
     this.#current = undefined;
     this.#chunksWritten++;
