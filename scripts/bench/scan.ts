@@ -10,16 +10,17 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 
 import { formatCsvRow } from '../../agent/chunkWriter.ts';
-import { TreeWalker } from '../../agent/walk.ts';
+import { TreeWalker, type StatMode } from '../../agent/walk.ts';
 
-const usage = `Usage: npm run bench:scan -- --root PATH [--rounds N]
+const usage = `Usage: npm run bench:scan -- --root PATH [--rounds N] [--stat-mode sync|parallel]
 
 Enumerates the tree under PATH read-only, in the same process run, two ways:
 
-  agent  the agent's TreeWalker (agent/walk.ts): folder listing, one lstat per
-         entry that is not a folder, and the CSV row the agent writes for each regular
-         file (formatCsvRow, collected into 64 KiB strings as the chunk writer does).
-         Gzip, the spool file and the upload are not timed.
+  agent  the agent's TreeWalker (agent/walk.ts) as a scan uses it (walkBatches):
+         folder listing, one lstat per entry that is not a folder or link, and the
+         CSV row the agent writes for each regular file (formatCsvRow, collected into
+         64 KiB strings as the chunk writer does). Gzip, the spool file and the upload
+         are not timed.
   find   find PATH -type f -printf '%s %A@ %T@ %C@ %f %h\\0', the same fields
          (size, atime, mtime, ctime, name, folder), read by this process from a pipe
          that only counts the records.
@@ -32,6 +33,8 @@ median of each side is reported.
 Options:
   --root PATH    tree to enumerate (required)
   --rounds N     timed passes of each side (default 3)
+  --stat-mode M  the walker's mode: sync (local disks, the default) or parallel
+                 (what the agent uses for SMB and LucidLink sources)
   -h, --help     print this help
 
 Output: one line per pass on stderr, then as the last line on stdout
@@ -49,13 +52,20 @@ const WRITE_BUFFER_CHARS = 64 * 1024;
 
 const FIND_FORMAT = '%s %A@ %T@ %C@ %f %h\\0';
 
-function parseOptions(): { root: string; rounds: number } {
+interface Options {
+  root: string;
+  rounds: number;
+  statMode: StatMode;
+}
+
+function parseOptions(): Options {
   let values;
   try {
     values = parseArgs({
       options: {
         root: { type: 'string' },
         rounds: { type: 'string' },
+        'stat-mode': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -80,24 +90,31 @@ function parseOptions(): { root: string; rounds: number } {
     console.error(`Invalid --rounds ${JSON.stringify(values.rounds)}: expected a whole number of at least 1.`);
     process.exit(2);
   }
-  return { root: path.resolve(values.root), rounds };
+  const statMode = values['stat-mode'] ?? 'sync';
+  if (statMode !== 'sync' && statMode !== 'parallel') {
+    console.error(`Invalid --stat-mode ${JSON.stringify(statMode)}: expected sync or parallel.`);
+    process.exit(2);
+  }
+  return { root: path.resolve(values.root), rounds, statMode };
 }
 
 /** Walks the tree as the agent does and builds every CSV row; returns the files seen. */
-async function agentPass(root: string): Promise<PassResult> {
+async function agentPass(root: string, statMode: StatMode): Promise<PassResult> {
   // Warnings (e.g. escaped names) would cost the same in every pass, but they are
   // written to stderr at the agent's default level only.
   const logger = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
-  const walker = new TreeWalker(root, { logger });
+  const walker = new TreeWalker(root, { logger, statMode });
 
   const started = process.hrtime.bigint();
   let buffer = '';
   let characters = 0;
-  for await (const record of walker.walk()) {
-    buffer += formatCsvRow(record);
-    if (buffer.length >= WRITE_BUFFER_CHARS) {
-      characters += buffer.length;
-      buffer = '';
+  for await (const batch of walker.walkBatches()) {
+    for (const record of batch) {
+      buffer += formatCsvRow(record);
+      if (buffer.length >= WRITE_BUFFER_CHARS) {
+        characters += buffer.length;
+        buffer = '';
+      }
     }
   }
   characters += buffer.length;
@@ -151,11 +168,11 @@ function describe(side: string, round: number, result: PassResult): string {
 }
 
 async function main(): Promise<number> {
-  const { root, rounds } = parseOptions();
+  const { root, rounds, statMode } = parseOptions();
 
   console.error(`Warming the caches under ${root} (one untimed pass of each side)`);
   const warmFind = await findPass(root);
-  const warmAgent = await agentPass(root);
+  const warmAgent = await agentPass(root, statMode);
   if (warmFind.files !== warmAgent.files) {
     // Both read the same tree, so a difference means entries changed during the run or
     // one side lost files; the rates are then not comparable.
@@ -165,7 +182,7 @@ async function main(): Promise<number> {
   const agentRates: number[] = [];
   const findRates: number[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const agent = await agentPass(root);
+    const agent = await agentPass(root, statMode);
     console.error(describe('agent', round, agent));
     agentRates.push(agent.files / agent.seconds);
 

@@ -1,52 +1,17 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import type { SpoolManifest } from '../../agent/spool.ts';
+import { startAgent, waitFor } from './support/agentProcess.ts';
 import { startMockStrataServer, type MockStrataServer } from './support/mockStrataServer.ts';
 
-const AGENT_BIN = fileURLToPath(new URL('../../agent/strata-agent.mjs', import.meta.url));
 const TOKEN = 'resume-secret-token-5d21';
 const FILE_COUNT = 15;
 const CHUNK_ROWS = 3;
 const CHUNK_COUNT = FILE_COUNT / CHUNK_ROWS;
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts the agent executable as a child process and returns it with a promise of its exit. */
-function startAgent(args: string[]): { child: ChildProcess; exited: Promise<Exit> } {
-  const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString('utf8')));
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
-  const exited = new Promise<Exit>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, exited };
-}
-
-/** Polls `check` every 10 ms until it returns true, failing after 20 s. */
-async function waitFor(description: string, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting until ${description}`);
-    }
-    await sleep(10);
-  }
-}
 
 describe('agent resume after SIGKILL', function () {
   let server: MockStrataServer;
