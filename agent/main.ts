@@ -55,6 +55,9 @@ const SCAN_USAGE = `Usage: strata-agent scan --server URL --token-file FILE --sh
 
 Walks the folder tree under PATH without changing it, writes one CSV row per regular
 file into gzip chunk files, and uploads the chunks to the Strata API as one scan.
+A name that is not valid UTF-8 is sent in the escaped form: "/" followed by the
+name's bytes, with each byte outside a valid UTF-8 sequence and each "%" written as
+%XX. The summary counts such names, and each one is logged as a warning.
 
 Required:
   --server URL          Base URL of the Strata API (http or https).
@@ -67,10 +70,15 @@ Required:
 Options:
   --spool DIR           Folder that receives the chunk files, in a subfolder named
                         for the scan; the subfolder is removed once the scan is
-                        complete (default: <os temp folder>/strata-agent).
+                        complete (default: <os temp folder>/strata-agent). If the
+                        agent is killed, 'strata-agent resume' finishes the scan
+                        from it.
   --chunk-rows N        Maximum files (rows) per chunk (default ${DEFAULT_CHUNK_ROWS}).
   --source-type TYPE    Kind of file system: ${SOURCE_TYPES.join(', ')}
-                        (default: NTFS on Windows, POSIX elsewhere).
+                        (default: NTFS on Windows, POSIX elsewhere). SMB and
+                        LucidLink are walked with up to 64 lstat calls at once,
+                        which hides network latency; the others with synchronous
+                        calls, which are faster on a local disk.
   --concurrency N       Chunk uploads running in parallel (default ${DEFAULT_CONCURRENCY}).
   --max-attempts N      Attempts per request, the first included, before the scan
                         fails (default ${DEFAULT_RETRY_POLICY.maxAttempts}).
