@@ -1,8 +1,8 @@
 /**
  * Names of directory entries as the agent sends them. Names that are valid UTF-8 are
- * sent as they are; any other name is sent in the escaped form defined in
- * src/wire/escapedName.ts, which the server shares, so both sides use one encoder and
- * one inverse.
+ * sent as they are. Any other name is sent in the escaped form defined in
+ * src/wire/escapedName.ts, a module the server can import too, so both sides share one
+ * encoder and one inverse.
  */
 import { isUtf8 } from 'node:buffer';
 
@@ -29,9 +29,9 @@ export interface EntryName {
 }
 
 /**
- * Converts a name from a directory listing. A string name is already valid Unicode; a
- * Buffer name (from a listing read with `encoding: 'buffer'`) is checked and escaped
- * when it is not valid UTF-8. On Windows, libuv returns names as WTF-8, so an unpaired
+ * Converts a name from a directory listing. A string name is already valid Unicode. A
+ * Buffer name, from a listing read with `encoding: 'buffer'`, is escaped when it is not
+ * valid UTF-8. On Windows, libuv returns names as WTF-8, so an unpaired
  * surrogate arrives as bytes such as ED A0 80 and is escaped as well.
  */
 export function readEntryName(name: string | Buffer): EntryName {

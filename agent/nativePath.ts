@@ -76,6 +76,9 @@ export function childFsPath(parentFsPath: string | Buffer, name: EntryName, plat
     return parentFsPath.endsWith(separator) ? `${parentFsPath}${name.wire}` : `${parentFsPath}${separator}${name.wire}`;
   }
 
+  // NOTE: on Windows this relies on libuv turning WTF-8 Buffer paths back into the same
+  // UTF-16 names, lone surrogates included; that is tested here with Windows inputs on
+  // Linux only.
   const parent = typeof parentFsPath === 'string' ? Buffer.from(parentFsPath, 'utf8') : parentFsPath;
   const nameBytes = name.raw ?? Buffer.from(name.wire, 'utf8');
   const separatorByte = separator.charCodeAt(0);

@@ -36,7 +36,7 @@ export interface ResumeOptions {
   signal?: AbortSignal;
 }
 
-/** What resume did for one spool folder. */
+/** Outcome of resume for one spool folder. */
 export interface ResumeResult {
   /** `resumed` completed the recorded scan; `restarted` ran a new scan because the walk had not finished. */
   outcome: 'resumed' | 'restarted';
@@ -78,9 +78,18 @@ export async function findSpoolDirs(spoolRoot: string): Promise<string[]> {
   const found: Array<{ dir: string; startedAt: number }> = [];
   for (const name of names.sort()) {
     const dir = path.join(spoolRoot, name);
-    if (existsSync(path.join(dir, MANIFEST_FILE))) {
-      const manifest = await readManifest(dir);
-      found.push({ dir, startedAt: manifest.startedAt });
+    if (!existsSync(path.join(dir, MANIFEST_FILE))) {
+      continue;
+    }
+    try {
+      found.push({ dir, startedAt: (await readManifest(dir)).startedAt });
+    } catch (error) {
+      if (!(error instanceof SpoolError)) {
+        throw error;
+      }
+      // Listed last, so that resumeScan reports the damaged scan.json for this folder
+      // without stopping the others.
+      found.push({ dir, startedAt: Number.POSITIVE_INFINITY });
     }
   }
   return found.sort((a, b) => a.startedAt - b.startedAt).map((entry) => entry.dir);
@@ -88,9 +97,9 @@ export async function findSpoolDirs(spoolRoot: string): Promise<string[]> {
 
 /**
  * Finishes the scan recorded in `options.spoolDir`. Throws UnfinishedWalkError when the
- * walk had not finished and restartUnfinished is not set, SpoolError when the spool
- * lacks a chunk the server has not acknowledged, and ScanFailedError when an upload or
- * the completion fails; the spool folder is then kept for another resume.
+ * walk had not finished and restartUnfinished is not set. Throws SpoolError when the
+ * spool lacks a chunk the server has not acknowledged, and ScanFailedError when an
+ * upload or the completion fails. The spool folder is then kept for another resume.
  */
 export async function resumeScan(options: ResumeOptions): Promise<ResumeResult> {
   const logger = options.logger ?? pino({ name: 'strata-agent' }, pino.destination({ dest: 2, sync: true }));

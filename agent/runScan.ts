@@ -126,8 +126,8 @@ export async function runScan(options: RunScanOptions): Promise<ScanSummary> {
     await mkdir(spoolDir, { recursive: true });
 
     // Written before the first chunk, so that `strata-agent resume` finds every spool
-    // folder that may hold chunks, and knows from the missing totals that the walk did
-    // not finish.
+    // folder that may contain chunks, and can tell from the missing totals that the
+    // walk did not finish.
     const manifest = newManifest({
       scanGuid,
       serverUrl: settings.serverUrl,

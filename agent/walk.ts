@@ -44,7 +44,7 @@ export interface WalkCounters {
 }
 
 /**
- * How the walk calls the file system. `sync` lists and stats with synchronous calls,
+ * File-system call style of the walk. `sync` lists and stats with synchronous calls,
  * which is about five times faster on a local disk, because each asynchronous call
  * costs a thread-pool round trip. `parallel` stats up to STAT_BATCH_SIZE files of a
  * folder at once, which hides the latency of a network share.
@@ -76,7 +76,7 @@ const UNREADABLE_CODES: ReadonlySet<string> = new Set([
 /** Files of one folder stat'ed at once in `parallel` mode. */
 const STAT_BATCH_SIZE = 64;
 
-/** Most records in one batch in `sync` mode; a larger folder yields several batches. */
+/** Maximum records per batch in `sync` mode; a larger folder yields several batches. */
 const SYNC_BATCH_SIZE = 4096;
 
 /**
@@ -176,7 +176,12 @@ export class TreeWalker {
     }
   }
 
-  /** Lists a folder, or counts it unreadable and returns undefined. */
+  /**
+   * Lists a folder, or counts it unreadable and returns undefined.
+   * NOTE: Node has no way to list a folder without following a link in its place, so a
+   * folder replaced by a link between its parent's listing and this call is followed:
+   * the link target's tree is walked in its place, though links inside it are not.
+   */
   #listSync(dir: WalkDir): Listing | undefined {
     try {
       const listing = readdirSync(dir.fsPath, { withFileTypes: true });

@@ -145,8 +145,8 @@ function findPass(root: string): Promise<PassResult> {
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 
-      // find exits 1 when some entries could not be read; the agent counts those as
-      // unreadable and goes on, so that is not a failure here.
+      // find exits 1 when some entries could not be read. The agent counts those as
+      // unreadable and goes on, so status 1 is not a failure here.
       if (code !== 0 && code !== 1) {
         reject(new Error(`find exited with status ${code}: ${stderr.trim()}`));
         return;

@@ -3,10 +3,10 @@
  * UTF-8, losslessly and distinct from every real name.
  *
  * An escaped segment starts with `/`, which no real name on any platform can contain.
- * The rest is the segment's bytes, where every byte that is not part of a valid UTF-8
- * sequence, and every `%`, is written as `%XX` (uppercase hex); valid UTF-8 sequences
- * stay as they are. Bytes `61 ED A0 80` (on Windows the WTF-8 form of "a" followed by
- * the unpaired surrogate U+D800) are sent as the name `/a%ED%A0%80`.
+ * The rest is the segment's bytes. Every byte that is not part of a valid UTF-8
+ * sequence, and every `%`, is written as `%XX` (uppercase hex), and valid UTF-8
+ * sequences stay as they are. Bytes `61 ED A0 80` (on Windows the WTF-8 form of "a"
+ * followed by the unpaired surrogate U+D800) are sent as the name `/a%ED%A0%80`.
  *
  * In a folder path the escaped segment takes the place of the raw one: the POSIX folder
  * `/data/<63 61 66 E9>/sub` is sent as `/data//caf%E9/sub` (the empty segment before
@@ -82,7 +82,7 @@ export function utf8SequenceLength(bytes: Uint8Array, index: number): number {
   return length;
 }
 
-/** Whether `bytes` is well-formed UTF-8 as a whole. */
+/** Returns whether `bytes` is well-formed UTF-8 as a whole. */
 export function isWellFormedUtf8(bytes: Uint8Array): boolean {
   for (let index = 0; index < bytes.length; ) {
     const length = utf8SequenceLength(bytes, index);
@@ -135,7 +135,7 @@ export function encodeNameBytes(bytes: Uint8Array): { name: string; escaped: boo
   return { name: escapeNameBytes(bytes), escaped: true };
 }
 
-/** Whether a name received on the wire is in the escaped form. */
+/** Returns whether a name received on the wire is in the escaped form. */
 export function isEscapedName(name: string): boolean {
   return name.startsWith(ESCAPE_MARKER);
 }

@@ -46,7 +46,7 @@ describe('agent resume after SIGKILL', function () {
     }
   }
 
-  /** The folder and name of every row the server stored for a scan, sorted. */
+  /** Returns the folder and name of every row the server stored for a scan, sorted. */
   function storedFiles(scanGuid: string): string[] {
     return server.storedRows(scanGuid).map((row) => `${row[0]}|${row[1]}`).sort();
   }
@@ -87,9 +87,9 @@ describe('agent resume after SIGKILL', function () {
     const agent = startAgent(scanArgs());
     let spoolDir = '';
 
-    // Chunks 0 and 1 are answered at once. The first upload of any later chunk is held
-    // until the walk has recorded its totals, then the agent is killed; the server still
-    // stores that chunk, as a server whose answer was lost would.
+    // Chunks 0 and 1 get their responses at once. The first upload of any later chunk is
+    // held until the walk has recorded its totals, then the agent is killed. The server
+    // still stores that chunk, as a server whose response was lost would.
     let killed = false;
     server.beforeChunkReply = async (seq) => {
       if (seq < 2 || killed) {
@@ -160,7 +160,7 @@ describe('agent resume after SIGKILL', function () {
     const agent = startAgent(scanArgs());
     let spoolDir = '';
 
-    // No upload is answered, so the walk stops at the spool limit and is killed there.
+    // No upload gets a response, so the walk stops at the spool limit and is killed there.
     server.beforeChunkReply = async () => {
       spoolDir = await onlySpoolDir();
       await waitFor('the walk is paused by the spool limit', async () => {
@@ -195,6 +195,19 @@ describe('agent resume after SIGKILL', function () {
     expect(storedFiles(newGuid!)).to.deep.equal(expectedRows);
     expect(server.completedScans.has(manifest.scanGuid)).to.equal(false);
     expect(await readdir(spoolRoot)).to.deep.equal([]);
+  });
+
+  it('damaged scan.json reported, exit 1', async function () {
+    const spoolDir = path.join(spoolRoot, '0b7f3a52-3c1e-4d7e-9f51-2a6f0c9d8e41');
+    await mkdir(spoolDir, { recursive: true });
+    await writeFile(path.join(spoolDir, 'scan.json'), '{"format": 1, "scanGuid": ');
+
+    const result = await startAgent(resumeArgs()).exited;
+
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.contain(`Invalid ${path.join(spoolDir, 'scan.json')}: not JSON`);
+    expect(existsSync(spoolDir)).to.equal(true);
+    expect(server.requests).to.have.length(0);
   });
 
   it('nothing to resume exits 0', async function () {

@@ -16,9 +16,9 @@ const FILE_COUNT = 20;
 const CHUNK_ROWS = 4;
 
 /**
- * A forwarding proxy in front of the real API. For each request it first gets the API's
- * answer; `holdReply` can then keep the agent from seeing it, as when the agent dies
- * after the server committed a chunk.
+ * Starts a forwarding proxy in front of the real API. For each request it first gets the
+ * API's response, and `holdReply` can then keep it from the agent, as when the agent
+ * dies after the server committed a chunk.
  */
 async function startProxy(apiUrl: string, holdReply: (method: string, url: string) => Promise<boolean>): Promise<{ url: string; server: Server }> {
   const server = createServer((incoming, response) => {
@@ -92,8 +92,8 @@ describe('agent resume against the real stack', function () {
     let killed = false;
     const agentHolder: { stop?: () => Promise<void> } = {};
 
-    // Chunks 0 and 1 go through. The API's answer to the first later chunk is held back
-    // until the walk has recorded its totals; then the agent is killed and never sees it.
+    // Chunks 0 and 1 go through. The API's response to the first later chunk is held back
+    // until the walk has recorded its totals. Then the agent is killed and never sees it.
     const proxy = await startProxy(stack.api!.url, async (method, url) => {
       const seq = /\/chunks\/(\d+)$/.exec(url)?.[1];
       if (method !== 'PUT' || seq === undefined || Number(seq) < 2) {

@@ -1,8 +1,8 @@
 /**
  * An in-process stand-in for the Strata scan API on 127.0.0.1. It records every request,
  * and tests can script its responses to chunk uploads and status reads. Like the real
- * server, it stores each chunk once per scan and seq: the same bytes again are answered
- * with `replayed: true`, other bytes with 409, and completing checks that every chunk
+ * server, it stores each chunk once per scan and seq: the same bytes again get a receipt
+ * with `replayed: true`, other bytes a 409, and completing checks that every chunk
  * arrived.
  */
 import { createHash } from 'node:crypto';
@@ -30,7 +30,7 @@ export interface MockReply {
 export interface StoredChunk {
   sha256: string;
   rows: string[][];
-  /** Uploads of these bytes answered from the store. */
+  /** Later uploads of the same bytes, replied to from the store. */
   replays: number;
 }
 
@@ -43,7 +43,7 @@ export interface MockStrataServer {
   /** Statuses returned by GET, in order; the last one repeats. Default: OK. */
   getStatuses: ScanStatus[];
   /**
-   * Runs before a chunk upload is stored and answered, e.g. to inspect the agent's spool
+   * Runs before a chunk upload is stored and replied to, e.g. to inspect the agent's spool
    * or to kill the agent while the upload is in flight.
    */
   beforeChunkReply?: (seq: number, scanGuid: string) => Promise<void> | void;
