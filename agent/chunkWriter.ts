@@ -56,18 +56,16 @@ export function chunkFileName(seq: number): string {
 
 /** Formats one CSV row: text fields always double-quoted with `"` doubled, numbers bare. */
 export function formatCsvRow(record: FileRecord): string {
-  return [
-    quoteCsvText(record.dirPath),
-    quoteCsvText(record.name),
-    record.sizeBytes.toString(),
-    record.atimeUnix.toString(),
-    record.mtimeUnix.toString(),
-    record.ctimeUnix.toString(),
-  ].join(',') + '\n';
+  // One template literal instead of an array join: this runs once per file, and the
+  // scanner benchmark counts it.
+  return (
+    `${quoteCsvText(record.dirPath)},${quoteCsvText(record.name)},${record.sizeBytes},` +
+    `${record.atimeUnix},${record.mtimeUnix},${record.ctimeUnix}\n`
+  );
 }
 
 function quoteCsvText(value: string): string {
-  return `"${value.replaceAll('"', '""')}"`;
+  return value.includes('"') ? `"${value.replaceAll('"', '""')}"` : `"${value}"`;
 }
 
 export class ChunkWriter {

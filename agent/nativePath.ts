@@ -69,12 +69,27 @@ export function childWalkDir(parent: WalkDir, name: EntryName, platform: NodeJS.
   };
 }
 
+/**
+ * Returns the text that goes before a plain name to form the path of an entry in the
+ * folder at `parentFsPath`, or undefined for a Buffer path. The walk computes it once
+ * per folder instead of calling childFsPath for every file.
+ */
+export function fsPathPrefix(parentFsPath: string | Buffer, platform: NodeJS.Platform): string | undefined {
+  if (typeof parentFsPath !== 'string') {
+    return undefined;
+  }
+  const separator = platform === 'win32' ? '\\' : '/';
+  return parentFsPath.endsWith(separator) ? parentFsPath : `${parentFsPath}${separator}`;
+}
+
 /** Returns the file-system path of entry `name` in the folder at `parentFsPath`. */
 export function childFsPath(parentFsPath: string | Buffer, name: EntryName, platform: NodeJS.Platform): string | Buffer {
-  const separator = platform === 'win32' ? '\\' : '/';
-  if (typeof parentFsPath === 'string' && name.raw === undefined) {
-    return parentFsPath.endsWith(separator) ? `${parentFsPath}${name.wire}` : `${parentFsPath}${separator}${name.wire}`;
+  const prefix = fsPathPrefix(parentFsPath, platform);
+  if (prefix !== undefined && name.raw === undefined) {
+    return `${prefix}${name.wire}`;
   }
+
+  const separator = platform === 'win32' ? '\\' : '/';
 
   // NOTE: on Windows this relies on libuv turning WTF-8 Buffer paths back into the same
   // UTF-16 names, lone surrogates included; that is tested here with Windows inputs on

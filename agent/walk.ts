@@ -14,7 +14,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
 import { readEntryName, type EntryName } from './escapedName.ts';
-import { childFsPath, childWalkDir, rootWalkDir, type WalkDir } from './nativePath.ts';
+import { childFsPath, childWalkDir, fsPathPrefix, rootWalkDir, type WalkDir } from './nativePath.ts';
 
 /** One regular file: a row of a chunk. Times are whole Unix seconds, rounded down. */
 export interface FileRecord {
@@ -90,7 +90,7 @@ const NANOSECONDS_PER_SECOND = 1_000_000_000n;
 /** Node decodes a name that is not valid UTF-8 (or WTF-8 with a lone surrogate) with this character. */
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
-/** A listed entry that is not a folder and not a link, waiting for its lstat. */
+/** A listed entry that is not a folder and not a link, waiting for its lstat in `parallel` mode. */
 interface PendingFile {
   name: string;
   fsPath: string | Buffer;
@@ -145,16 +145,10 @@ export class TreeWalker {
       const listing = this.#statMode === 'sync' ? this.#listSync(dir) : await this.#listParallel(dir);
       if (listing !== undefined) {
         this.counters.dirs++;
-        const files = this.#sortEntries(dir, listing, subdirs);
-
         if (this.#statMode === 'sync') {
-          for (let start = 0; start < files.length; start += SYNC_BATCH_SIZE) {
-            const batch = this.#statSync(dir, files.slice(start, start + SYNC_BATCH_SIZE), subdirs);
-            if (batch.length > 0) {
-              yield batch;
-            }
-          }
+          yield* this.#statListingSync(dir, listing, subdirs);
         } else {
+          const files = this.#sortEntries(dir, listing, subdirs);
           for (let start = 0; start < files.length; start += STAT_BATCH_SIZE) {
             const batch = await this.#statParallel(dir, files.slice(start, start + STAT_BATCH_SIZE), subdirs);
             if (batch.length > 0) {
@@ -212,11 +206,7 @@ export class TreeWalker {
   #sortEntries(dir: WalkDir, listing: Listing, subdirs: WalkDir[]): PendingFile[] {
     const files: PendingFile[] = [];
     for (const entry of listing) {
-      const name = readEntryName(entry.name);
-      if (name.raw !== undefined) {
-        this.#countEscaped(dir, name);
-      }
-
+      const name = this.#readName(dir, entry.name);
       if (entry.isSymbolicLink()) {
         this.counters.skipped++;
       } else if (entry.isDirectory()) {
@@ -229,19 +219,46 @@ export class TreeWalker {
     return files;
   }
 
-  #statSync(dir: WalkDir, files: PendingFile[], subdirs: WalkDir[]): FileRecord[] {
-    const records: FileRecord[] = [];
-    for (const file of files) {
-      let stats: BigIntStats;
-      try {
-        stats = lstatSync(file.fsPath, { bigint: true });
-      } catch (error) {
-        this.#countUnreadable(`${dir.wirePath}: ${file.name}`, error);
+  /**
+   * Stats the entries of one listing that are not folders or links, one after another,
+   * and yields their records in batches of up to SYNC_BATCH_SIZE. Each file is stat'ed
+   * as soon as it is seen, so no list of pending files is built.
+   */
+  *#statListingSync(dir: WalkDir, listing: Listing, subdirs: WalkDir[]): Generator<FileRecord[]> {
+    const prefix = fsPathPrefix(dir.fsPath, this.#platform);
+    let records: FileRecord[] = [];
+
+    for (const entry of listing) {
+      const name = this.#readName(dir, entry.name);
+      if (entry.isSymbolicLink()) {
+        this.counters.skipped++;
         continue;
       }
-      this.#classify(dir, file, stats, records, subdirs);
+      if (entry.isDirectory()) {
+        subdirs.push(childWalkDir(dir, name, this.#platform));
+        continue;
+      }
+
+      // Entries whose type the file system did not report are stat'ed here as well.
+      const fsPath = prefix !== undefined && name.raw === undefined ? `${prefix}${name.wire}` : childFsPath(dir.fsPath, name, this.#platform);
+      let stats: BigIntStats;
+      try {
+        stats = lstatSync(fsPath, { bigint: true });
+      } catch (error) {
+        this.#countUnreadable(`${dir.wirePath}: ${name.wire}`, error);
+        continue;
+      }
+      this.#classify(dir, name.wire, fsPath, stats, records, subdirs);
+
+      if (records.length >= SYNC_BATCH_SIZE) {
+        yield records;
+        records = [];
+      }
     }
-    return records;
+
+    if (records.length > 0) {
+      yield records;
+    }
   }
 
   async #statParallel(dir: WalkDir, files: PendingFile[], subdirs: WalkDir[]): Promise<FileRecord[]> {
@@ -253,20 +270,27 @@ export class TreeWalker {
         this.#countUnreadable(`${dir.wirePath}: ${file.name}`, result.reason);
         continue;
       }
-      this.#classify(dir, file, result.value, records, subdirs);
+      this.#classify(dir, file.name, file.fsPath, result.value, records, subdirs);
     }
     return records;
   }
 
   /** Adds a regular file to `records`, a folder to `subdirs`, and counts anything else as skipped. */
-  #classify(dir: WalkDir, file: PendingFile, stats: BigIntStats, records: FileRecord[], subdirs: WalkDir[]): void {
+  #classify(
+    dir: WalkDir,
+    name: string,
+    fsPath: string | Buffer,
+    stats: BigIntStats,
+    records: FileRecord[],
+    subdirs: WalkDir[],
+  ): void {
     if (stats.isFile()) {
       this.counters.files++;
       this.counters.bytes += stats.size;
       const changeNs = this.#useBirthtime ? stats.birthtimeNs : stats.ctimeNs;
       records.push({
         dirPath: dir.wirePath,
-        name: file.name,
+        name,
         sizeBytes: stats.size,
         atimeUnix: floorToSeconds(stats.atimeNs),
         mtimeUnix: floorToSeconds(stats.mtimeNs),
@@ -275,10 +299,19 @@ export class TreeWalker {
     } else if (stats.isDirectory()) {
       // The folder listing did not report a type for this entry, or the entry was
       // replaced by a folder since it was listed.
-      subdirs.push({ fsPath: file.fsPath, wirePath: childWirePath(dir, file.name, this.#platform) });
+      subdirs.push({ fsPath, wirePath: childWirePath(dir, name, this.#platform) });
     } else {
       this.counters.skipped++;
     }
+  }
+
+  /** Converts a listed name, counting and logging it when it has to be escaped. */
+  #readName(dir: WalkDir, listedName: string | Buffer): EntryName {
+    const name = readEntryName(listedName);
+    if (name.raw !== undefined) {
+      this.#countEscaped(dir, name);
+    }
+    return name;
   }
 
   #countEscaped(dir: WalkDir, name: EntryName): void {
