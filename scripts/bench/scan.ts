@@ -37,14 +37,19 @@ Options:
                  (what the agent uses for SMB and LucidLink sources)
   -h, --help     print this help
 
-Output: one line per pass on stderr, then as the last line on stdout
+Output: one line per pass on stderr with its wall-clock and CPU time, a line with the
+median CPU microseconds per file of each side, then as the last line on stdout
   agent_files_per_s=<n> find_files_per_s=<n> ratio=<agent/find, 3 decimals>
+The rates are files over wall-clock seconds. On a shared machine the CPU times vary
+less: the agent's is this process's user and system time during its pass; find's is
+read from /proc by the shell that runs it (Linux only, else reported as 0).
 
 Exit status: 0 on success, 2 for an invalid command line, 1 when find fails.`;
 
 interface PassResult {
   files: number;
   seconds: number;
+  cpuSeconds: number;
 }
 
 /** Rows are collected into strings of this size before they are dropped, as ChunkWriter hands them to gzip. */
@@ -106,6 +111,7 @@ async function agentPass(root: string, statMode: StatMode): Promise<PassResult> 
   const walker = new TreeWalker(root, { logger, statMode });
 
   const started = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
   let buffer = '';
   let characters = 0;
   for await (const batch of walker.walkBatches()) {
@@ -119,19 +125,27 @@ async function agentPass(root: string, statMode: StatMode): Promise<PassResult> 
   }
   characters += buffer.length;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuStart);
 
   // Using the total keeps the string building from being optimised away.
   if (characters === 0 && walker.counters.files > 0) {
     throw new Error('The agent pass built no CSV text');
   }
-  return { files: walker.counters.files, seconds };
+  return { files: walker.counters.files, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-/** Runs find with the same fields and counts the NUL-terminated records it prints. */
+/**
+ * Runs find with the same fields and counts the NUL-terminated records it prints. A shell
+ * runs find, then writes its own /proc stat line, whose cutime and cstime fields hold
+ * the CPU time of the reaped find, and the clock-tick rate to stderr.
+ */
 function findPass(root: string): Promise<PassResult> {
+  const script = 'find "$@"; status=$?; cat /proc/$$/stat >&2 2>/dev/null; getconf CLK_TCK >&2; exit $status';
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('find', [root, '-type', 'f', '-printf', FIND_FORMAT], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', script, 'sh', root, '-type', 'f', '-printf', FIND_FORMAT], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let files = 0;
     let stderr = '';
 
@@ -151,9 +165,22 @@ function findPass(root: string): Promise<PassResult> {
         reject(new Error(`find exited with status ${code}: ${stderr.trim()}`));
         return;
       }
-      resolve({ files, seconds });
+      resolve({ files, seconds, cpuSeconds: childCpuSeconds(stderr) });
     });
   });
+}
+
+/** Reads the CPU seconds of the shell's reaped children from its /proc stat line, or 0 without one. */
+function childCpuSeconds(stderr: string): number {
+  const lines = stderr.trim().split('\n');
+  const ticksPerSecond = Number(lines.at(-1));
+  const statLine = lines.at(-2) ?? '';
+
+  // Fields after the parenthesised command name start at field 3 (state); cutime and
+  // cstime are fields 16 and 17 (proc(5)).
+  const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
+  const childTicks = Number(fields[13]) + Number(fields[14]);
+  return Number.isFinite(childTicks) && ticksPerSecond > 0 ? childTicks / ticksPerSecond : 0;
 }
 
 function median(values: number[]): number {
@@ -164,7 +191,10 @@ function median(values: number[]): number {
 
 function describe(side: string, round: number, result: PassResult): string {
   const rate = Math.round(result.files / result.seconds);
-  return `${side} pass ${round}: ${result.files} files in ${result.seconds.toFixed(3)} s, ${rate} files/s`;
+  return (
+    `${side} pass ${round}: ${result.files} files in ${result.seconds.toFixed(3)} s ` +
+    `(CPU ${result.cpuSeconds.toFixed(3)} s), ${rate} files/s`
+  );
 }
 
 async function main(): Promise<number> {
@@ -181,15 +211,22 @@ async function main(): Promise<number> {
 
   const agentRates: number[] = [];
   const findRates: number[] = [];
+  const agentCpuPerFile: number[] = [];
+  const findCpuPerFile: number[] = [];
   for (let round = 1; round <= rounds; round++) {
     const agent = await agentPass(root, statMode);
     console.error(describe('agent', round, agent));
     agentRates.push(agent.files / agent.seconds);
+    agentCpuPerFile.push(agent.cpuSeconds / agent.files);
 
     const find = await findPass(root);
     console.error(describe('find', round, find));
     findRates.push(find.files / find.seconds);
+    findCpuPerFile.push(find.cpuSeconds / find.files);
   }
+
+  const microseconds = (values: number[]): string => (median(values) * 1e6).toFixed(2);
+  console.error(`CPU per file (median): agent ${microseconds(agentCpuPerFile)} µs, find ${microseconds(findCpuPerFile)} µs`);
 
   const agentRate = median(agentRates);
   const findRate = median(findRates);
