@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip, type Gzip } from 'node:zlib';
 
 import { REQUIRED_CHUNK_COLUMNS } from '../src/wire/contract.ts';
+import { syncFile, syncFolder } from './durableFile.ts';
 import type { FileRecord } from './walk.ts';
 
 /** Header line of every chunk; the row writer below emits the columns in this order. */
@@ -55,18 +56,16 @@ export function chunkFileName(seq: number): string {
 
 /** Formats one CSV row: text fields always double-quoted with `"` doubled, numbers bare. */
 export function formatCsvRow(record: FileRecord): string {
-  return [
-    quoteCsvText(record.dirPath),
-    quoteCsvText(record.name),
-    record.sizeBytes.toString(),
-    record.atimeUnix.toString(),
-    record.mtimeUnix.toString(),
-    record.ctimeUnix.toString(),
-  ].join(',') + '\n';
+  // One template literal instead of an array join: this runs once per file, and the
+  // scanner benchmark counts it.
+  return (
+    `${quoteCsvText(record.dirPath)},${quoteCsvText(record.name)},${record.sizeBytes},` +
+    `${record.atimeUnix},${record.mtimeUnix},${record.ctimeUnix}\n`
+  );
 }
 
 function quoteCsvText(value: string): string {
-  return `"${value.replaceAll('"', '""')}"`;
+  return value.includes('"') ? `"${value.replaceAll('"', '""')}"` : `"${value}"`;
 }
 
 export class ChunkWriter {
@@ -158,8 +157,12 @@ export class ChunkWriter {
 
     // The final name appears only once the file is complete, so a chunk file without
     // `.part` is always whole.
+    // The data is flushed first, so that after a power loss the final name never
+    // refers to a file that is still partly in memory; resume relies on that.
     const finalPath = chunk.partPath.slice(0, -'.part'.length);
+    await syncFile(chunk.partPath);
     await rename(chunk.partPath, finalPath);
+    await syncFolder(this.#options.spoolDir);
 
     this.#current = undefined;
     this.#chunksWritten++;

@@ -2,13 +2,24 @@
  * Command line of `strata-agent`, and the programmatic entry point `runScan` for callers
  * that run a scan in-process.
  */
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 
 import type { SourceType } from '../src/wire/contract.ts';
 import { ApiRequestError } from './apiClient.ts';
-import { formatBytes, formatCount, formatQuantity, ProgressDisplay } from './progress.ts';
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  LOG_LEVELS,
+  parseCommandArgs,
+  parseLogLevel,
+  parseWholeNumber,
+  readToken,
+  UsageError,
+} from './cliArgs.ts';
+import { ProgressDisplay } from './progress.ts';
+import { runResumeCommand } from './resumeCommand.ts';
+import { describeFailure, formatSummaryLine } from './summaryLine.ts';
 import { ScanFailedError, runScan, type ScanSummary } from './runScan.ts';
 import {
   DEFAULT_CHUNK_ROWS,
@@ -21,29 +32,32 @@ import {
 import { DEFAULT_RETRY_POLICY } from './retry.ts';
 
 export { ApiRequestError } from './apiClient.ts';
+export { formatSummaryLine } from './summaryLine.ts';
 export type { ScanPhase, ScanProgress } from './progress.ts';
 export type { RetryPolicy } from './retry.ts';
+export { resumeScan, UnfinishedWalkError, type ResumeOptions, type ResumeResult } from './resumeScan.ts';
 export { runScan, ScanFailedError, type ScanSummary } from './runScan.ts';
 export { ScanOptionError, type RunScanOptions } from './scanOptions.ts';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './cliArgs.ts';
 
 const PROGRAM_USAGE = `Usage: strata-agent <command> [options]
 
 Commands:
   scan    Walk a share read-only and upload its file list to Strata as one scan.
+  resume  Finish scans whose agent was killed: upload the chunks left in the spool
+          folder, complete the scans, and remove their spool folders.
 
-Run 'strata-agent scan --help' for the options of scan.
+Run 'strata-agent <command> --help' for the options of a command.
 `;
 
 const SCAN_USAGE = `Usage: strata-agent scan --server URL --token-file FILE --share NAME --root PATH [options]
 
 Walks the folder tree under PATH without changing it, writes one CSV row per regular
 file into gzip chunk files, and uploads the chunks to the Strata API as one scan.
+A name that is not valid UTF-8 is sent in the escaped form: "/" followed by the
+name's bytes, with each byte outside a valid UTF-8 sequence and each "%" written as
+%XX. The summary counts such names, and each one is logged as a warning.
 
 Required:
   --server URL          Base URL of the Strata API (http or https).
@@ -56,10 +70,15 @@ Required:
 Options:
   --spool DIR           Folder that receives the chunk files, in a subfolder named
                         for the scan; the subfolder is removed once the scan is
-                        complete (default: <os temp folder>/strata-agent).
+                        complete (default: <os temp folder>/strata-agent). If the
+                        agent is killed, 'strata-agent resume' finishes the scan
+                        from it.
   --chunk-rows N        Maximum files (rows) per chunk (default ${DEFAULT_CHUNK_ROWS}).
   --source-type TYPE    Kind of file system: ${SOURCE_TYPES.join(', ')}
-                        (default: NTFS on Windows, POSIX elsewhere).
+                        (default: NTFS on Windows, POSIX elsewhere). SMB and
+                        LucidLink are walked with up to 64 lstat calls at once,
+                        which hides network latency; the others with synchronous
+                        calls, which are faster on a local disk.
   --concurrency N       Chunk uploads running in parallel (default ${DEFAULT_CONCURRENCY}).
   --max-attempts N      Attempts per request, the first included, before the scan
                         fails (default ${DEFAULT_RETRY_POLICY.maxAttempts}).
@@ -99,9 +118,6 @@ export interface CliStreams {
   stderr: NodeJS.WriteStream;
 }
 
-/** A command-line mistake; main() prints it with a pointer to the help and exits 2. */
-class UsageError extends Error {}
-
 /** Runs the command line `argv` (without node and script) and returns the exit status. */
 export async function main(
   argv: readonly string[],
@@ -114,16 +130,21 @@ export async function main(
     stream.write(PROGRAM_USAGE);
     return command === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  if (command !== 'scan') {
+  const commands: Record<string, (args: string[], streams: CliStreams) => Promise<number>> = {
+    scan: runScanCommand,
+    resume: runResumeCommand,
+  };
+  const run = commands[command];
+  if (run === undefined) {
     streams.stderr.write(`strata-agent: unknown command ${JSON.stringify(command)}. Run 'strata-agent --help' for the commands.\n`);
     return EXIT_USAGE;
   }
 
   try {
-    return await runScanCommand(rest, streams);
+    return await run(rest, streams);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ScanOptionError) {
-      streams.stderr.write(`strata-agent scan: ${error.message}\nRun 'strata-agent scan --help' for the options.\n`);
+      streams.stderr.write(`strata-agent ${command}: ${error.message}\nRun 'strata-agent ${command} --help' for the options.\n`);
       return EXIT_USAGE;
     }
     throw error;
@@ -131,7 +152,7 @@ export async function main(
 }
 
 async function runScanCommand(args: string[], streams: CliStreams): Promise<number> {
-  const values = parseScanArgs(args);
+  const values = parseCommandArgs(args, SCAN_OPTIONS);
   if (values.help === true) {
     streams.stdout.write(SCAN_USAGE);
     return EXIT_OK;
@@ -142,10 +163,7 @@ async function runScanCommand(args: string[], streams: CliStreams): Promise<numb
     throw new UsageError(`Missing required option${missing.length > 1 ? 's' : ''} ${missing.map((name) => `--${name}`).join(', ')}.`);
   }
 
-  const logLevel = values['log-level'] ?? 'warn';
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new UsageError(`Invalid --log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}.`);
-  }
+  const logLevel = parseLogLevel(values['log-level']);
 
   const maxAttempts = parseWholeNumber('--max-attempts', values['max-attempts']);
   const options: RunScanOptions = {
@@ -191,36 +209,6 @@ async function runScanCommand(args: string[], streams: CliStreams): Promise<numb
   }
 }
 
-function parseScanArgs(args: string[]): ReturnType<typeof parseArgs<{ options: typeof SCAN_OPTIONS }>>['values'] {
-  try {
-    return parseArgs({ args, options: SCAN_OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const message = (error as Error).message;
-
-    // Node's own text for an unknown option goes on about positional arguments, which
-    // this command does not take.
-    const unknown = /^Unknown option '([^']+)'/.exec(message);
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== null) {
-      throw new UsageError(`Unknown option ${unknown[1]}.`);
-    }
-    if (code?.startsWith('ERR_PARSE_ARGS_') === true) {
-      throw new UsageError(message);
-    }
-    throw error;
-  }
-}
-
-function parseWholeNumber(option: string, value: string | undefined): number | undefined {
-  if (value === undefined) {
-    return undefined;
-  }
-  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`Invalid ${option} ${JSON.stringify(value)}: expected a whole number of at least 1.`);
-  }
-  return Number(value);
-}
-
 function parseSourceType(value: string | undefined): SourceType | undefined {
   if (value === undefined) {
     return undefined;
@@ -230,42 +218,4 @@ function parseSourceType(value: string | undefined): SourceType | undefined {
     throw new UsageError(`Invalid --source-type ${JSON.stringify(value)}: expected one of ${SOURCE_TYPES.join(', ')}.`);
   }
   return match;
-}
-
-/** Reads the bearer token; messages name the file but never show its content. */
-async function readToken(tokenFile: string): Promise<string> {
-  let content: string;
-  try {
-    content = await readFile(tokenFile, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new UsageError(`Cannot read token file ${tokenFile}: ${code}. Pass a file that contains the API bearer token.`);
-  }
-
-  const token = content.trim();
-  if (token === '') {
-    throw new UsageError(`Token file ${tokenFile} is empty. Write the API bearer token into it.`);
-  }
-  return token;
-}
-
-export function formatSummaryLine(summary: ScanSummary): string {
-  return (
-    `Scan ${summary.scanGuid} ${summary.status}: ${formatQuantity(summary.files, 'file')} ` +
-    `(${formatBytes(summary.bytes)}) in ${formatQuantity(summary.dirs, 'folder')}, ` +
-    `${formatQuantity(summary.chunks, 'chunk')}, ${formatCount(summary.unreadable)} unreadable, ` +
-    `${formatCount(summary.skipped)} skipped, ${summary.seconds.toFixed(1)} s`
-  );
-}
-
-function describeFailure(error: unknown): string {
-  if (error instanceof ScanFailedError) {
-    return error.message;
-  }
-  if (error instanceof Error) {
-    // Failures before the scan was opened, such as an unreachable server, carry their
-    // own description; anything else is unexpected, so the stack helps.
-    return error instanceof ApiRequestError ? error.message : (error.stack ?? error.message);
-  }
-  return String(error);
 }

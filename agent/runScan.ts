@@ -14,8 +14,10 @@ import { ApiClient } from './apiClient.ts';
 import { ChunkWriter } from './chunkWriter.ts';
 import type { ScanPhase, ScanProgress } from './progress.ts';
 import { resolveScanSettings, type RunScanOptions, type ScanSettings } from './scanOptions.ts';
+import { pathStyleOf } from './nativePath.ts';
+import { newManifest, writeManifest, type SpoolManifest, type WalkTotals } from './spool.ts';
 import { ChunkUploader } from './upload.ts';
-import { TreeWalker } from './walk.ts';
+import { TreeWalker, type StatMode } from './walk.ts';
 
 /** Totals of a finished scan, as counted by the agent. */
 export interface ScanSummary {
@@ -27,6 +29,8 @@ export interface ScanSummary {
   unreadable: number;
   /** Symbolic links and other entries that are neither files nor folders. */
   skipped: number;
+  /** Entries whose names were not valid UTF-8 and were sent in the escaped form. */
+  escaped: number;
   /** Total size of the files, in bytes. */
   bytes: number;
   /** Wall-clock time from opening the scan to the last response, in seconds. */
@@ -71,7 +75,7 @@ export async function runScan(options: RunScanOptions): Promise<ScanSummary> {
   const startedAtMs = Date.now();
   const scanGuid = randomUUID();
   const client = new ApiClient(settings);
-  const walker = new TreeWalker(settings.rootPath, { logger });
+  const walker = new TreeWalker(settings.rootPath, { logger, statMode: statModeFor(settings.sourceType) });
   let phase: ScanPhase = 'opening';
   let chunksWritten = 0;
   let chunksSent = 0;
@@ -107,7 +111,7 @@ export async function runScan(options: RunScanOptions): Promise<ScanSummary> {
       shareName: settings.shareName,
       sourceType: settings.sourceType,
       rootPath: walker.root,
-      pathStyle: process.platform === 'win32' ? 'windows' : 'posix',
+      pathStyle: pathStyleOf(process.platform),
       startedAt: Math.floor(startedAtMs / 1000),
       agentHost: os.hostname(),
       agentVersion: packageJson.version,
@@ -120,8 +124,25 @@ export async function runScan(options: RunScanOptions): Promise<ScanSummary> {
   let completed: ScanView;
   try {
     await mkdir(spoolDir, { recursive: true });
+
+    // Written before the first chunk, so that `strata-agent resume` finds every spool
+    // folder that may contain chunks, and can tell from the missing totals that the
+    // walk did not finish.
+    const manifest = newManifest({
+      scanGuid,
+      serverUrl: settings.serverUrl,
+      shareName: settings.shareName,
+      sourceType: settings.sourceType,
+      rootPath: walker.root,
+      localRootPath: settings.rootPath,
+      pathStyle: pathStyleOf(process.platform),
+      startedAt: Math.floor(startedAtMs / 1000),
+      chunkRows: settings.chunkRows,
+    });
+    await writeManifest(spoolDir, manifest);
+
     enterPhase('walking');
-    const totals = await walkAndUpload(settings, scanGuid, spoolDir, client, walker, {
+    const totals = await walkAndUpload(settings, manifest, spoolDir, client, walker, {
       onChunkWritten: () => {
         chunksWritten++;
         report();
@@ -138,7 +159,7 @@ export async function runScan(options: RunScanOptions): Promise<ScanSummary> {
     enterPhase('completing');
     completed = await client.completeScan(
       scanGuid,
-      { chunkCount: totals.chunks, rowCount: totals.rows, unreadableCount: walker.counters.unreadable },
+      { chunkCount: totals.chunkCount, rowCount: totals.rowCount, unreadableCount: totals.unreadableCount },
       signal,
     );
   } catch (error) {
@@ -168,6 +189,7 @@ export async function runScan(options: RunScanOptions): Promise<ScanSummary> {
     chunks: chunksWritten,
     unreadable: counters.unreadable,
     skipped: counters.skipped,
+    escaped: counters.escaped,
     bytes: Number(counters.bytes),
     seconds: (Date.now() - startedAtMs) / 1000,
     status: final.status,
@@ -185,18 +207,26 @@ interface PipelineEvents {
   signal: AbortSignal | undefined;
 }
 
+/** Local disks are walked with synchronous calls; network shares with parallel lstat calls that hide their latency. */
+export function statModeFor(sourceType: ScanSettings['sourceType']): StatMode {
+  return sourceType === 'SMB' || sourceType === 'LucidLink' ? 'parallel' : 'sync';
+}
+
 /**
  * Streams the walk into chunk files and uploads each chunk as soon as it is written.
- * Returns the number of chunks and rows once the server has accepted every chunk.
+ * Records the walk's totals in the spool's scan.json once the last chunk is on disk,
+ * and returns them once the server has accepted every chunk.
  */
 async function walkAndUpload(
   settings: ScanSettings,
-  scanGuid: string,
+  manifest: SpoolManifest,
   spoolDir: string,
   client: ApiClient,
   walker: TreeWalker,
   events: PipelineEvents,
-): Promise<{ chunks: number; rows: number }> {
+): Promise<WalkTotals> {
+  const scanGuid = manifest.scanGuid;
+  const chunkRows: number[] = [];
   const uploader = new ChunkUploader({
     client,
     scanGuid,
@@ -209,20 +239,40 @@ async function walkAndUpload(
     spoolDir,
     chunkRows: settings.chunkRows,
     onChunk: async (chunk) => {
+      chunkRows[chunk.seq] = chunk.rows;
       events.onChunkWritten();
       await uploader.enqueue(chunk);
     },
   });
 
+  let totals: WalkTotals;
   try {
-    for await (const record of walker.walk()) {
-      await writer.add(record);
-      if (walker.counters.files % PROGRESS_EVERY_FILES === 0) {
+    let nextProgressAt = PROGRESS_EVERY_FILES;
+    for await (const batch of walker.walkBatches()) {
+      for (const record of batch) {
+        await writer.add(record);
+      }
+      if (walker.counters.files >= nextProgressAt) {
+        nextProgressAt = walker.counters.files + PROGRESS_EVERY_FILES;
         events.signal?.throwIfAborted();
         events.onFilesScanned();
       }
     }
     await writer.close();
+
+    const counters = walker.counters;
+    totals = {
+      chunkCount: writer.chunksWritten,
+      rowCount: writer.rowsWritten,
+      chunkRows,
+      unreadableCount: counters.unreadable,
+      files: counters.files,
+      dirs: counters.dirs,
+      skipped: counters.skipped,
+      escaped: counters.escaped,
+      bytes: Number(counters.bytes),
+    };
+    await writeManifest(spoolDir, { ...manifest, walk: totals });
 
     events.onWalkFinished();
     await uploader.drain();
@@ -237,11 +287,11 @@ async function walkAndUpload(
     throw error;
   }
 
-  return { chunks: writer.chunksWritten, rows: writer.rowsWritten };
+  return totals;
 }
 
 /** Polls the scan until the server has finished it, one way or the other. */
-async function waitForResult(
+export async function waitForResult(
   client: ApiClient,
   scanGuid: string,
   completed: ScanView,

@@ -2,12 +2,12 @@
  * Uploads chunk files while the walk goes on, a few at a time. When uploads fall behind,
  * the walk pauses, so the spool folder cannot grow without bound.
  */
-import { rename } from 'node:fs/promises';
 import type { Logger } from 'pino';
 
 import type { ChunkReceipt } from '../src/wire/contract.ts';
 import type { ApiClient } from './apiClient.ts';
 import type { ChunkFile } from './chunkWriter.ts';
+import { markChunkAcknowledged } from './spool.ts';
 
 export interface ChunkUploaderOptions {
   client: ApiClient;
@@ -17,7 +17,7 @@ export interface ChunkUploaderOptions {
   logger: Logger;
   /** Cancels queued and running uploads, as abort() does. */
   signal?: AbortSignal;
-  /** Called after the server has accepted a chunk and its file was renamed to `.done`. */
+  /** Called after the server has accepted a chunk and its `.ok` marker replaced the chunk file. */
   onUploaded?: (chunk: ChunkFile, receipt: ChunkReceipt) => void;
 }
 
@@ -119,8 +119,8 @@ export class ChunkUploader {
       );
     }
 
-    // The file is kept until the scan completes, and the suffix shows it needs no resend.
-    await rename(chunk.path, `${chunk.path}.done`);
+    // The marker tells `strata-agent resume` that this chunk needs no resend.
+    await markChunkAcknowledged(chunk.path, receipt);
     this.#uploaded++;
     logger.debug({ scanGuid, seq: chunk.seq, rows: chunk.rows, replayed: receipt.replayed }, 'Uploaded chunk');
     this.#options.onUploaded?.(chunk, receipt);

@@ -134,7 +134,7 @@ describe('agent command line', function () {
     const result = await runAgent(scanArgs('--wait', '--log-level', 'debug'));
 
     expect(result.code, result.stderr).to.equal(0);
-    expect(result.stdout).to.match(/^Scan [0-9a-f-]{36} OK: 2 files \(5 B\) in 1 folder, 1 chunk, 0 unreadable, 0 skipped, [\d.]+ s\n$/);
+    expect(result.stdout).to.match(/^Scan [0-9a-f-]{36} OK: 2 files \(5 B\) in 1 folder, 1 chunk, 0 unreadable, 0 skipped, 0 escaped names, [\d.]+ s\n$/);
     expect(result.stdout + result.stderr).not.to.contain(TOKEN);
     expect(server.requests.every((request) => request.headers.authorization === `Bearer ${TOKEN}`)).to.equal(true);
   });

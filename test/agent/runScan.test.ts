@@ -100,6 +100,24 @@ describe('agent runScan against a mock server', function () {
     expect(summary.bytes).to.equal(21);
   });
 
+  it('escaped name uploaded and counted', async function () {
+    if (process.platform !== 'linux') {
+      // Windows and macOS file systems store names as Unicode and reject such a name.
+      this.skip();
+    }
+    await writeFile(path.join(root, 'plain.txt'), 'p');
+    await writeFile(Buffer.concat([Buffer.from(`${root}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'cafe');
+
+    const summary = await runScan(scanOptions());
+
+    expect(summary).to.include({ files: 2, escaped: 1, unreadable: 0 });
+    const rows = server.storedRows(summary.scanGuid).map((row) => row[1]).sort();
+    expect(rows).to.deep.equal(['/caf%E9.txt', 'plain.txt']);
+    expect(completeBody()).to.deep.equal({ chunkCount: 1, rowCount: 2, unreadableCount: 0 });
+    const warnings = logRecords.filter((record) => record.level === WARN_LEVEL && record.name === '/caf%E9.txt');
+    expect(warnings).to.have.length(1);
+  });
+
   it('sends the bearer token on every request', async function () {
     await createFiles(4);
 

@@ -155,28 +155,6 @@ describe('agent walk and chunk writer', function () {
     expect(await readdir(spoolDir)).to.deep.equal([]);
   });
 
-  it('name not valid UTF-8 counted unreadable', async function () {
-    if (process.platform !== 'linux') {
-      // Windows and macOS file systems store names as Unicode and reject such a name.
-      this.skip();
-    }
-    const expected: ExpectedFile[] = [];
-    await createFile(root, 'good.txt', 0, expected);
-    const badName = Buffer.concat([Buffer.from(`${root}${path.sep}bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]);
-    await writeFile(badName, 'x');
-
-    const { walker, chunks, records } = await scanIntoSpool(root, spoolDir, 10);
-
-    expect(walker.counters.files).to.equal(1);
-    expect(walker.counters.unreadable).to.equal(1);
-    const rows = (await readChunkFile(chunks[0]!.path)).slice(1);
-    expect(rows.map((row) => row.values[1])).to.deep.equal(['good.txt']);
-
-    const warnings = records.filter((record) => record.level === WARN_LEVEL);
-    expect(warnings).to.have.length(1);
-    expect(warnings[0]!.folder).to.equal(root);
-  });
-
   it('unreadable folder counted, not fatal', async function () {
     if (process.getuid?.() === 0) {
       // The root user bypasses permission bits, so chmod 000 does not make the folder unreadable.

@@ -1,12 +1,15 @@
 /**
  * An in-process stand-in for the Strata scan API on 127.0.0.1. It records every request,
- * and tests can script its responses to chunk uploads and status reads.
+ * and tests can script its responses to chunk uploads and status reads. Like the real
+ * server, it stores each chunk once per scan and seq: the same bytes again get a receipt
+ * with `replayed: true`, other bytes a 409, and completing checks that every chunk
+ * arrived.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { ChunkReceipt, ScanStatus, ScanView } from '../../../src/wire/contract.ts';
+import type { ChunkReceipt, CompleteScanRequest, ScanStatus, ScanView } from '../../../src/wire/contract.ts';
 import { gunzipText, parseCsv } from './csv.ts';
 
 export interface RecordedRequest {
@@ -24,6 +27,13 @@ export interface MockReply {
   dropConnection?: boolean;
 }
 
+export interface StoredChunk {
+  sha256: string;
+  rows: string[][];
+  /** Later uploads of the same bytes, replied to from the store. */
+  replays: number;
+}
+
 export interface MockStrataServer {
   /** Base URL, e.g. http://127.0.0.1:41234. */
   url: string;
@@ -32,8 +42,19 @@ export interface MockStrataServer {
   chunkReplies: Map<number, MockReply[]>;
   /** Statuses returned by GET, in order; the last one repeats. Default: OK. */
   getStatuses: ScanStatus[];
-  /** Runs before a chunk upload gets its response, e.g. to inspect the agent's spool. */
-  beforeChunkReply?: (seq: number) => Promise<void> | void;
+  /**
+   * Runs before a chunk upload is stored and replied to, e.g. to inspect the agent's spool
+   * or to kill the agent while the upload is in flight.
+   */
+  beforeChunkReply?: (seq: number, scanGuid: string) => Promise<void> | void;
+  /** Runs before a complete request is handled; a reply it returns is sent instead. */
+  beforeCompleteReply?: (scanGuid: string) => Promise<MockReply | undefined> | MockReply | undefined;
+  /** Chunks stored per scanGuid, by seq. */
+  storedChunks: Map<string, Map<number, StoredChunk>>;
+  /** Accepted complete requests per scanGuid. */
+  completedScans: Map<string, CompleteScanRequest>;
+  /** Data rows of every stored chunk of a scan, in seq order; the header is left out. */
+  storedRows(scanGuid: string): string[][];
   chunkRequests(seq?: number): RecordedRequest[];
   requestsTo(method: string, pathPattern: RegExp): RecordedRequest[];
   close(): Promise<void>;
@@ -53,6 +74,12 @@ export async function startMockStrataServer(): Promise<MockStrataServer> {
     requests,
     chunkReplies: new Map(),
     getStatuses: ['OK'],
+    storedChunks: new Map(),
+    completedScans: new Map(),
+    storedRows: (scanGuid) =>
+      [...(mock.storedChunks.get(scanGuid) ?? new Map<number, StoredChunk>()).entries()]
+        .sort(([a], [b]) => a - b)
+        .flatMap(([, chunk]) => chunk.rows),
     chunkRequests: (seq) =>
       requests.filter((request) => {
         const match = CHUNK_PATH.exec(request.path);
@@ -100,27 +127,58 @@ export async function startMockStrataServer(): Promise<MockStrataServer> {
 
     const chunk = CHUNK_PATH.exec(request.path);
     if (request.method === 'PUT' && chunk !== null) {
+      const scanGuid = decodeURIComponent(chunk[1]!);
       const seq = Number(chunk[2]);
-      await mock.beforeChunkReply?.(seq);
+      await mock.beforeChunkReply?.(seq, scanGuid);
       const scripted = mock.chunkReplies.get(seq)?.shift();
       if (scripted !== undefined) {
         send(scripted);
         return;
       }
-      const rows = parseCsv(gunzipText(request.body)).length - 1;
-      const receipt: ChunkReceipt = {
-        seq,
-        rows,
-        sha256: createHash('sha256').update(request.body).digest('hex'),
-        replayed: false,
-      };
+
+      const sha256 = createHash('sha256').update(request.body).digest('hex');
+      const chunks = mock.storedChunks.get(scanGuid) ?? new Map<number, StoredChunk>();
+      mock.storedChunks.set(scanGuid, chunks);
+      const stored = chunks.get(seq);
+      if (stored !== undefined && stored.sha256 !== sha256) {
+        send({ status: 409, json: { error: { code: 'CHUNK_CONFLICT', message: `chunk ${seq} was received with other content` } } });
+        return;
+      }
+      if (stored !== undefined) {
+        stored.replays++;
+      } else {
+        const rows = parseCsv(gunzipText(request.body)).slice(1).map((row) => row.values);
+        chunks.set(seq, { sha256, rows, replays: 0 });
+      }
+
+      const receipt: ChunkReceipt = { seq, rows: chunks.get(seq)!.rows.length, sha256, replayed: stored !== undefined };
       send({ json: receipt });
       return;
     }
 
     const complete = COMPLETE_PATH.exec(request.path);
     if (request.method === 'POST' && complete !== null) {
-      send({ json: scanView(decodeURIComponent(complete[1]!), 'COMPLETING') });
+      const scanGuid = decodeURIComponent(complete[1]!);
+      const override = await mock.beforeCompleteReply?.(scanGuid);
+      if (override !== undefined) {
+        send(override);
+        return;
+      }
+
+      const body = JSON.parse(request.body.toString('utf8')) as CompleteScanRequest;
+      const earlier = mock.completedScans.get(scanGuid);
+      if (earlier !== undefined && JSON.stringify(earlier) !== JSON.stringify(body)) {
+        send({ status: 409, json: { error: { code: 'SCAN_CLOSED', message: `scan ${scanGuid} was already completed with other counts` } } });
+        return;
+      }
+      const stored = mock.storedChunks.get(scanGuid) ?? new Map<number, StoredChunk>();
+      const missing = [...Array(body.chunkCount).keys()].filter((seq) => !stored.has(seq));
+      if (missing.length > 0) {
+        send({ status: 409, json: { error: { code: 'CHUNKS_MISSING', message: `chunk(s) ${missing.join(', ')} have not been received` } } });
+        return;
+      }
+      mock.completedScans.set(scanGuid, body);
+      send({ json: scanView(scanGuid, 'COMPLETING') });
       return;
     }
 
