@@ -103,7 +103,7 @@ export async function getScan(pool: pg.Pool, tenant: TenantRef, scanGuid: string
 /**
  * Close a scan for uploads once every chunk from 0 to `chunkCount - 1` has arrived
  * and the rows add up, then queue its finalisation. Repeating the same request returns
- * the scan in its current state.
+ * the scan in its current state, and queues finalisation again while it is COMPLETING.
  */
 export async function completeScan(
   pool: pg.Pool,
@@ -135,7 +135,11 @@ export async function completeScan(
       ) {
         throw StrataError.conflict('SCAN_CLOSED', `scan ${scanGuid} was already completed with other counts`);
       }
-      return { scanId: scan.scan_id, view: toView(await readView(client, scanGuid)), queued: false };
+      // A repeat usually means the caller got no response, and the process that
+      // committed COMPLETING may have died before queueing finalisation. A second
+      // finalisation job is harmless, because the jobs lock the scan row in turn and do
+      // nothing once the scan is no longer COMPLETING.
+      return { scanId: scan.scan_id, view: toView(await readView(client, scanGuid)), queued: scan.status === 'COMPLETING' };
     }
 
     await checkChunksAddUp(client, scan.scan_id, request);
