@@ -52,6 +52,8 @@ export interface AgentRun {
   exit: string;
   /** Retries by the start of their failure, such as `HTTP 500` or `fetch failed`. */
   retries: Map<string, number>;
+  /** Most failed attempts of one request, from the `attempt` field of the agent's retry log lines. */
+  maxFailedAttempts: number;
   /** The agent's failure message, when it printed one. */
   failure: string | undefined;
 }
@@ -114,6 +116,7 @@ export class AgentSlot {
       files: undefined,
       exit: 'running',
       retries: new Map(),
+      maxFailedAttempts: 0,
       failure: undefined,
     };
     createInterface({ input: child.stdout! }).on('line', (line) => this.#readSummary(run, line));
@@ -149,9 +152,9 @@ export class AgentSlot {
       return;
     }
 
-    let entry: { msg?: unknown; failure?: unknown };
+    let entry: { msg?: unknown; failure?: unknown; attempt?: unknown };
     try {
-      entry = JSON.parse(line) as { msg?: unknown; failure?: unknown };
+      entry = JSON.parse(line) as { msg?: unknown; failure?: unknown; attempt?: unknown };
     } catch {
       // Not a log line of the agent, such as a stack trace; it is in the log file.
       return;
@@ -159,6 +162,7 @@ export class AgentSlot {
     if (typeof entry.msg === 'string' && entry.msg.startsWith('Retrying') && typeof entry.failure === 'string') {
       const cause = retryCause(entry.failure);
       run.retries.set(cause, (run.retries.get(cause) ?? 0) + 1);
+      if (typeof entry.attempt === 'number') run.maxFailedAttempts = Math.max(run.maxFailedAttempts, entry.attempt);
     }
   }
 }

@@ -74,5 +74,11 @@ function describeAgents(runs: readonly AgentRun[]): string {
     .sort((a, b) => b[1] - a[1])
     .map(([cause, count]) => `${cause}: ${count}`)
     .join(', ');
-  return `Agents: ${runs.length} scans run, ${ok} ended OK; ${total} request retries${total > 0 ? ` (${causes})` : ''}`;
+  // The agent logs a retry line for each failed attempt but the last of a request that
+  // gives up, so such a request shows one attempt fewer than it made.
+  const maxFailed = Math.max(0, ...runs.map((run) => run.maxFailedAttempts));
+  return (
+    `Agents: ${runs.length} scans run, ${ok} ended OK; ${total} request retries${total > 0 ? ` (${causes})` : ''}; ` +
+    `most failed attempts of one retried request: ${maxFailed}`
+  );
 }
