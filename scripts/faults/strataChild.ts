@@ -113,6 +113,13 @@ export class StrataChild {
     return pid;
   }
 
+  /** Send SIGKILL without waiting, for a run that is being interrupted and cannot wait. */
+  killNow(): void {
+    this.#closed = true;
+    this.#ending = true;
+    this.#child?.kill('SIGKILL');
+  }
+
   /** Stop the process with SIGTERM, as systemd would, and SIGKILL it if it does not exit in time. */
   async stop(): Promise<void> {
     this.#closed = true;
