@@ -98,6 +98,10 @@ async function main(opts: FaultOptions): Promise<number> {
     await tearDown(started);
   }
 
+  // A server process must survive a PostgreSQL restart and its neighbours' deaths.
+  for (const exit of unexpectedExits) {
+    problems.push(`${exit.label} (pid ${exit.pid}) exited on its own with ${exit.how} at ${exit.atSeconds.toFixed(1)} s`);
+  }
   const totals = sumComparisons(scans);
   const runs = started.slots.flatMap((slot) => slot.runs);
   printReport({ seed, faults, unexpectedExits, runs, scans, totals, problems });

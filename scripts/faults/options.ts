@@ -53,9 +53,10 @@ sent counts the files of each scan's tree; stored counts the rows stored for tho
 scans; lost counts sent (folder, name) pairs with no stored row; duplicated counts
 stored rows beyond one per scan, folder and name.
 
-Exit status: 0 when lost and duplicated are 0, every scan ended OK and every agent
-succeeded; 1 otherwise (the run's folder with the process logs is then kept); 2 for
-an invalid command line.`;
+Exit status: 0 when lost and duplicated are 0, every scan ended OK, every agent
+succeeded and no API or worker process exited unless it was killed; 1 otherwise (the
+run's folder with the process logs and PostgreSQL's data is then kept); 2 for an
+invalid command line.`;
 
 export type PostgresRestart = ShutdownMode | 'none';
 

@@ -59,8 +59,8 @@ export class StrataChild {
   #child: ChildProcess | undefined;
   /** Resolves when the current process logs that its worker started. */
   #workerStarted: Promise<void> = Promise.resolve();
-  /** True while this object has asked the process to end, so its exit is expected. */
-  #ending = false;
+  /** True from the moment the process is ready until the run ends it; an exit then is unexpected. */
+  #running = false;
   /** Start in progress after an unexpected exit; kill() and stop() wait for it. */
   #restarting: Promise<void> | undefined;
   #closed = false;
@@ -92,6 +92,7 @@ export class StrataChild {
       const child = this.#spawn();
       try {
         await this.#waitUntilReady(child);
+        this.#running = true;
         return;
       } catch (error) {
         await this.#end(child, 'SIGKILL');
@@ -106,7 +107,8 @@ export class StrataChild {
 
   /** Kill the process with SIGKILL and wait for its exit. Returns the PID it had. */
   async kill(): Promise<number | undefined> {
-    await this.#restarting;
+    // A failed restart was logged already; the caller's next start() tries again.
+    await this.#restarting?.catch(() => {});
     const child = this.#child;
     const pid = child?.pid;
     if (child !== undefined) await this.#end(child, 'SIGKILL');
@@ -116,7 +118,7 @@ export class StrataChild {
   /** Send SIGKILL without waiting, for a run that is being interrupted and cannot wait. */
   killNow(): void {
     this.#closed = true;
-    this.#ending = true;
+    this.#running = false;
     this.#child?.kill('SIGKILL');
   }
 
@@ -151,7 +153,6 @@ export class StrataChild {
       detached: true,
     });
     this.#child = child;
-    this.#ending = false;
     this.#write(`--- ${this.label} started with pid ${child.pid}`);
 
     let markStarted!: () => void;
@@ -165,14 +166,15 @@ export class StrataChild {
     child.once('exit', (code, signal) => {
       const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
       this.#write(`--- ${this.label} (pid ${child.pid}) ended with ${how}`);
-      if (!this.#ending && this.#child === child && !this.#closed) this.#restartAfterUnexpectedExit(child, how);
+      // An exit during start() is handled there, by the next start attempt.
+      if (this.#running && this.#child === child && !this.#closed) this.#restartAfterUnexpectedExit(child, how);
     });
     return child;
   }
 
   #restartAfterUnexpectedExit(child: ChildProcess, how: string): void {
     this.#onUnexpectedExit({ label: this.label, pid: child.pid, how, atSeconds: elapsedSeconds() });
-    this.#ending = true;
+    this.#running = false;
     this.#restarting = (async () => {
       await sleep(START_RETRY_DELAY_MS);
       await this.start();
@@ -218,8 +220,8 @@ export class StrataChild {
 
   /** Signal the process and wait for its exit; a SIGTERM not obeyed in time is followed by SIGKILL. */
   async #end(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    this.#running = false;
     if (child.exitCode !== null || child.signalCode !== null) return;
-    this.#ending = true;
     const exited = once(child, 'exit');
     child.kill(signal);
 
