@@ -100,7 +100,7 @@ async function main(opts: FaultOptions): Promise<number> {
 
   // A server process must survive a PostgreSQL restart and its neighbours' deaths.
   for (const exit of unexpectedExits) {
-    problems.push(`${exit.label} (pid ${exit.pid}) exited on its own with ${exit.how} at ${exit.atSeconds.toFixed(1)} s`);
+    problems.push(`${exit.label} (pid ${exit.pid}) exited on its own with ${exit.exitStatus} at ${exit.atSeconds.toFixed(1)} s`);
   }
   const totals = sumComparisons(scans);
   const runs = started.slots.flatMap((slot) => slot.runs);
@@ -151,7 +151,7 @@ async function setUp(opts: FaultOptions, work: string, started: Started, unexpec
 
   const onExit = (exit: UnexpectedExit): void => {
     unexpectedExits.push(exit);
-    logEvent(`${exit.label} (pid ${exit.pid}) exited on its own with ${exit.how}`);
+    logEvent(`${exit.label} (pid ${exit.pid}) exited on its own with ${exit.exitStatus}`);
   };
   for (const [role, count] of [['api', opts.apis], ['worker', opts.workers]] as const) {
     for (let index = 1; index <= count; index++) {

@@ -36,7 +36,7 @@ export function printReport(report: RunReport): void {
   lines.push(
     report.unexpectedExits.length === 0
       ? 'Processes that exited on their own: none'
-      : `Processes that exited on their own: ${report.unexpectedExits.map((exit) => `${exit.label} (pid ${exit.pid}, ${exit.how}) at ${exit.atSeconds.toFixed(1)} s`).join('; ')}`,
+      : `Processes that exited on their own: ${report.unexpectedExits.map((exit) => `${exit.label} (pid ${exit.pid}, ${exit.exitStatus}) at ${exit.atSeconds.toFixed(1)} s`).join('; ')}`,
   );
 
   lines.push(describeAgents(report.runs));

@@ -46,7 +46,8 @@ export interface StrataChildOptions {
 export interface UnexpectedExit {
   label: string;
   pid: number | undefined;
-  how: string;
+  /** Exit code or signal, such as `exit code 1`. */
+  exitStatus: string;
   atSeconds: number;
 }
 
@@ -164,16 +165,16 @@ export class StrataChild {
       });
     }
     child.once('exit', (code, signal) => {
-      const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
-      this.#write(`--- ${this.label} (pid ${child.pid}) ended with ${how}`);
+      const exitStatus = signal === null ? `exit code ${code}` : `signal ${signal}`;
+      this.#write(`--- ${this.label} (pid ${child.pid}) ended with ${exitStatus}`);
       // An exit during start() is handled there, by the next start attempt.
-      if (this.#running && this.#child === child && !this.#closed) this.#restartAfterUnexpectedExit(child, how);
+      if (this.#running && this.#child === child && !this.#closed) this.#restartAfterUnexpectedExit(child, exitStatus);
     });
     return child;
   }
 
-  #restartAfterUnexpectedExit(child: ChildProcess, how: string): void {
-    this.#onUnexpectedExit({ label: this.label, pid: child.pid, how, atSeconds: elapsedSeconds() });
+  #restartAfterUnexpectedExit(child: ChildProcess, exitStatus: string): void {
+    this.#onUnexpectedExit({ label: this.label, pid: child.pid, exitStatus, atSeconds: elapsedSeconds() });
     this.#running = false;
     this.#restarting = (async () => {
       await sleep(START_RETRY_DELAY_MS);

@@ -34,7 +34,7 @@ describe('scan completion when the API dies', () => {
     databaseUrl.searchParams.set('application_name', APPLICATION);
     api = new StrataChild(
       { label: 'api', role: 'api', databaseUrl: databaseUrl.toString(), port: await findFreePort(), logFile: path.join(logFolder, 'api.log') },
-      (exit) => unexpectedExits.push(exit.how),
+      (exit) => unexpectedExits.push(exit.exitStatus),
     );
     await api.start();
   });
