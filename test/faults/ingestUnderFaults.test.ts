@@ -14,14 +14,14 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
  */
 describe('ingest under faults', () => {
   it('stores every row once through kills and a restart', async function () {
-    // About a minute on two idle cores, mostly spent starting processes; the rest is
-    // headroom for a busy machine.
+    // It took about 80 s on two busy cores (load average 10), mostly spent starting
+    // processes; the rest is headroom.
     this.timeout(300_000);
 
-    // An API restart takes about 7 s on a busy two-core machine. With the agent's default
-    // 8 attempts, a request gives up during such an outage about once in 400 times (an
-    // estimate from simulating its backoff with full jitter). 12 attempts make that
-    // negligible, so the test does not fail at random.
+    // An API restart took 5 to 12 s on two busy cores. With the agent's default 8
+    // attempts, a request gives up during a 7 s outage about once in 400 times and during
+    // a 10 s one about once in 80 (estimates from simulating its backoff with full
+    // jitter). 12 attempts make that negligible, so the test does not fail at random.
     const args = [
       '--import', 'tsx', 'scripts/faults/ingest.ts',
       '--kills', '2', '--agents', '2', '--files', '300', '--chunk-rows', '50',
