@@ -60,9 +60,18 @@ export interface FaultOutcome {
   postgresRestart: PostgresRestartRecord | undefined;
 }
 
-/** Run `kills` kills one after another, with one PostgreSQL restart between two of them unless `pgRestart` is `none`. */
-export async function runFaults(targets: FaultTargets, kills: number, pgRestart: PostgresRestart, random: SeededRandom): Promise<FaultOutcome> {
-  const outcome: FaultOutcome = { kills: [], postgresRestart: undefined };
+/**
+ * Run `kills` kills one after another, with one PostgreSQL restart between two of them
+ * unless `pgRestart` is `none`. Each fault is added to `outcome` as soon as it happened,
+ * so a run that fails part-way still reports the faults before the failure.
+ */
+export async function runFaults(
+  targets: FaultTargets,
+  kills: number,
+  pgRestart: PostgresRestart,
+  random: SeededRandom,
+  outcome: FaultOutcome,
+): Promise<void> {
   // The restart comes before kill number `restartBefore`, or after the gap alone with no kills.
   const restartBefore = random.integer(1, Math.max(1, kills));
 
@@ -75,23 +84,30 @@ export async function runFaults(targets: FaultTargets, kills: number, pgRestart:
 
     await sleep(random.integer(GAP_MS.min, GAP_MS.max));
     const point = KILL_POINTS[(index - 1) % KILL_POINTS.length]!;
-    outcome.kills.push(await killOnce(targets, index, kills, point, random));
+    await killOnce(targets, index, kills, point, random, outcome.kills);
   }
-  return outcome;
 }
 
-async function killOnce(targets: FaultTargets, index: number, total: number, point: KillPoint, random: SeededRandom): Promise<KillRecord> {
+/** Kill one process at `point`, record the kill in `records`, and start the process again. */
+async function killOnce(
+  targets: FaultTargets,
+  index: number,
+  total: number,
+  point: KillPoint,
+  random: SeededRandom,
+  records: KillRecord[],
+): Promise<void> {
   const { target, detail } = await findTarget(targets, point, random);
 
   const atSeconds = elapsedSeconds();
   const pid = await target.kill();
   const downMs = random.integer(0, MAX_DOWN_MS);
+  records.push({ index, atSeconds, point, target: target.label, pid, detail, downMs });
   logEvent(`kill ${index}/${total}: ${target.label} (pid ${pid}) SIGKILL at ${point}: ${detail}`);
 
   await sleep(downMs);
   await target.start();
   logEvent(`${target.label} started again with pid ${target.pid} after ${downMs} ms down`);
-  return { index, atSeconds, point, target: target.label, pid, detail, downMs };
 }
 
 /** Wait for the kill point and return the process to kill, with what it was doing. */

@@ -85,15 +85,21 @@ async function main(opts: FaultOptions): Promise<number> {
   }
   const unexpectedExits: UnexpectedExit[] = [];
   const problems: string[] = [];
-  let faults: FaultOutcome = { kills: [], postgresRestart: undefined };
+  const faults: FaultOutcome = { kills: [], postgresRestart: undefined };
   let scans: ScanComparison[] = [];
 
   try {
-    const schemas = await setUp(opts, work, started, unexpectedExits);
-    faults = await runWithAgents(opts, started, random, problems);
-    scans = await compareAll(started, schemas, problems);
+    let schemas: Map<number, string> | undefined;
+    try {
+      schemas = await setUp(opts, work, started, unexpectedExits);
+      await runWithAgents(opts, started, random, faults, problems);
+    } catch (error) {
+      problems.push(`the run failed: ${(error as Error).stack ?? String(error)}`);
+    }
+    // Rows are compared even after a failure, as long as the scans exist to compare.
+    if (schemas !== undefined) scans = await compareAll(started, schemas, problems);
   } catch (error) {
-    problems.push(`the run failed: ${(error as Error).stack ?? String(error)}`);
+    problems.push(`comparing the rows failed: ${(error as Error).stack ?? String(error)}`);
   } finally {
     await tearDown(started);
   }
@@ -194,15 +200,21 @@ async function setUp(opts: FaultOptions, work: string, started: Started, unexpec
  * Run the agents, each scanning again and again, while the faults happen; then let
  * every agent finish its last scan, up to the timeout.
  */
-async function runWithAgents(opts: FaultOptions, started: Started, random: SeededRandom, problems: string[]): Promise<FaultOutcome> {
+async function runWithAgents(
+  opts: FaultOptions,
+  started: Started,
+  random: SeededRandom,
+  faults: FaultOutcome,
+  problems: string[],
+): Promise<void> {
   let faultsDone = false;
   const agents = Promise.all(started.slots.map((slot) => slot.runWhile(() => !faultsDone)));
 
-  let faults: FaultOutcome;
   try {
     const apis = started.children.filter((child) => child.role === 'api');
     const workers = started.children.filter((child) => child.role === 'worker');
-    faults = await runFaults({ apis, workers, pool: started.services!.pool, postgres: started.postgres! }, opts.kills, opts.pgRestart, random);
+    const targets = { apis, workers, pool: started.services!.pool, postgres: started.postgres! };
+    await runFaults(targets, opts.kills, opts.pgRestart, random, faults);
   } finally {
     faultsDone = true;
   }
@@ -216,7 +228,6 @@ async function runWithAgents(opts: FaultOptions, started: Started, random: Seede
     for (const slot of started.slots) slot.kill();
     await agents;
   }
-  return faults;
 }
 
 /** Compare every scan the agents reported, and find scans on the server that no agent reported. */

@@ -183,7 +183,8 @@ export class StrataChild {
     })().finally(() => {
       this.#restarting = undefined;
     });
-    // A failed start is reported when kill() or stop() awaits it, or at the end of the run.
+    // A failed start is logged here. kill() and stop() then find the process down, and
+    // the run's next start() of it tries again.
     this.#restarting.catch((error: unknown) => logEvent(`${this.label} could not be started again: ${(error as Error).message}`));
   }
 
