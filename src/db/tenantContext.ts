@@ -28,6 +28,16 @@ export async function withTenant<T>(
   const client = await connectOrUnavailable(pool);
   let broken: Error | undefined;
 
+  // pg-pool drops its own 'error' listener while a client is checked out. When the server
+  // ends the connection between two statements (a fast shutdown, a failover,
+  // pg_terminate_backend), the client emits 'error', which without a listener ends the
+  // process. Kept here, the error fails this unit's next statement instead.
+  let connectionError: Error | undefined;
+  const onConnectionError = (error: Error): void => {
+    connectionError = error;
+  };
+  client.on('error', onConnectionError);
+
   try {
     await client.query('BEGIN');
     await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(role)}`);
@@ -43,9 +53,10 @@ export async function withTenant<T>(
     broken = await rollbackQuietly(client, error);
     throw error;
   } finally {
-    // A connection whose rollback failed is in an unknown state: destroy it rather
-    // than hand it to the next caller.
-    client.release(broken);
+    // A connection whose rollback failed is in an unknown state, and one that failed is
+    // gone: destroy it rather than hand it to the next caller.
+    client.removeListener('error', onConnectionError);
+    client.release(broken ?? connectionError);
   }
 }
 

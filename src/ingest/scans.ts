@@ -113,7 +113,7 @@ export async function getScan(pool: pg.Pool, tenant: TenantRef, scanGuid: string
 /**
  * Close a scan for uploads once every chunk from 0 to `chunkCount - 1` has arrived
  * and the rows add up, then queue its finalisation. Repeating the same request returns
- * the scan in its current state.
+ * the scan in its current state, and queues finalisation again while it is COMPLETING.
  */
 export async function completeScan(
   pool: pg.Pool,
