@@ -110,9 +110,10 @@ export class T0005ScanPartitions extends Migration {
   }
 
   /**
-   * The DDL other roles need on `file`, as functions owned by the stager. The schema
-   * name is written into each function when it is made, so none depends on the
-   * caller's search_path.
+   * The DDL other roles need on `file`, as functions owned by the stager. Each pins its
+   * `search_path` to the tenant schema and pg_temp, and finds its tables through
+   * `current_schema()`, so no body names the schema: a tenant imported under a new code
+   * needs only the pinned path rewritten.
    */
   private addPartitionFunctions(): void {
     this.addSql(`
@@ -124,16 +125,17 @@ export class T0005ScanPartitions extends Migration {
         -- calling transaction as constants. Repeating the call is harmless.
         EXECUTE format($f$
           CREATE FUNCTION %1$I.create_scan_partition(p_scan_id bigint, p_path_style text, p_max_path_chars integer, p_max_name_chars integer)
-          RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+          RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
           DECLARE
             tenant uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
+            part text := 'file_s' || p_scan_id;
             name_rule text := CASE p_path_style
               WHEN 'windows' THEN $rule$strpos(name, '\\') = 0 AND strpos(name, ':') = 0$rule$
               WHEN 'posix' THEN 'true' END;
           BEGIN
             IF tenant IS NULL THEN RAISE EXCEPTION 'app.tenant_id is not set'; END IF;
             IF name_rule IS NULL THEN RAISE EXCEPTION 'unknown path style %%', p_path_style; END IF;
-            IF to_regclass(format('%%I.%%I', %1$L, 'file_s' || p_scan_id)) IS NOT NULL THEN RETURN; END IF;
+            IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NOT NULL THEN RETURN; END IF;
 
             EXECUTE format(
               'CREATE TABLE %%1$I.%%2$I PARTITION OF %%1$I.file (
@@ -143,46 +145,46 @@ export class T0005ScanPartitions extends Migration {
                  CONSTRAINT name_within_limit CHECK (octet_length(name) <= %%6$s OR length(name) <= %%6$s),
                  CONSTRAINT name_fits_path_style CHECK (%%7$s)
                ) FOR VALUES IN (%%4$s)',
-              %1$L, 'file_s' || p_scan_id, tenant, p_scan_id, p_max_path_chars, p_max_name_chars, name_rule);
-            EXECUTE format('ALTER TABLE %%I.%%I ENABLE ROW LEVEL SECURITY', %1$L, 'file_s' || p_scan_id);
+              current_schema(), part, tenant, p_scan_id, p_max_path_chars, p_max_name_chars, name_rule);
+            EXECUTE format('ALTER TABLE %%I.%%I ENABLE ROW LEVEL SECURITY', current_schema(), part);
             EXECUTE format(
               $p$CREATE POLICY tenant_isolation ON %%I.%%I USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)$p$,
-              %1$L, 'file_s' || p_scan_id);
+              current_schema(), part);
           END $body$$f$, schema_name);
 
         -- Build the partition's unique index once all chunks are in. Duplicates (the
         -- same file twice in one scan, e.g. under both long-path forms) make the build
-        -- fail; then all but the first copy are deleted and the build runs again.
+        -- fail. Then all but the first copy are deleted and the build runs again.
         -- Returns how many rows were deleted.
         EXECUTE format($f$
           CREATE FUNCTION %1$I.index_scan_partition(p_scan_id bigint)
-          RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+          RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
           DECLARE
             part text := 'file_s' || p_scan_id;
             removed bigint := 0;
           BEGIN
-            IF to_regclass(format('%%I.%%I', %1$L, part)) IS NULL THEN
+            IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NULL THEN
               RAISE EXCEPTION 'scan %% has no file partition', p_scan_id;
             END IF;
             BEGIN
-              EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %%I ON %%I.%%I (dir_hash, name)', part || '_key', %1$L, part);
+              EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %%I ON %%I.%%I (dir_hash, name)', part || '_key', current_schema(), part);
             EXCEPTION WHEN unique_violation THEN
               EXECUTE format(
                 'DELETE FROM %%1$I.%%2$I a USING %%1$I.%%2$I b
-                  WHERE a.dir_hash = b.dir_hash AND a.name = b.name AND a.ctid > b.ctid', %1$L, part);
+                  WHERE a.dir_hash = b.dir_hash AND a.name = b.name AND a.ctid > b.ctid', current_schema(), part);
               GET DIAGNOSTICS removed = ROW_COUNT;
-              EXECUTE format('CREATE UNIQUE INDEX %%I ON %%I.%%I (dir_hash, name)', part || '_key', %1$L, part);
+              EXECUTE format('CREATE UNIQUE INDEX %%I ON %%I.%%I (dir_hash, name)', part || '_key', current_schema(), part);
             END;
-            EXECUTE format('ANALYZE %%I.%%I', %1$L, part);
+            EXECUTE format('ANALYZE %%I.%%I', current_schema(), part);
             RETURN removed;
           END $body$$f$, schema_name);
 
-        -- Drop a scan's partition (expired or failed scans).
+        -- Drop a scan's partition (expired scans).
         EXECUTE format($f$
           CREATE FUNCTION %1$I.drop_scan_partition(p_scan_id bigint)
-          RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+          RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
           BEGIN
-            EXECUTE format('DROP TABLE IF EXISTS %%I.%%I', %1$L, 'file_s' || p_scan_id);
+            EXECUTE format('DROP TABLE IF EXISTS %%I.%%I', current_schema(), 'file_s' || p_scan_id);
           END $body$$f$, schema_name);
 
         EXECUTE format('REVOKE ALL ON FUNCTION %1$I.create_scan_partition(bigint, text, integer, integer), %1$I.index_scan_partition(bigint), %1$I.drop_scan_partition(bigint) FROM PUBLIC', schema_name);
