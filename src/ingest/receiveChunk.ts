@@ -12,7 +12,7 @@ import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import { scanPartition } from './scanPartition.ts';
 import type { ChunkFolders } from './folderCollector.ts';
 import { folderPathProblem, type PathStyle } from './folderPaths.ts';
-import { FIND_FOLDER_COLLISION, INSERT_CHUNK_FOLDERS } from './sql/chunkFolders.ts';
+import { INSERT_CHUNK_FOLDERS, LOOK_UP_CHUNK_FOLDERS } from './sql/chunkFolders.ts';
 
 export interface ChunkUpload {
   scanGuid: string;
@@ -186,14 +186,34 @@ async function addChunkFolders(client: pg.PoolClient, tenantId: string, scan: Sc
     }
   }
 
-  const paths = [...folders.keys()];
-  await client.query(INSERT_CHUNK_FOLDERS, [tenantId, scan.share_name, paths]);
-  const collision = await client.query<{ dir_path: string; other_path: string }>(FIND_FOLDER_COLLISION, [scan.share_name, paths]);
-  const found = collision.rows[0];
-  if (found) {
-    throw StrataError.conflict(
-      'FOLDER_HASH_COLLISION',
-      `folders ${JSON.stringify(found.dir_path)} and ${JSON.stringify(found.other_path)} of share ${scan.share_name} have the same 64-bit hash; the chunk cannot be stored`,
-    );
+  // Most folders of a rescan are stored already: look them all up, then insert only
+  // the missing ones, which costs far less than ON CONFLICT on every folder.
+  const missing = await lookUpFolders(client, scan.share_name, [...folders.keys()]);
+  if (missing.length === 0) return;
+
+  const inserted = await client.query<{ dir_path: string }>(INSERT_CHUNK_FOLDERS, [tenantId, scan.share_name, missing]);
+  if (inserted.rowCount === missing.length) return;
+
+  // Another upload added some of them meanwhile; check those against what it stored.
+  const added = new Set(inserted.rows.map((row) => row.dir_path));
+  const raced = await lookUpFolders(client, scan.share_name, missing.filter((path) => !added.has(path)));
+  if (raced.length > 0) throw new Error(`folders ${JSON.stringify(raced.slice(0, 3))} were neither inserted nor found`);
+}
+
+/** Return the paths the share has no folder for; raise on a hash collision with a stored folder. */
+async function lookUpFolders(client: pg.PoolClient, share: string, paths: string[]): Promise<string[]> {
+  const { rows } = await client.query<{ path: string; stored_path: string | null }>(LOOK_UP_CHUNK_FOLDERS, [share, paths]);
+  const missing: string[] = [];
+
+  for (const row of rows) {
+    if (row.stored_path === null) {
+      missing.push(row.path);
+    } else if (row.stored_path !== row.path) {
+      throw StrataError.conflict(
+        'FOLDER_HASH_COLLISION',
+        `folders ${JSON.stringify(row.path)} and ${JSON.stringify(row.stored_path)} of share ${share} have the same 64-bit hash; the chunk cannot be stored`,
+      );
+    }
   }
+  return missing;
 }
