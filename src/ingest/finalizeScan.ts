@@ -15,7 +15,7 @@ export interface FinalizeOptions {
   memoryMb: number;
 }
 
-/** Longest wait for the lock that dropping a partition needs on `file`; retention tries again later. */
+/** Maximum wait for the lock that dropping a partition needs on `file`. After it, retention tries again later. */
 const DROP_LOCK_TIMEOUT = '3s';
 
 interface Totals {

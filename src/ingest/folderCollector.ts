@@ -123,7 +123,7 @@ function recordEnd(bytes: Buffer, start: number, quoted: { count: number }): num
   }
 }
 
-/** Where field `column` of the record in bytes[start, end) lies, quotes included; undefined if it has fewer fields. */
+/** Find field `column` of the record in bytes[start, end), quotes included. Returns undefined when the record has fewer fields. */
 function fieldRange(bytes: Buffer, start: number, end: number, column: number): [number, number] | undefined {
   let fieldStart = start;
   for (let field = 0; ; field++) {
