@@ -7,7 +7,7 @@
 
 export type PathStyle = 'windows' | 'posix';
 
-/** The canonical form of a folder path as sent. */
+/** Return the canonical form of a folder path as sent. */
 export function canonicalFolder(path: string): string {
   if (!path.startsWith('\\\\?\\')) return path;
   if (path.startsWith('\\\\?\\UNC\\')) return `\\${path.slice(7)}`;
@@ -21,8 +21,8 @@ const UNC_ROOT = /^\\\\[^\\/]+\\[^\\/]+/;
  * Why a canonical folder path is not acceptable for its style, or undefined when it is.
  * It must be absolute, without a trailing separator (except a drive root), without `.`
  * or `..` segments and without doubled separators. A segment that starts with `/` is an
- * escaped name (bytes that are not UTF-8, written as `%XX`; see src/wire/), which POSIX
- * paths show as `//` and Windows paths as `\/`.
+ * escaped name: bytes that are not UTF-8, written as `%XX` (see src/wire/). POSIX paths
+ * show it as `//` and Windows paths as `\/`.
  */
 export function folderPathProblem(path: string, style: PathStyle): string | undefined {
   return style === 'windows' ? windowsProblem(path) : posixProblem(path);

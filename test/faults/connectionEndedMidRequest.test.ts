@@ -9,7 +9,7 @@ import { call, HEADER, putChunk, scanRequest, startHeldUpload } from '../support
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 /**
- * PostgreSQL ends a connection that a request holds between two statements, as a fast
+ * PostgreSQL ends a connection that a request has checked out, between two statements, as a fast
  * shutdown, a failover or pg_terminate_backend does. The request may fail, but the
  * `strata api` process must stay up for the others and for the client's retry.
  */
@@ -66,7 +66,7 @@ describe('API when PostgreSQL ends a connection', () => {
     expect(response).to.be.instanceOf(Response);
     expect((response as Response).status).to.equal(500);
 
-    // The client's retry is answered from the ledger.
+    // The ledger replays the first receipt to the client's retry.
     const retry = await putChunk(api.url!, token, request.scanGuid, 0, csv, { gzip: false });
     expect(retry.status).to.equal(200);
     expect(retry.body.replayed).to.equal(true);

@@ -36,7 +36,7 @@ interface RoleRow {
  *
  * The stager owns the COPY targets, so the login may switch to it; no other role may.
  * The login must also be able to switch to every runtime role, and must not inherit
- * their privileges (NOINHERIT), so that outside a tenant transaction it holds none.
+ * their privileges (NOINHERIT), so that outside a tenant transaction it has none.
  */
 export async function checkRoles(db: pg.ClientBase | pg.Pool, input: RoleCheckInput): Promise<RoleCheckResult> {
   const names = [input.login, ...input.runtimeRoles.filter((role) => role !== input.login)];
