@@ -22,6 +22,7 @@ interface Totals {
   dirs: string;
   files: string;
   bytes: string;
+  atime_suspect: string;
 }
 
 /**
@@ -104,9 +105,9 @@ async function markOk(
 
     await client.query(
       `UPDATE scan SET status = 'OK', finished_at = extract(epoch from now())::bigint,
-              file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5
+              file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5, atime_suspect_count = $6
         WHERE scan_id = $1`,
-      [scanId, totals.files, duplicates, totals.dirs, totals.bytes],
+      [scanId, totals.files, duplicates, totals.dirs, totals.bytes, totals.atime_suspect],
     );
     await client.query(
       `INSERT INTO audit_log (actor, action, details)

@@ -27,7 +27,15 @@ export interface PlanSummary {
   plannedFiles: number;
   plannedBytes: number;
   topDirs: { share: string; dirPath: string; files: number; bytes: number }[];
+  /** Shares whose latest scan shows access times that look unmaintained. */
+  unreliableAccessTimes: { share: string; suspectFiles: number; files: number }[];
 }
+
+/**
+ * Share of a scan's files with an impossible access time (at or before creation, or
+ * before the last modification) from which its access times count as unmaintained.
+ */
+export const UNRELIABLE_ACCESS_TIME_SHARE = 0.9;
 
 /**
  * Bring the PLANNED tier objects of each share in scope in line with its latest OK
@@ -41,7 +49,7 @@ export async function planColdFiles(pool: pg.Pool, tenant: TenantRef, request: P
   const run = randomUUID();
 
   return withTenant(pool, tenant, Roles.planner, async (client) => {
-    const scans = await client.query(LATEST_SCANS, [share]);
+    const scans = await client.query<{ share_name: string; file_count: string | null; atime_suspect_count: string | null }>(LATEST_SCANS, [share]);
     if (share !== null && scans.rowCount === 0) {
       throw StrataError.notFound(`an OK scan of share ${JSON.stringify(share)}`);
     }
@@ -67,6 +75,9 @@ export async function planColdFiles(pool: pg.Pool, tenant: TenantRef, request: P
       plannedFiles: totals.rows[0]?.files ?? 0,
       plannedBytes: totals.rows[0]?.bytes ?? 0,
       topDirs: top.rows.map((row) => ({ share: row.share_name, dirPath: row.dir_path, files: row.files, bytes: row.bytes })),
+      unreliableAccessTimes: scans.rows
+        .map((row) => ({ share: row.share_name, suspectFiles: Number(row.atime_suspect_count ?? 0), files: Number(row.file_count ?? 0) }))
+        .filter((row) => row.files > 0 && row.suspectFiles >= UNRELIABLE_ACCESS_TIME_SHARE * row.files),
     };
   });
 }

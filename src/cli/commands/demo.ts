@@ -34,7 +34,7 @@ Run Strata's main job end to end on one machine: start PostgreSQL (embedded, unl
 DATABASE_URL is set), migrate, create the tenant "demo", run the self-check of
 \`strata doctor\` (accepting a superuser login, with a warning), start the API and the
 workers, scan PATH with strata-agent, wait until the scan is ingested, plan the files
-not accessed for DURATION, and print the plan and an age histogram.
+not used (read or modified) for DURATION, and print the plan and an age histogram.
 
 Options:
   --root PATH            tree to scan (default: this project's node_modules)

@@ -50,11 +50,18 @@ export async function run(argv: string[]): Promise<number> {
 /** Format a plan summary as `strata plan` and the demo print it. */
 export function formatPlanSummary(summary: PlanSummary, olderThan: string): string {
   const lines = [
-    `Plan: files not accessed for ${olderThan} (last access before ${new Date(summary.cutoffUnix * 1000).toISOString()})`,
+    `Plan: files not used for ${olderThan} (last access and modification before ${new Date(summary.cutoffUnix * 1000).toISOString()})`,
     `  planned now:   ${formatCount(summary.newlyPlanned)} files`,
     `  dropped:       ${formatCount(summary.dropped)} planned files no longer qualify (used, changed or gone)`,
     `  planned total: ${formatCount(summary.plannedFiles)} files, ${formatBytes(summary.plannedBytes)} to free`,
   ];
+  for (const share of summary.unreliableAccessTimes) {
+    lines.push(
+      `  note: share ${share.share} looks like it does not maintain access times (${formatCount(share.suspectFiles)} of ` +
+        `${formatCount(share.files)} files were last read at or before they were created or modified); ` +
+        'its files are aged by modification time',
+    );
+  }
   if (summary.topDirs.length > 0) {
     const rows = summary.topDirs.map((dir) => [formatBytes(dir.bytes), formatCount(dir.files), dir.share, dir.dirPath]);
     lines.push('', 'Top folders by planned bytes:', formatTable(['bytes', 'files', 'share', 'folder'], rows));

@@ -1,10 +1,15 @@
 /**
- * A finished scan's totals in one pass over its partition: files, bytes and distinct
- * folders. `$1` scan id. Grouping by the 64-bit folder hash keeps the hash table small.
+ * A finished scan's totals in one pass over its partition: files, bytes, distinct
+ * folders, and files whose access time cannot be real (at or before creation, or
+ * before the last modification). `$1` scan id. Grouping by the 64-bit folder hash keeps
+ * the hash table small.
  */
 export const SCAN_TOTALS = `
-  SELECT count(*) AS dirs, coalesce(sum(files), 0)::bigint AS files, coalesce(sum(bytes), 0)::bigint AS bytes
-    FROM (SELECT dir_hash, count(*) AS files, sum(size_bytes) AS bytes FROM file WHERE scan_id = $1 GROUP BY dir_hash) AS per_dir`;
+  SELECT count(*) AS dirs, coalesce(sum(files), 0)::bigint AS files, coalesce(sum(bytes), 0)::bigint AS bytes,
+         coalesce(sum(suspect), 0)::bigint AS atime_suspect
+    FROM (SELECT dir_hash, count(*) AS files, sum(size_bytes) AS bytes,
+                 count(*) FILTER (WHERE atime_unix <= ctime_unix OR atime_unix < mtime_unix) AS suspect
+            FROM file WHERE scan_id = $1 GROUP BY dir_hash) AS per_dir`;
 
 /**
  * OK scans of share `$1` beyond the newest `$2`, oldest first: the snapshots that

@@ -2,8 +2,10 @@ import { PLACEHOLDER_ATTRIBUTES } from '../../../tenant-template/migrations/T000
 import { LATEST_SCANS } from './latestScans.ts';
 
 /**
- * Plan every file of the latest OK scans last accessed at or before `$2` (Unix
- * seconds), except cloud placeholders, whose content is not on the disk. `$1` share
+ * Plan every file of the latest OK scans last used at or before `$2` (Unix seconds),
+ * except cloud placeholders, whose content is not on the disk. A file's last use is the
+ * later of its access and modification times: a file modified within the threshold is
+ * never planned, even on a share whose access times are not maintained. `$1` share
  * or NULL, `$3` who planned it, `$4` this run's id. A file already PLANNED is brought
  * up to date with the latest scan and stamped with this run. Rows that have moved
  * past PLANNED (being moved, stubbed) are left alone. The full path joins folder and
@@ -23,7 +25,7 @@ export const PLAN_COLD_FILES = `
      CROSS JOIN LATERAL (
            SELECT CASE WHEN right(d.dir_path, 1) = s.sep THEN d.dir_path || f.name
                        ELSE d.dir_path || s.sep || f.name END AS full_path) p
-     WHERE f.atime_unix <= $2
+     WHERE greatest(f.atime_unix, f.mtime_unix) <= $2
        AND coalesce(f.attributes, 0) & ${PLACEHOLDER_ATTRIBUTES} = 0
     ON CONFLICT (share_name, dir_hash, name) DO UPDATE
        SET scan_id = EXCLUDED.scan_id, full_path = EXCLUDED.full_path, size_bytes = EXCLUDED.size_bytes,

@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
+import { planColdFiles } from '../../src/planning/planColdFiles.ts';
+import { formatPlanSummary } from '../../src/cli/commands/plan.ts';
+import { call, HEADER, putChunk, quote, scanRequest, waitForScan } from '../support/http.ts';
+import { createTenant, startStack, type Stack } from '../support/stack.ts';
+
+const DAY = 86_400;
+const YEAR = 365 * DAY;
+
+// Hard input M1: a share whose volume does not maintain access times. The access time
+// equals the creation time on nearly every file and is sometimes older than the
+// modification time. Planning must not age files by that access time alone.
+describe('shares without maintained access times', () => {
+  let stack: Stack;
+  let tenant: ProvisionedTenant;
+  const now = Math.floor(Date.now() / 1000);
+
+  async function ingest(share: string, files: { name: string; atime: number; mtime: number; ctime: number }[]) {
+    const opened = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName: share }) });
+    const lines = files.map((file) => `${quote(`D:\\${share}`)},${quote(file.name)},100,${file.atime},${file.mtime},${file.ctime}\n`);
+    await putChunk(stack.api!.url, tenant.agentToken, opened.body.scanGuid, 0, HEADER + lines.join(''));
+    await call(stack.api!.url, 'POST', `/v1/scans/${opened.body.scanGuid}/complete`, {
+      token: tenant.agentToken,
+      json: { chunkCount: 1, rowCount: files.length, unreadableCount: 0 },
+    });
+    expect((await waitForScan(stack.api!.url, tenant.agentToken, opened.body.scanGuid)).status).to.equal('OK');
+  }
+
+  before(async () => {
+    stack = await startStack('cases_access_times');
+    tenant = await createTenant(stack, 'acme');
+
+    // Access time frozen at creation, two years ago, on every file; one was edited last week.
+    const created = now - 2 * YEAR;
+    const frozen = Array.from({ length: 9 }, (_, i) => ({ name: `report ${i}.docx`, atime: created, mtime: created, ctime: created }));
+    await ingest('archive', [...frozen, { name: 'edited last week.docx', atime: created, mtime: now - 7 * DAY, ctime: created }]);
+
+    // A share that maintains access times: read after creation and modification.
+    await ingest('projects', [
+      { name: 'old.dwg', atime: now - 2 * YEAR, mtime: now - 3 * YEAR, ctime: now - 4 * YEAR },
+      { name: 'read yesterday.dwg', atime: now - DAY, mtime: now - 3 * YEAR, ctime: now - 4 * YEAR },
+    ]);
+  });
+  after(async () => stack?.close());
+
+  it('never plans a file modified within the threshold', async () => {
+    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'archive', olderThanSeconds: YEAR, plannedBy: 'test' });
+
+    expect(summary.newlyPlanned).to.equal(9);
+    const { rows } = await stack.services.pool.query("SELECT name FROM t_acme.tier_object WHERE share_name = 'archive' ORDER BY name");
+    expect(rows.map((row) => row.name)).not.to.include('edited last week.docx');
+  });
+
+  it('flags the share whose access times look unmaintained', async () => {
+    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+
+    expect(summary.unreliableAccessTimes).to.deep.equal([{ share: 'archive', suspectFiles: 10, files: 10 }]);
+    expect(formatPlanSummary(summary, '1y')).to.contain('share archive looks like it does not maintain access times');
+  });
+
+  it('plans by access time where it is maintained', async () => {
+    await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test' });
+
+    const { rows } = await stack.services.pool.query("SELECT name FROM t_acme.tier_object WHERE share_name = 'projects' ORDER BY name");
+    expect(rows.map((row) => row.name)).to.deep.equal(['old.dwg']);
+  });
+});
