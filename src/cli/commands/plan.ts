@@ -8,13 +8,13 @@ import { formatBytes, formatCount, formatTable } from '../format.ts';
 
 export const usage = `Usage: strata plan --tenant CODE --older-than DURATION [--share NAME] [--top N]
 
-Plan the files of the latest OK scan of each share (or of one share) that were not
-accessed for DURATION as PLANNED tier objects, then print what is planned. Running it
-again plans only files that were not planned before.
+Plan the files of the latest OK scan of each share (or of one share) that were
+neither read nor modified for DURATION as PLANNED tier objects, then print what is
+planned. Running it again plans only files that were not planned before.
 
 Options:
   --tenant CODE          tenant code
-  --older-than DURATION  last access at least this long ago: 365d, 12w, 2y, 36h (units s, m, h, d, w, y)
+  --older-than DURATION  last access and modification at least this long ago: 365d, 12w, 2y, 36h (units s, m, h, d, w, y)
   --share NAME           only this share
   --top N                folders listed by planned bytes (default 10)`;
 
