@@ -18,7 +18,7 @@ const DRIVE_ROOT = /^[A-Za-z]:\\/;
 const UNC_ROOT = /^\\\\[^\\/]+\\[^\\/]+/;
 
 /**
- * Why a canonical folder path is not acceptable for its style, or undefined when it is.
+ * Return why a canonical folder path is invalid for its style, or undefined when it is valid.
  * It must be absolute, without a trailing separator (except a drive root), without `.`
  * or `..` segments and without doubled separators. A segment that starts with `/` is an
  * escaped name: bytes that are not UTF-8, written as `%XX` (see src/wire/). POSIX paths

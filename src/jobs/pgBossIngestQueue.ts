@@ -17,7 +17,7 @@ export class PgBossIngestQueue implements IngestQueue {
   /**
    * Queue a scan's finalisation, keeping one waiting job per scan. pg-boss returns no
    * id when it inserted nothing. On the `short` policy that happens when a job for this
-   * scan is waiting, and that job starts after the caller's commit, so it sees the
+   * scan is waiting, and that job starts after the caller's commit, so it reads the
    * COMPLETING scan. A missing id is therefore taken as queued only when such a waiting
    * job is found. Otherwise the job is sent again: the waiting job may have started in
    * between. After SEND_ATTEMPTS sends this raises JobNotQueuedError.

@@ -32,10 +32,10 @@ export interface PlanSummary {
 }
 
 /**
- * Share of a scan's files with an impossible access time (at or before creation, or
+ * Fraction of a scan's files with an impossible access time (at or before creation, or
  * before the last modification) from which its access times count as unmaintained.
  */
-export const UNRELIABLE_ACCESS_TIME_SHARE = 0.9;
+export const UNRELIABLE_ACCESS_TIME_FRACTION = 0.9;
 
 /**
  * Bring the PLANNED tier objects of each share in scope in line with its latest OK
@@ -77,7 +77,7 @@ export async function planColdFiles(pool: pg.Pool, tenant: TenantRef, request: P
       topDirs: top.rows.map((row) => ({ share: row.share_name, dirPath: row.dir_path, files: row.files, bytes: row.bytes })),
       unreliableAccessTimes: scans.rows
         .map((row) => ({ share: row.share_name, suspectFiles: Number(row.atime_suspect_count ?? 0), files: Number(row.file_count ?? 0) }))
-        .filter((row) => row.files > 0 && row.suspectFiles >= UNRELIABLE_ACCESS_TIME_SHARE * row.files),
+        .filter((row) => row.files > 0 && row.suspectFiles >= UNRELIABLE_ACCESS_TIME_FRACTION * row.files),
     };
   });
 }

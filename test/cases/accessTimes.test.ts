@@ -2,13 +2,13 @@ import { expect } from 'chai';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { planColdFiles } from '../../src/planning/planColdFiles.ts';
 import { formatPlanSummary } from '../../src/cli/commands/plan.ts';
-import { call, HEADER, putChunk, quote, scanRequest, waitForScan } from '../support/http.ts';
+import { completeAndWait, csvLines, HEADER, openScan, putChunk } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 const DAY = 86_400;
 const YEAR = 365 * DAY;
 
-// Hard input M1: a share whose volume does not maintain access times. The access time
+// A share whose volume does not maintain access times. The access time
 // equals the creation time on nearly every file and is sometimes older than the
 // modification time. Planning must not age files by that access time alone.
 describe('shares without maintained access times', () => {
@@ -17,21 +17,19 @@ describe('shares without maintained access times', () => {
   const now = Math.floor(Date.now() / 1000);
 
   async function ingest(share: string, files: { name: string; atime: number; mtime: number; ctime: number }[]) {
-    const opened = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName: share }) });
-    const lines = files.map((file) => `${quote(`D:\\${share}`)},${quote(file.name)},100,${file.atime},${file.mtime},${file.ctime}\n`);
-    await putChunk(stack.api!.url, tenant.agentToken, opened.body.scanGuid, 0, HEADER + lines.join(''));
-    await call(stack.api!.url, 'POST', `/v1/scans/${opened.body.scanGuid}/complete`, {
-      token: tenant.agentToken,
-      json: { chunkCount: 1, rowCount: files.length, unreadableCount: 0 },
-    });
-    expect((await waitForScan(stack.api!.url, tenant.agentToken, opened.body.scanGuid)).status).to.equal('OK');
+    const scanGuid = await openScan(stack.api!.url, tenant.agentToken, { shareName: share });
+    const rows = files.map((file) => [`D:\\${share}`, file.name, '100', String(file.atime), String(file.mtime), String(file.ctime)]);
+    await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, HEADER + csvLines(rows));
+
+    const scan = await completeAndWait(stack.api!.url, tenant.agentToken, scanGuid, { chunkCount: 1, rowCount: files.length });
+    expect(scan.status).to.equal('OK');
   }
 
   before(async () => {
     stack = await startStack('cases_access_times');
     tenant = await createTenant(stack, 'acme');
 
-    // Access time frozen at creation, two years ago, on every file; one was edited last week.
+    // Every file's access time stayed at its creation, two years ago. One file was edited last week.
     const created = now - 2 * YEAR;
     const frozen = Array.from({ length: 9 }, (_, i) => ({ name: `report ${i}.docx`, atime: created, mtime: created, ctime: created }));
     await ingest('archive', [...frozen, { name: 'edited last week.docx', atime: created, mtime: now - 7 * DAY, ctime: created }]);

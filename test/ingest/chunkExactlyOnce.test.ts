@@ -88,7 +88,7 @@ describe('scan whose finalisation job was lost', () => {
     expect((await call(stack.api!.url, 'POST', `/v1/scans/${scanGuid}/complete`, complete)).body.status).to.equal('COMPLETING');
 
     // A crash after complete committed and before its job was sent leaves exactly
-    // this: a COMPLETING scan and no job. The agent, which got no answer, repeats.
+    // this: a COMPLETING scan and no job. The agent, which received no response, repeats the request.
     await stack.services.pool.query("DELETE FROM pgboss.job WHERE name = 'ingest.finalize'");
     expect((await call(stack.api!.url, 'POST', `/v1/scans/${scanGuid}/complete`, complete)).status).to.equal(200);
     await startWorkers(stack);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
-import { call, HEADER, putChunk, scanRequest, waitForScan } from '../support/http.ts';
+import { completeAndWait, csvLines, HEADER, openScan, putChunk } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 /** The stack's workers keep the last three OK scans of each share. */
@@ -17,15 +17,12 @@ describe('scan retention', () => {
   after(async () => stack?.close());
 
   async function scanShare(shareName: string, files: number): Promise<string> {
-    const opened = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName }) });
-    const scanGuid = opened.body.scanGuid;
-    const rows = Array.from({ length: files }, (_, i) => `"D:\\x","f${i}.txt",1,1,1,1\n`).join('');
-    expect((await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, `${HEADER}${rows}`)).status).to.equal(200);
-    await call(stack.api!.url, 'POST', `/v1/scans/${scanGuid}/complete`, {
-      token: tenant.agentToken,
-      json: { chunkCount: 1, rowCount: files, unreadableCount: 0 },
-    });
-    expect((await waitForScan(stack.api!.url, tenant.agentToken, scanGuid)).status).to.equal('OK');
+    const scanGuid = await openScan(stack.api!.url, tenant.agentToken, { shareName });
+    const rows = Array.from({ length: files }, (_, i) => ['D:\\x', `f${i}.txt`, '1', '1', '1', '1']);
+    expect((await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, HEADER + csvLines(rows))).status).to.equal(200);
+
+    const scan = await completeAndWait(stack.api!.url, tenant.agentToken, scanGuid, { chunkCount: 1, rowCount: files });
+    expect(scan.status).to.equal('OK');
     return scanGuid;
   }
 
@@ -38,7 +35,7 @@ describe('scan retention', () => {
     return new Map(rows.map((row) => [row.scan_guid, { status: row.status, partition: row.partition }]));
   }
 
-  it('keeps the last OK scans of a share and drops the older ones with their partitions', async () => {
+  it('drops scans beyond the retention', async () => {
     const finance: string[] = [];
     for (let i = 0; i < KEPT + 2; i++) finance.push(await scanShare('finance', i + 1));
     const other = await scanShare('legal', 2);

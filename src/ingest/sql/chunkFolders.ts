@@ -21,9 +21,9 @@ export const LOOK_UP_CHUNK_FOLDERS = `
 
 /**
  * Add the folders the lookup did not find. `$1` tenant id, `$2` share, `$3` paths.
- * Folders go in hash order so that two chunks of one share that add the same folders
- * wait on each other in the same order and cannot deadlock. A folder that another
- * upload added meanwhile is skipped, and the caller looks it up again.
+ * The ORDER BY inserts them in hash order, so two chunks of one share that add the
+ * same folders wait on each other in one order and do not deadlock. A folder that
+ * another upload added meanwhile is skipped, and the caller looks it up again.
  */
 export const INSERT_CHUNK_FOLDERS = `
   INSERT INTO dir (tenant_id, share_name, dir_path, dir_hash)
