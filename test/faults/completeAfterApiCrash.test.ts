@@ -1,13 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
-import { findFreePort } from '../../scripts/bench/apiProcess.ts';
-import { StrataChild } from '../../scripts/faults/strataChild.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { call, HEADER, putChunk, scanRequest } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
+import { startApiChild, type ApiChild } from './support/apiChild.ts';
 
 /**
  * A real `strata api` process is killed at one exact point: after the transaction that
@@ -20,37 +16,27 @@ describe('scan completion when the API dies', () => {
   const APPLICATION = 'faults-complete-api';
   let stack: Stack;
   let tenant: ProvisionedTenant;
-  let api: StrataChild;
-  let logFolder: string;
-  const unexpectedExits: string[] = [];
+  let child: ApiChild;
 
   before(async () => {
     // The worker runs in this process; only the API is a child process that can be killed.
     stack = await startStack('complete_api_crash', { api: false, workers: true });
     tenant = await createTenant(stack, 'acme');
 
-    logFolder = await mkdtemp(path.join(os.tmpdir(), 'strata-test-faults-'));
-    const databaseUrl = new URL(stack.db.url);
-    databaseUrl.searchParams.set('application_name', APPLICATION);
-    api = new StrataChild(
-      { label: 'api', role: 'api', databaseUrl: databaseUrl.toString(), port: await findFreePort(), logFile: path.join(logFolder, 'api.log') },
-      (exit) => unexpectedExits.push(exit.exitStatus),
-    );
-    await api.start();
+    child = await startApiChild(stack, APPLICATION);
   });
 
   after(async () => {
-    await api?.stop();
+    await child?.stop();
     await stack?.close();
-    await rm(logFolder, { recursive: true, force: true });
   });
 
   it('finishes a scan whose finalisation job died with the API', async () => {
     const request = scanRequest();
     const scanGuid = request.scanGuid;
     const token = tenant.agentToken;
-    await call(api.url!, 'POST', '/v1/scans', { token, json: request });
-    const chunk = await putChunk(api.url!, token, scanGuid, 0, `${HEADER}"D:\\x","a.txt",10,100,200,300\n"D:\\x","b.txt",20,100,200,300\n`);
+    await call(child.api.url!, 'POST', '/v1/scans', { token, json: request });
+    const chunk = await putChunk(child.api.url!, token, scanGuid, 0, `${HEADER}"D:\\x","a.txt",10,100,200,300\n"D:\\x","b.txt",20,100,200,300\n`);
     expect(chunk.status).to.equal(200);
 
     // Every chunk is normalised before `complete`, as with small chunks it usually is.
@@ -63,14 +49,14 @@ describe('scan completion when the API dies', () => {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE pgboss.job IN EXCLUSIVE MODE');
 
-      const completing = call(api.url!, 'POST', `/v1/scans/${scanGuid}/complete`, {
+      const completing = call(child.api.url!, 'POST', `/v1/scans/${scanGuid}/complete`, {
         token,
         json: { chunkCount: 1, rowCount: 2, unreadableCount: 0 },
       }).catch((error: unknown) => error);
       await waitUntil(async () => (await scanStatus(stack, scanGuid)).status === 'COMPLETING', 'the scan to commit COMPLETING');
       await waitUntil(() => apiWaitsOnLock(stack, APPLICATION), 'the API to wait on the job table');
 
-      await api.kill();
+      await child.api.kill();
       expect(await completing).to.be.instanceOf(Error);
 
       // A backend waiting on a lock does not notice that its client is gone, so it would
@@ -86,8 +72,8 @@ describe('scan completion when the API dies', () => {
     }
 
     // The agent got no response, so it sends `complete` again to the restarted API.
-    await api.start();
-    const repeat = await call(api.url!, 'POST', `/v1/scans/${scanGuid}/complete`, {
+    await child.api.start();
+    const repeat = await call(child.api.url!, 'POST', `/v1/scans/${scanGuid}/complete`, {
       token,
       json: { chunkCount: 1, rowCount: 2, unreadableCount: 0 },
     });
@@ -95,7 +81,7 @@ describe('scan completion when the API dies', () => {
 
     // The worker polls every half second; 20 s leaves room for pg-boss's retry delays.
     await waitUntil(async () => (await scanStatus(stack, scanGuid)).status === 'OK', 'the scan to be OK', 20_000);
-    expect(unexpectedExits, `API exits not caused by the test; logs in ${logFolder}`).to.deep.equal([]);
+    expect(child.unexpectedExits, `API exits not caused by the test; logs in ${child.logFolder}`).to.deep.equal([]);
   });
 });
 

@@ -1,12 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
-import { findFreePort } from '../../scripts/bench/apiProcess.ts';
-import { StrataChild } from '../../scripts/faults/strataChild.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { call, HEADER, putChunk, scanRequest, startHeldUpload } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
+import { startApiChild, type ApiChild } from './support/apiChild.ts';
 
 /**
  * PostgreSQL ends a connection that a request has checked out, between two statements, as a fast
@@ -17,40 +13,30 @@ describe('API when PostgreSQL ends a connection', () => {
   const APPLICATION = 'faults-ended-connection-api';
   let stack: Stack;
   let tenant: ProvisionedTenant;
-  let api: StrataChild;
-  let logFolder: string;
-  const unexpectedExits: string[] = [];
+  let child: ApiChild;
 
   before(async () => {
     stack = await startStack('ended_connection', { api: false, workers: true });
     tenant = await createTenant(stack, 'acme');
 
-    logFolder = await mkdtemp(path.join(os.tmpdir(), 'strata-test-faults-'));
-    const databaseUrl = new URL(stack.db.url);
-    databaseUrl.searchParams.set('application_name', APPLICATION);
-    api = new StrataChild(
-      { label: 'api', role: 'api', databaseUrl: databaseUrl.toString(), port: await findFreePort(), logFile: path.join(logFolder, 'api.log') },
-      (exit) => unexpectedExits.push(exit.exitStatus),
-    );
-    await api.start();
+    child = await startApiChild(stack, APPLICATION);
   });
 
   after(async () => {
-    await api?.stop();
+    await child?.stop();
     await stack?.close();
-    await rm(logFolder, { recursive: true, force: true });
   });
 
   it('survives the end of a connection in a transaction', async () => {
     const request = scanRequest();
     const token = tenant.agentToken;
     const csv = `${HEADER}"D:\\x","a.txt",10,100,200,300\n`;
-    await call(api.url!, 'POST', '/v1/scans', { token, json: request });
-    expect((await putChunk(api.url!, token, request.scanGuid, 0, csv, { gzip: false })).status).to.equal(200);
+    await call(child.api.url!, 'POST', '/v1/scans', { token, json: request });
+    expect((await putChunk(child.api.url!, token, request.scanGuid, 0, csv, { gzip: false })).status).to.equal(200);
 
     // A repeat of a received chunk reads its whole body inside the transaction, to
     // compare hashes. Holding the body open keeps the connection idle in that transaction.
-    const held = await startHeldUpload(api.url!, token, request.scanGuid, 0, csv, 500);
+    const held = await startHeldUpload(child.api.url!, token, request.scanGuid, 0, csv, 500);
     const { rows } = await stack.services.pool.query(
       `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
         WHERE application_name = $1 AND state = 'idle in transaction'`,
@@ -62,12 +48,12 @@ describe('API when PostgreSQL ends a connection', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     held.release();
     const response = await held.response.catch((error: unknown) => error);
-    expect(unexpectedExits, `the API exited; its log is in ${logFolder}`).to.deep.equal([]);
+    expect(child.unexpectedExits, `the API exited; its log is in ${child.logFolder}`).to.deep.equal([]);
     expect(response).to.be.instanceOf(Response);
     expect((response as Response).status).to.equal(500);
 
     // The ledger replays the first receipt to the client's retry.
-    const retry = await putChunk(api.url!, token, request.scanGuid, 0, csv, { gzip: false });
+    const retry = await putChunk(child.api.url!, token, request.scanGuid, 0, csv, { gzip: false });
     expect(retry.status).to.equal(200);
     expect(retry.body.replayed).to.equal(true);
   });
