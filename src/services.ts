@@ -5,6 +5,7 @@ import { createPool } from './db/pool.ts';
 import { createOrm } from './db/orm.ts';
 import type { KeyProvider } from './keys/keyProvider.ts';
 import { LocalKeyring } from './keys/localKeyring.ts';
+import { TenantDeks } from './keys/tenantDeks.ts';
 import type { Logger } from './log.ts';
 
 /** The long-lived resources a command or server needs, opened once and closed together. */
@@ -14,6 +15,8 @@ export interface Services {
   pool: pg.Pool;
   orm: MikroORM;
   keys: KeyProvider;
+  /** Tenants' plaintext data keys, one callback at a time. */
+  deks: TenantDeks;
   close(): Promise<void>;
 }
 
@@ -22,6 +25,10 @@ export async function openServices(config: Config, log: Logger, databaseUrl: str
   const orm = await createOrm(databaseUrl, log);
   // Made on first use, so commands that need no key do not print the keyring warning.
   let keys: KeyProvider | undefined;
+  const keyProvider = (): KeyProvider => {
+    keys ??= new LocalKeyring(config.keyringDir, config.nodeEnv, log);
+    return keys;
+  };
 
   return {
     config,
@@ -29,9 +36,9 @@ export async function openServices(config: Config, log: Logger, databaseUrl: str
     pool,
     orm,
     get keys() {
-      keys ??= new LocalKeyring(config.keyringDir, config.nodeEnv, log);
-      return keys;
+      return keyProvider();
     },
+    deks: new TenantDeks(pool, keyProvider),
     async close() {
       await orm.close();
       await pool.end();
