@@ -36,7 +36,7 @@ export function openSecret(dek: Buffer, tenantId: string, sealed: string): Buffe
   try {
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64')), decipher.final()]);
   } catch {
-    // The GCM error says only "unable to authenticate data"; name the likely causes.
+    // The GCM error reads only "unable to authenticate data", so name the likely causes.
     throw new Error('sealed secret failed its integrity check: it belongs to another tenant, another data key, or was altered');
   }
 }

@@ -7,7 +7,7 @@ import type { KeyProvider, TenantKeyOwner } from './keyProvider.ts';
  * unwrapped by the key provider on each call and zeroed when the callback ends, so no
  * caller keeps a reference to it.
  *
- * TODO: cache unwrapped keys in memory with a TTL and a use limit (issue 6), so a burst
+ * TODO: cache unwrapped keys in memory with a TTL and a use limit, so a burst
  * of requests costs one unwrap rather than one per request.
  */
 export class TenantDeks {

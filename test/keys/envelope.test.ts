@@ -4,7 +4,7 @@ import { openSecret, sealSecret } from '../../src/keys/envelope.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 describe('envelope encryption of tenant secrets', () => {
-  it('round-trips a value and gives a new nonce each time', () => {
+  it('round-trips with a fresh nonce', () => {
     const dek = randomBytes(32);
     const first = sealSecret(dek, 'tenant-a', Buffer.from('s3cr3t'));
     const second = sealSecret(dek, 'tenant-a', Buffer.from('s3cr3t'));
@@ -14,7 +14,7 @@ describe('envelope encryption of tenant secrets', () => {
     assert.equal(openSecret(dek, 'tenant-a', first).toString(), 's3cr3t');
   });
 
-  it('refuses a value sealed for another tenant, under another key, or altered', () => {
+  it('rejects foreign, rekeyed or altered values', () => {
     const dek = randomBytes(32);
     const sealed = sealSecret(dek, 'tenant-a', Buffer.from('s3cr3t'));
     const [format, nonce, tag, body] = sealed.split(':') as [string, string, string, string];
@@ -34,7 +34,7 @@ describe('envelope encryption of tenant secrets', () => {
     });
     after(() => stack?.close());
 
-    it("seals under one tenant's key and fails under another's", async () => {
+    it('opens only under its own tenant', async () => {
       const acme = await createTenant(stack, 'env_acme');
       const other = await createTenant(stack, 'env_other');
       const sealed = await stack.services.deks.withDek(acme, (dek) => sealSecret(dek, acme.id, Buffer.from('key')));
