@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
-import type { IngestLimits } from '../config.ts';
+import { loadActingConfig, type ActingConfig, type IngestLimits } from '../config.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
 import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { actionRoutes } from './routes/actions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { scanRoutes } from './routes/scans.ts';
+import { shareTargetRoutes } from './routes/shareTargets.ts';
 
 export interface AppDeps {
   pool: pg.Pool;
@@ -17,6 +19,8 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
   maxConcurrentChunks?: number;
+  /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
+  acting?: ActingConfig;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
@@ -42,7 +46,12 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorHandler);
 
-  const routers = [healthRoutes(deps.pool, metrics), scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 })];
+  const routers = [
+    healthRoutes(deps.pool, metrics),
+    scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
+    actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
+    shareTargetRoutes(deps.pool),
+  ];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -71,6 +71,8 @@ describe('plan recomputation', () => {
 
   it('keeps rows that moved past PLANNED', async () => {
     await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+    // The database allows STUBBED only after IN_PROGRESS.
+    await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'IN_PROGRESS' WHERE name = 'cold.doc'");
     await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'STUBBED' WHERE name = 'cold.doc'");
     await scan([]);
 

@@ -61,7 +61,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   }
   const api = roles.api
     ? await startApiServer(
-        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, acting: config.acting },
         config.httpHost,
         config.httpPort,
       )

@@ -15,8 +15,8 @@ import { LATEST_SCANS } from './latestScans.ts';
 export const PLAN_COLD_FILES = `
   WITH latest AS (${LATEST_SCANS}),
   upserted AS (
-    INSERT INTO tier_object (share_name, scan_id, dir_hash, name, full_path, size_bytes, atime_unix, mtime_unix, planned_by, plan_run)
-    SELECT l.share_name, f.scan_id, f.dir_hash, f.name, p.full_path, f.size_bytes, f.atime_unix, f.mtime_unix, $3, $4
+    INSERT INTO tier_object (share_name, scan_id, dir_hash, name, full_path, size_bytes, atime_unix, mtime_unix, frn, planned_by, plan_run)
+    SELECT l.share_name, f.scan_id, f.dir_hash, f.name, p.full_path, f.size_bytes, f.atime_unix, f.mtime_unix, f.frn, $3, $4
       FROM latest l
       JOIN file f ON f.scan_id = l.scan_id
       JOIN dir d ON d.share_name = l.share_name AND d.dir_hash = f.dir_hash
@@ -29,7 +29,7 @@ export const PLAN_COLD_FILES = `
        AND coalesce(f.attributes, 0) & ${PLACEHOLDER_ATTRIBUTES} = 0
     ON CONFLICT (share_name, dir_hash, name) DO UPDATE
        SET scan_id = EXCLUDED.scan_id, full_path = EXCLUDED.full_path, size_bytes = EXCLUDED.size_bytes,
-           atime_unix = EXCLUDED.atime_unix, mtime_unix = EXCLUDED.mtime_unix, plan_run = EXCLUDED.plan_run
+           atime_unix = EXCLUDED.atime_unix, mtime_unix = EXCLUDED.mtime_unix, frn = EXCLUDED.frn, plan_run = EXCLUDED.plan_run
      WHERE tier_object.state = 'PLANNED'
     RETURNING (xmax = 0) AS inserted)
   SELECT count(*) FILTER (WHERE inserted) AS inserted FROM upserted`;

@@ -1,0 +1,42 @@
+/**
+ * Claim up to `$3` objects of share `$1` in one statement. `$2` is now (Unix seconds),
+ * `$4` the lease length in seconds, `$5` the claiming token's id.
+ *
+ * `FOR UPDATE SKIP LOCKED` hands concurrent claimers disjoint rows without waiting on
+ * each other. An object whose lease expired goes back to the queue; its new claim
+ * draws a new fence, so a result from the earlier holder is rejected. Nothing is
+ * handed out while the share is paused by the error-rate stop.
+ */
+function claimStatement(queueStates: [string, string], leasedState: string, extraFilter: string): string {
+  const [waiting, leased] = queueStates;
+  return `
+  WITH picked AS (
+    SELECT tier_id
+      FROM tier_object
+     WHERE share_name = $1
+       AND state IN ('${waiting}', '${leased}')
+       AND (state = '${waiting}' OR lease_expires_at <= $2)
+       ${extraFilter}
+       AND NOT EXISTS (SELECT 1 FROM share_acting a WHERE a.share_name = $1 AND a.paused_at IS NOT NULL)
+     ORDER BY tier_id
+     LIMIT $3
+       FOR UPDATE SKIP LOCKED)
+  UPDATE tier_object t
+     SET state = '${leasedState}', fence = nextval('tier_fence'), lease_expires_at = $2 + $4,
+         leased_by = $5, claimed_at = $2, attempts = t.attempts + 1
+    FROM picked p, dir d
+   WHERE t.tier_id = p.tier_id AND d.share_name = t.share_name AND d.dir_hash = t.dir_hash
+  RETURNING t.tier_id::text AS id, t.fence::text AS fence, t.lease_expires_at::int8 AS lease_expires_at,
+            d.dir_path, t.name, t.size_bytes::int8 AS size_bytes, t.mtime_unix::int8 AS mtime_unix,
+            t.frn::text AS frn, t.tier2_key, encode(t.sha256, 'hex') AS sha256`;
+}
+
+/** Claim PLANNED objects (and tier claims whose lease expired) for copying to Tier-2. */
+export const CLAIM_TIER = claimStatement(['PLANNED', 'IN_PROGRESS'], 'IN_PROGRESS', '');
+
+/** Claim STUBBED objects whose full path matches the regular expression `$6` for recall. */
+export const CLAIM_RECALL = claimStatement(['STUBBED', 'RECALLING'], 'RECALLING', 'AND full_path ~ $6');
+
+/** Why a share hands out nothing: its pause, if any. */
+export const SHARE_PAUSE = `
+  SELECT paused_at::int8 AS paused_at, paused_reason FROM share_acting WHERE share_name = $1 AND paused_at IS NOT NULL`;
