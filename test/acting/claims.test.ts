@@ -16,7 +16,7 @@ describe('acting claims and results', () => {
   const old = now - 2 * YEAR;
 
   async function plan(tenant: ProvisionedTenant, share: string): Promise<void> {
-    await planColdFiles(stack.services.pool, tenant, { share, olderThanSeconds: YEAR, plannedBy: 'test' });
+    await planColdFiles(stack.services.pool, tenant, { share, olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
   }
 
   async function state(id: string): Promise<{ state: string; fence: number; result_fence: number | null; sha256: string | null }> {
@@ -55,7 +55,7 @@ describe('acting claims and results', () => {
   it('claims planned files with a lease', async () => {
     const response = await claim(stack, acme.agentToken, { share: 'finance', kind: 'tier', max: 10, leaseSeconds: 60 });
     expect(response.status, JSON.stringify(response.body)).to.equal(200);
-    first = response.body.actions;
+    first = [...response.body.actions].sort((x: any, y: any) => x.name.localeCompare(y.name));
 
     expect(first.map((action: any) => action.name)).to.deep.equal(['a.xlsx', 'b.xlsx', 'c.pdf']);
     const a = first[0];

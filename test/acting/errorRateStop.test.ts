@@ -19,7 +19,7 @@ describe('acting error-rate stop', () => {
     acme = await createTenant(stack, 'acme');
     const files = Array.from({ length: 10 }, (_, i) => ({ dir: 'D:\\Flaky', name: `f${i}.dat`, size: 10, atime: old }));
     await ingestShare(stack, acme, 'flaky', files);
-    await planColdFiles(stack.services.pool, acme, { share: 'flaky', olderThanSeconds: YEAR, plannedBy: 'test' });
+    await planColdFiles(stack.services.pool, acme, { share: 'flaky', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
   });
   after(async () => stack?.close());
 

@@ -37,7 +37,7 @@ describe('tier object state machine', () => {
       { dir: 'D:\\Docs', name: 'one.txt', size: 1, atime: old },
       { dir: 'D:\\Docs', name: 'two.txt', size: 2, atime: old },
     ]);
-    await planColdFiles(stack.services.pool, acme, { share: 'docs', olderThanSeconds: YEAR, plannedBy: 'test' });
+    await planColdFiles(stack.services.pool, acme, { share: 'docs', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
   });
   after(async () => stack?.close());
 
