@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = 
   migrate: { summary: 'apply control and tenant schema migrations', load: async () => (await import('./commands/migrate.ts')).run },
   tenant: { summary: 'create, list, suspend, resume, delete, export and import tenants', load: async () => (await import('./commands/tenant.ts')).run },
   token: { summary: 'create, list and revoke API tokens', load: async () => (await import('./commands/token.ts')).run },
+  policy: { summary: 'set, list and remove tiering policies and exclusions', load: async () => (await import('./commands/policy.ts')).run },
   plan: { summary: 'show, then apply, the plan of cold files to tier', load: async () => (await import('./commands/plan.ts')).run },
   act: { summary: 'show acting status and resume shares paused by the error-rate stop', load: async () => (await import('./commands/act.ts')).run },
   api: { summary: 'serve the HTTP API', load: async () => (await import('./commands/serve.ts')).runApi },
