@@ -6,6 +6,10 @@
  * each other. An object whose lease expired goes back to the queue; its new claim
  * draws a new fence, so a result from the earlier holder is rejected. Nothing is
  * handed out while the share is paused by the error-rate stop.
+ *
+ * The folder join runs on the claimed rows only. Joined inside the UPDATE, the planner
+ * misjudged the CTE's size and joined every folder's objects first (seconds per claim
+ * at 50,000 objects).
  */
 function claimStatement(queueStates: [string, string], leasedState: string, extraFilter: string): string {
   const [waiting, leased] = queueStates;
@@ -20,15 +24,20 @@ function claimStatement(queueStates: [string, string], leasedState: string, extr
        AND NOT EXISTS (SELECT 1 FROM share_acting a WHERE a.share_name = $1 AND a.paused_at IS NOT NULL)
      ORDER BY tier_id
      LIMIT $3
-       FOR UPDATE SKIP LOCKED)
-  UPDATE tier_object t
-     SET state = '${leasedState}', fence = nextval('tier_fence'), lease_expires_at = $2 + $4,
-         leased_by = $5, claimed_at = $2, attempts = t.attempts + 1
-    FROM picked p, dir d
-   WHERE t.tier_id = p.tier_id AND d.share_name = t.share_name AND d.dir_hash = t.dir_hash
-  RETURNING t.tier_id::text AS id, t.fence::text AS fence, t.lease_expires_at::int8 AS lease_expires_at,
-            d.dir_path, t.name, t.size_bytes::int8 AS size_bytes, t.mtime_unix::int8 AS mtime_unix,
-            t.frn::text AS frn, t.tier2_key, encode(t.sha256, 'hex') AS sha256`;
+       FOR UPDATE SKIP LOCKED),
+  claimed AS (
+    UPDATE tier_object t
+       SET state = '${leasedState}', fence = nextval('tier_fence'), lease_expires_at = $2 + $4,
+           leased_by = $5, claimed_at = $2, attempts = t.attempts + 1
+      FROM picked p
+     WHERE t.tier_id = p.tier_id
+    RETURNING t.tier_id, t.fence, t.lease_expires_at, t.share_name, t.dir_hash, t.name, t.size_bytes,
+              t.mtime_unix, t.frn, t.tier2_key, t.sha256)
+  SELECT c.tier_id::text AS id, c.fence::text AS fence, c.lease_expires_at, d.dir_path, c.name, c.size_bytes,
+         c.mtime_unix, c.frn::text AS frn, c.tier2_key, encode(c.sha256, 'hex') AS sha256
+    FROM claimed c
+    JOIN dir d ON d.share_name = c.share_name AND d.dir_hash = c.dir_hash
+   ORDER BY c.tier_id`;
 }
 
 /** Claim PLANNED objects (and tier claims whose lease expired) for copying to Tier-2. */
