@@ -24,9 +24,9 @@ export interface IngestLimits {
 export interface ActingConfig {
   /** Lease given when a claim names none, in seconds. */
   defaultLeaseSeconds: number;
-  /** Longest lease a claim may ask for, in seconds. */
+  /** Maximum lease a claim may request, in seconds. */
   maxLeaseSeconds: number;
-  /** Most actions one claim hands out, whatever the agent asks for. */
+  /** Maximum actions one claim hands out, whatever the agent requests. */
   maxClaim: number;
   /** Failure fraction of a share's recent results above which its claims stop (a policy may set its own). */
   maxFailureRate: number;

@@ -72,7 +72,7 @@ export async function claimActions(
   });
 }
 
-/** The recall glob as a regular expression, in the path style of the share's folders. */
+/** Translate the recall glob into a regular expression in the path style of the share's folders. */
 async function recallPattern(client: pg.ClientBase, request: ClaimRequest): Promise<string> {
   const { rows } = await client.query<{ posix: boolean }>(
     "SELECT left(dir_path, 1) = '/' AS posix FROM dir WHERE share_name = $1 LIMIT 1",

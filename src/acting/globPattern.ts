@@ -2,7 +2,7 @@ import { StrataError } from '../errors.ts';
 
 export type PathStyle = 'windows' | 'posix';
 
-/** Longest glob accepted, in characters; longer patterns are rejected, never cut. */
+/** Maximum glob length, in characters. Longer patterns are rejected, never cut. */
 export const MAX_GLOB_CHARS = 1024;
 
 /**

@@ -12,7 +12,7 @@ export type Verdict = 'apply' | 'duplicate' | 'conflict' | 'stale_fence' | 'not_
 export interface ResultVerdict {
   id: string;
   verdict: Verdict;
-  /** Whether the server holds this result: applied now, or applied by an earlier report. */
+  /** Whether the server has recorded this result: applied now, or applied by an earlier report. */
   accepted: boolean;
   reason?: string;
   outcome: ActionResult['outcome'];

@@ -33,10 +33,10 @@ describe('acting error-rate stop', () => {
     const reported = await report(stack, acme.agentToken, results);
     expect(reported.body.results.every((result: any) => result.accepted)).to.equal(true);
 
-    const refused = await claim(stack, acme.agentToken, { share: 'flaky', kind: 'tier', max: 6 });
-    expect(refused.status).to.equal(409);
-    expect(refused.body.error.code).to.equal('SHARE_PAUSED');
-    expect(refused.body.error.message).to.match(/4 of the latest 5 results failed/);
+    const rejected = await claim(stack, acme.agentToken, { share: 'flaky', kind: 'tier', max: 6 });
+    expect(rejected.status).to.equal(409);
+    expect(rejected.body.error.code).to.equal('SHARE_PAUSED');
+    expect(rejected.body.error.message).to.match(/4 of the latest 5 results failed/);
   });
 
   it('shows the pause in strata act status', async () => {

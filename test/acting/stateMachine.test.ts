@@ -9,7 +9,7 @@ import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 const YEAR = 365 * 86_400;
 
-/** The SQLSTATE of a statement's error, or undefined when it succeeds. */
+/** Return the SQLSTATE of a statement's error, or undefined when it succeeds. */
 async function sqlStateOf(work: Promise<unknown>): Promise<string | undefined> {
   try {
     await work;

@@ -3,7 +3,7 @@
  * `$4` the lease length in seconds, `$5` the claiming token's id.
  *
  * `FOR UPDATE SKIP LOCKED` hands concurrent claimers disjoint rows without waiting on
- * each other. An object whose lease expired goes back to the queue; its new claim
+ * each other. An object whose lease expired goes back to the queue. Its new claim
  * draws a new fence, so a result from the earlier holder is rejected. Nothing is
  * handed out while the share is paused by the error-rate stop.
  *
