@@ -31,6 +31,10 @@ export type ChunkFolders = Map<string, ChunkFolder>;
  * its bytes differ from the previous record's. Records are split with native `indexOf`
  * jumps between quotes and line feeds. A record cut by a buffer boundary is carried
  * into the next buffer. Malformed CSV is left to COPY, which names its line.
+ *
+ * NOTE: this walks the records a second time after CsvRecordScanner. Folding both into
+ * one loop would save one pass over the bytes (about 0.7 s of CPU per million rows when
+ * it was measured for the folder collection alone).
  */
 export class FolderHashRewriter extends Transform {
   readonly folders: ChunkFolders = new Map();
