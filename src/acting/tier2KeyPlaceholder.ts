@@ -1,16 +1,32 @@
-import type { PathStyle } from './globPattern.ts';
+import type { PathStyle } from '../ingest/folderPaths.ts';
+
+/** One source file as the database stores it. */
+export interface SourceFile {
+  shareName: string;
+  pathStyle: PathStyle;
+  dirPath: string;
+  name: string;
+}
+
+/** A file's Tier-2 key, and the full key when `key` had to be shortened. */
+export interface MappedKey {
+  key: string;
+  fullKey: string;
+  hashed: boolean;
+}
 
 /**
  * Map a file to its Tier-2 key: the share name, then the path's segments, each
- * percent-encoded so that `/`, `%` and any other byte survive. Windows drive letters
- * keep their colon encoded (`D%3A`).
+ * percent-encoded so that `/`, `%` and any other character survive. A Windows drive
+ * letter keeps its colon encoded (`D%3A`).
  *
- * TODO: replace with `tier2Key` from src/acting/tier2Key.ts once that module lands; it
- * also handles lone surrogates, over-long keys and Windows name rewriting. The one
- * caller is src/acting/assignTier2Keys.ts.
+ * TODO: replace with `tier2KeyFor` from src/acting/tier2Key.ts once that module is on
+ * this branch. It has the same signature and also handles lone surrogates, over-long
+ * keys and Windows name rewriting. The one caller is src/acting/assignTier2Keys.ts.
  */
-export function tier2Key(share: string, dirPath: string, name: string, style: PathStyle): string {
-  const separator = style === 'windows' ? '\\' : '/';
-  const segments = dirPath.split(separator).filter((segment) => segment !== '');
-  return [share, ...segments, name].map((segment) => encodeURIComponent(segment)).join('/');
+export function tier2KeyFor(file: SourceFile): MappedKey {
+  const separator = file.pathStyle === 'windows' ? '\\' : '/';
+  const segments = file.dirPath.split(separator).filter((segment) => segment !== '');
+  const key = [file.shareName, ...segments, file.name].map((segment) => encodeURIComponent(segment)).join('/');
+  return { key, fullKey: key, hashed: false };
 }
