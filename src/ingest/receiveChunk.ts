@@ -22,7 +22,7 @@ export interface ChunkUpload {
   gzip: boolean;
 }
 
-/** Where a stored chunk's time went, for the request log: milliseconds per step. */
+/** Time per step of storing a chunk, for the request log. */
 export interface ChunkTimings {
   /** From the first byte read to the end of COPY, including the wait for the client's bytes. */
   copyMs: number;
