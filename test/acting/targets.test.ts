@@ -5,7 +5,11 @@ import { withTenant } from '../../src/db/tenantContext.ts';
 import { StrataError } from '../../src/errors.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import type { S3TargetConfig } from '../../src/tier2/targetConfig.ts';
+import { openTier2Store } from '../../src/tier2/openTier2Store.ts';
+import { startS3Server } from '../support/s3Server.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
+import { putBytes } from '../tier2/storeContract.ts';
+import { buffer } from 'node:stream/consumers';
 
 const S3_TARGET: S3TargetConfig = {
   kind: 's3',
@@ -139,5 +143,19 @@ describe('tier targets', () => {
     const badShare = await setTarget(stack.services, acme, 'a/b', S3_TARGET, 'test:operator').catch((caught: unknown) => caught);
     expect((badShare as StrataError).code).to.equal('INVALID_SHARE_NAME');
     expect(await loadTarget(stack.services, acme, 'Invalid')).to.equal(null);
+  });
+
+  it('a loaded target opens its store', async () => {
+    const s3 = await startS3Server();
+    try {
+      await setTarget(stack.services, acme, 'Live', { ...s3.config, prefix: 'acme' }, 'test:operator');
+      const config = await loadTarget(stack.services, acme, 'Live');
+      const store = openTier2Store(config!);
+
+      await putBytes(store, 'Live/a.txt', Buffer.from('through the target'));
+      expect((await buffer(await store.get('Live/a.txt'))).toString()).to.equal('through the target');
+    } finally {
+      await s3.stop();
+    }
   });
 });
