@@ -52,3 +52,29 @@ export function normalizeStorePrefix(prefix: string | undefined): string {
   assertValidKey(trimmed);
   return `${trimmed}/`;
 }
+
+/** Largest page a listing returns, the S3 and Azure maximum. */
+export const MAX_PAGE_SIZE = 1000;
+
+/** Check a listing's page size: a whole number from 1 to MAX_PAGE_SIZE (the default). */
+export function pageSizeOf(pageSize: number | undefined): number {
+  if (pageSize === undefined) return MAX_PAGE_SIZE;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+    throw new RangeError(`Tier-2 page size must be a whole number from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`);
+  }
+  return pageSize;
+}
+
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)$/i;
+
+/**
+ * Return why Windows would not store a key segment as given, or undefined. Win32 drops a
+ * trailing dot or space, opens a device for `CON`, `NUL.txt` and the like, and forbids
+ * `<>:"|?*`, so such a segment would name another file or none.
+ */
+export function windowsSegmentProblem(segment: string): string | undefined {
+  if (/[<>:"|?*]/.test(segment)) return 'it contains one of <>:"|?*';
+  if (/[. ]$/.test(segment)) return 'it ends with a dot or space';
+  if (WINDOWS_DEVICE.test(segment.split('.')[0]!.replace(/ +$/, ''))) return 'it names a Windows device';
+  return undefined;
+}
