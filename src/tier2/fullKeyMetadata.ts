@@ -1,9 +1,10 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /**
- * The full key of an object stored under a hashed key, written as object metadata:
+ * Encode the full key of an object stored under a hashed key as object metadata:
  * UTF-8, raw deflate, base64url. Metadata travels in HTTP headers, which carry ASCII
- * only, and paths repeat enough that deflate shortens them.
+ * only, and paths repeat enough that deflate shortens them. Returns undefined when the
+ * result is longer than `maxBytes`.
  */
 export function encodeFullKey(fullKey: string, maxBytes: number): string | undefined {
   const encoded = deflateRawSync(Buffer.from(fullKey, 'utf8')).toString('base64url');

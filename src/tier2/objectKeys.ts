@@ -6,14 +6,14 @@ import { InvalidTier2KeyError } from './errors.ts';
  */
 export const RESERVED_SEGMENT_PREFIX = '.strata~';
 
-/** Longest key in UTF-8 bytes, the S3 limit (Azure allows 1,024 characters, which is at least as many). */
+/** Maximum key length in UTF-8 bytes, the S3 limit. Azure allows 1,024 characters, which is at least as many. */
 export const MAX_KEY_BYTES = 1024;
 
 /**
- * Check that a key can name an object in every kind of store: `/` between non-empty
- * segments, no `.` or `..` segment, no `\` (Azure turns it into `/`, Windows treats it
- * as a separator), no NUL or other control characters, no reserved segment, at most
- * MAX_KEY_BYTES bytes. A valid key is not yet a safe Windows name; src/acting/tier2Key.ts
+ * Check that a key can name an object in every kind of store. It needs `/` between
+ * non-empty segments and at most MAX_KEY_BYTES bytes. It may not contain a `.` or `..`
+ * segment, a reserved segment, control characters, or `\`, which Azure turns into `/`
+ * and Windows reads as a separator. A valid key is not yet a safe Windows name; src/acting/tier2Key.ts
  * makes keys that are.
  */
 export function assertValidKey(key: string): void {
