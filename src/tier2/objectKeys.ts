@@ -13,8 +13,8 @@ export const MAX_KEY_BYTES = 1024;
  * Check that a key can name an object in every kind of store. It needs `/` between
  * non-empty segments and at most MAX_KEY_BYTES bytes. It may not contain a `.` or `..`
  * segment, a reserved segment, control characters, or `\`, which Azure turns into `/`
- * and Windows reads as a separator. A valid key is not yet a safe Windows name; src/acting/tier2Key.ts
- * makes keys that are.
+ * and Windows reads as a separator. A valid key is not yet a safe Windows name, but
+ * src/acting/tier2Key.ts makes keys that are.
  */
 export function assertValidKey(key: string): void {
   if (key === '') throw new InvalidTier2KeyError(key, 'it is empty');
