@@ -10,7 +10,7 @@ const RENEW_AT_FRACTION = 2 / 3;
 
 /**
  * An authenticated Vault client. It logs in with AppRole on first use, renews its token
- * before the TTL runs out, and logs in again when Vault answers 403 (an expired or
+ * before the TTL runs out, and logs in again when Vault returns 403 (an expired or
  * revoked token), retrying the request once. With a static token there is nothing to
  * log in with, so a 403 is final. Sealed, unreachable or denied Vault becomes
  * KeyServiceUnavailableError; other Vault errors become VaultRequestError.

@@ -12,8 +12,8 @@ const DEK_BITS = 256;
  * Tenant keys in Vault (or OpenBao) Transit. Each tenant has its own transit key
  * `<mount>/keys/<code>`: aes256-gcm96, not exportable, no plaintext backup, and not
  * deletable until the tenant is deleted. Vault generates the data key with
- * `datakey/wrapped`, so Strata only ever stores its ciphertext (`vault:v<N>:…`);
- * the plaintext exists in this process's memory after `decrypt`, and nowhere else.
+ * `datakey/wrapped`, so Strata stores only its ciphertext (`vault:v<N>:…`). Outside
+ * Vault, the plaintext key exists only in the memory of a process that called `decrypt`.
  */
 export class VaultTransitKeyProvider implements KeyProvider {
   readonly name = 'vault';
@@ -79,13 +79,11 @@ export class VaultTransitKeyProvider implements KeyProvider {
   /** Crypto-shredding: allow deletion, then delete every version of the transit key. A missing key counts as destroyed. */
   async destroyTenantKey(_owner: TenantKeyOwner, keyRef: string): Promise<void> {
     const keyName = this.keyNameOf(keyRef);
-    try {
-      await this.vault.write(`${this.mount}/keys/${keyName}/config`, { deletion_allowed: true });
-      await this.vault.delete(`${this.mount}/keys/${keyName}`);
-    } catch (error) {
-      if (error instanceof VaultRequestError && error.statusCode === 404) return;
-      throw error;
-    }
+    // Vault returns 400, not 404, when configuring a missing key, so look first.
+    if (!(await this.keyExists(keyName))) return;
+
+    await this.vault.write(`${this.mount}/keys/${keyName}/config`, { deletion_allowed: true });
+    await this.vault.delete(`${this.mount}/keys/${keyName}`);
   }
 
   async rotateKey(_owner: TenantKeyOwner, keyRef: string): Promise<number> {
