@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import type pg from 'pg';
 import { StrataError } from '../errors.ts';
+import { openSecret } from './envelope.ts';
 import type { KeyProvider, TenantKeyOwner } from './keyProvider.ts';
 
 export interface DekCacheOptions {
@@ -56,6 +57,38 @@ export class TenantDeks {
     const dek = await this.checkOut(owner, row.key_ref, row.wrapped_dek);
     try {
       return await work(dek);
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  /**
+   * Decrypt a value sealed for the tenant. During a data-key rotation a value may
+   * already be sealed under the pending key, so that key is tried when the current one
+   * fails. The caller zeroes the returned Buffer.
+   */
+  async openSealed(owner: TenantKeyOwner, sealed: string): Promise<Buffer> {
+    let failure: unknown;
+    const opened = await this.withDek(owner, (dek) => {
+      try {
+        return openSecret(dek, owner.id, sealed);
+      } catch (error) {
+        failure = error;
+        return undefined;
+      }
+    });
+    if (opened) return opened;
+
+    const { rows } = await this.pool.query<{ key_ref: string; pending_wrapped_dek: string | null }>(
+      'SELECT key_ref, pending_wrapped_dek FROM control.tenant WHERE id = $1',
+      [owner.id],
+    );
+    const pending = rows[0]?.pending_wrapped_dek;
+    if (!pending) throw failure;
+
+    const dek = await this.keys().unwrapDek(owner, { keyRef: rows[0]!.key_ref, wrappedDek: pending });
+    try {
+      return openSecret(dek, owner.id, sealed);
     } finally {
       dek.fill(0);
     }
