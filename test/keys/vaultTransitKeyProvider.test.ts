@@ -239,3 +239,19 @@ for (const kind of ['test server', 'real Vault'] as const) {
     });
   });
 }
+
+describe('Vault client errors', () => {
+  it('keep no token or secret id', async () => {
+    const { classifyVaultError } = await import('../../src/keys/vault/vaultErrors.ts');
+    const axiosLike = Object.assign(new Error('timeout of 5000ms exceeded'), {
+      code: 'ECONNABORTED',
+      config: { headers: { 'X-Vault-Token': 's.secret-token' }, data: '{"secret_id":"secret-id-value"}' },
+    });
+
+    const classified = classifyVaultError(axiosLike, 'auth/approle/login');
+    const serialised = JSON.stringify(classified) + JSON.stringify(classified.cause) + String((classified.cause as Error).stack);
+    assert.ok(!serialised.includes('s.secret-token'));
+    assert.ok(!serialised.includes('secret-id-value'));
+    assert.match(classified.message, /unreachable \(ECONNABORTED\)/);
+  });
+});

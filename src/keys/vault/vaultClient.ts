@@ -5,6 +5,9 @@ import type { Logger } from '../../log.ts';
 import { KeyServiceUnavailableError } from '../keyErrors.ts';
 import { VaultRequestError, classifyVaultError } from './vaultErrors.ts';
 
+// NOTE: DEBUG=node-vault makes node-vault print request bodies, AppRole secret ids
+// included, to stderr. Leave it unset outside a development machine.
+
 /** Renew a token when this share of its TTL has passed, leaving time for a retry. */
 const RENEW_AT_FRACTION = 2 / 3;
 

@@ -24,12 +24,13 @@ interface ResponseLike {
  * "denied", anything else is a VaultRequestError. Vault's error text names the path and
  * the reason, never a key or a plaintext, so it is kept in the message.
  */
-export function classifyVaultError(error: unknown, path: string): Error {
-  if (error instanceof KeyServiceUnavailableError || error instanceof VaultRequestError) return error;
+export function classifyVaultError(raw: unknown, path: string): Error {
+  if (raw instanceof KeyServiceUnavailableError || raw instanceof VaultRequestError) return raw;
 
-  const { response, code } = (error ?? {}) as ResponseLike;
+  const { response, code } = (raw ?? {}) as ResponseLike;
   const status = response?.statusCode;
-  const detail = vaultMessage(error);
+  const detail = vaultMessage(raw);
+  const error = sanitised(raw, detail, status);
 
   if (status === undefined) {
     return new KeyServiceUnavailableError(`Vault is unreachable (${code ?? detail}) on ${path}; check VAULT_ADDR and the network`, 'unreachable', error);
@@ -48,6 +49,19 @@ export function classifyVaultError(error: unknown, path: string): Error {
     return new KeyServiceUnavailableError(`Vault failed on ${path} with ${status}: ${detail}; retry later`, 'unreachable', error);
   }
   return new VaultRequestError(`Vault rejected ${path} with ${status}: ${detail}`, status, { cause: error });
+}
+
+/**
+ * Keep only the message, status and error code of a client error. Axios errors carry
+ * the request's headers and body, that is the Vault token, an AppRole secret id or a
+ * ciphertext, and a logger that serialises the cause would write them out.
+ */
+function sanitised(raw: unknown, detail: string, status: number | undefined): Error {
+  const clean = new Error(detail);
+  clean.name = raw instanceof Error ? raw.name : 'VaultClientError';
+  Object.assign(clean, { statusCode: status, code: (raw as ResponseLike)?.code });
+  clean.stack = `${clean.name}: ${detail}`;
+  return clean;
 }
 
 function vaultMessage(error: unknown): string {
