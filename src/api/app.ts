@@ -6,7 +6,7 @@ import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
-import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { scanRoutes } from './routes/scans.ts';
 
@@ -26,6 +26,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? createApiMetrics();
+  if (deps.keyHealth) registerKeyServiceGauge(metrics, deps.keyHealth);
 
   // errorHandler turns errors into responses; Koa's own 'error' event would print them again.
   app.silent = true;

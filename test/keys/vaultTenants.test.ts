@@ -325,8 +325,12 @@ describe('tenant keys in Vault Transit', () => {
       const scan = await completeAndWait(stack.api!.url, tenant.agentToken, scanGuid, { chunkCount: 1, rowCount: 1 });
       assert.equal(scan.status, 'OK');
 
+      const metrics = await call(stack.api!.url, 'GET', '/metrics');
+      assert.match(metrics.body, /^strata_key_service_ready 0$/m);
+
       server.state.sealed = false;
       assert.equal((await call(stack.api!.url, 'GET', '/readyz')).body.status, 'ok');
+      assert.match((await call(stack.api!.url, 'GET', '/metrics')).body, /^strata_key_service_ready 1$/m);
     });
   });
 
