@@ -43,7 +43,7 @@ export interface Config {
   scanRetention: number;
   /** work_mem and maintenance_work_mem of one scan's finalisation, in MiB. */
   finalizeMemoryMb: number;
-  /** Where tenant keys live: `local` (development keyring) or `vault` (Vault/OpenBao Transit). */
+  /** Key provider of tenant keys: `local` (development keyring) or `vault` (Vault/OpenBao Transit). */
   keyProvider: 'local' | 'vault';
   /** Folder of the local keyring: one key file per tenant, created at onboarding. */
   keyringDir: string;
@@ -64,7 +64,7 @@ export interface Config {
   pgRestorePath: string | undefined;
 }
 
-/** How Strata reaches Vault (or OpenBao) and authenticates to it. */
+/** Connection and authentication settings of Vault (or OpenBao). */
 export interface VaultConfig {
   /** Base URL, e.g. `https://vault.internal:8200` (VAULT_ADDR). */
   address: string;

@@ -21,7 +21,7 @@ export class KeyServiceUnavailableError extends StrataError {
   }
 }
 
-/** The configured key provider cannot do what a command asks, e.g. rotation with the local keyring. */
+/** The configured key provider does not support an operation, e.g. rotation with the local keyring. */
 export class KeyProviderUnsupportedError extends StrataError {
   override name = 'KeyProviderUnsupportedError';
 

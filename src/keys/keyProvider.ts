@@ -21,7 +21,7 @@ export interface KeyVersions {
   minDecryptionVersion: number;
 }
 
-/** What `/readyz` reports about the key service. */
+/** Key service status, as `/readyz` reports it. */
 export interface KeyServiceHealth {
   status: 'ok' | 'sealed' | 'unreachable' | 'uninitialized' | 'standby';
   detail?: string;

@@ -26,7 +26,7 @@ interface CachedDek {
  *
  * Unwrapped keys are cached in memory per tenant for `ttlMs` and `maxUses` callbacks,
  * so a burst of requests costs one unwrap rather than one per request. Each call still
- * reads the registry row, and a cached key is used only while the row holds the same
+ * reads the registry row, and a cached key is used only while the row contains the same
  * wrapped key, so a rotation made by another process takes effect on the next call.
  * Each callback receives its own copy, zeroed when the callback ends; the cached key is
  * zeroed when it is evicted and on `close`. Neither is ever logged or serialised.

@@ -14,7 +14,7 @@ for (const kind of ['test server', 'real Vault'] as const) {
   describeTarget(`VaultTransitKeyProvider against a ${kind}`, () => {
     let target: TransitTarget;
     let provider: VaultTransitKeyProvider;
-    const made: { owner: TenantKeyOwner; keyRef: string }[] = [];
+    const createdKeys: { owner: TenantKeyOwner; keyRef: string }[] = [];
 
     before(async () => {
       target = await startTransitTarget(kind);
@@ -25,7 +25,7 @@ for (const kind of ['test server', 'real Vault'] as const) {
       if (target.server) target.server.state.denied = [];
     });
     after(async () => {
-      for (const { owner, keyRef } of made) await provider.destroyTenantKey(owner, keyRef);
+      for (const { owner, keyRef } of createdKeys) await provider.destroyTenantKey(owner, keyRef);
       await provider?.close();
       await target?.close();
     });
@@ -33,7 +33,7 @@ for (const kind of ['test server', 'real Vault'] as const) {
     async function onboard(prefix: string): Promise<{ owner: TenantKeyOwner; key: WrappedDek }> {
       const owner = { id: randomUUID(), code: uniqueCode(prefix) };
       const key = await provider.createTenantKey(owner);
-      made.push({ owner, keyRef: key.keyRef });
+      createdKeys.push({ owner, keyRef: key.keyRef });
       return { owner, key };
     }
 
@@ -192,7 +192,7 @@ for (const kind of ['test server', 'real Vault'] as const) {
         try {
           const owner = { id: randomUUID(), code: uniqueCode('kp_approle') };
           const key = await approle.createTenantKey(owner);
-          made.push({ owner, keyRef: key.keyRef });
+          createdKeys.push({ owner, keyRef: key.keyRef });
           const logins = () => server.requests.filter((request) => request === 'POST auth/approle/login').length;
           const before = logins();
 

@@ -42,7 +42,7 @@ export async function startTransitTarget(kind: 'test server' | 'real Vault'): Pr
   };
 }
 
-/** A tenant code unlikely to collide with keys left in a shared real Vault. */
+/** Make a tenant code unlikely to collide with keys left in a shared real Vault. */
 export function uniqueCode(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
 }

@@ -171,7 +171,7 @@ async function setMinVersion(argv: string[]): Promise<number> {
     setMinUsage,
   );
   const code = required(options.tenant, 'tenant', setMinUsage);
-  if (positional.length !== 1 || Number(positional[0]) < 1) throw new UsageError('give the new minimum version N once, as a positive integer', setMinUsage);
+  if (positional.length !== 1 || Number(positional[0]) < 1) throw new UsageError('the new minimum version N is missing or invalid: give it once, as a positive integer', setMinUsage);
   const version = Number(positional[0]);
 
   return withServices(async (services) => {

@@ -12,7 +12,7 @@ export interface StoredCiphertext {
 /**
  * Raise the tenant key's `min_decryption_version`, after which ciphertext of older
  * versions can no longer be decrypted. The only Transit ciphertexts Strata stores are
- * the tenant's wrapped data key and, during a data-key rotation, the pending one; the
+ * the tenant's wrapped data key and, during a data-key rotation, the pending one. The
  * change is rejected, naming them, while either is older than `version`. The registry
  * row stays locked until Vault has the new setting, so no older ciphertext is written
  * in between.

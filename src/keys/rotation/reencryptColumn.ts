@@ -17,7 +17,7 @@ export interface ColumnProgress {
  * Re-encrypt one sealed column of one tenant from `oldDek` to `newDek`, one batch per
  * transaction under the column's function role. A row is updated only if it still
  * contains the value that was read, so a concurrent write is not overwritten with a
- * stale secret; it is picked up by the next walk instead.
+ * stale secret. The next walk picks that row up instead.
  */
 export async function reencryptColumn(
   pool: pg.Pool,

@@ -26,7 +26,7 @@ const REWRAP_ATTEMPTS = 3;
 /**
  * Add a version to the tenant's key-encryption key, then rewrap its stored data key
  * under it. A crash between the two leaves the data key wrapped by the previous
- * version, which still decrypts; running the command again, or `rewrapTenantDek`,
+ * version, which still decrypts. Running the command again, or `rewrapTenantDek`,
  * finishes the job.
  */
 export async function rotateTenantKey(deps: KeyRotationDeps, tenant: { id: string; code: string }, actor: string): Promise<RewrapResult & { latestVersion: number }> {

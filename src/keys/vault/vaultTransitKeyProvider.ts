@@ -137,7 +137,7 @@ export class VaultTransitKeyProvider implements KeyProvider {
   }
 
   /**
-   * The transit key name from the stored reference. The reference, not the tenant code,
+   * Return the transit key name of a stored reference. The reference, not the tenant code,
    * is authoritative, and it must point into the configured mount: a registry row
    * cannot make this process use a key elsewhere in Vault.
    */
