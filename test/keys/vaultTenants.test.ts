@@ -243,6 +243,18 @@ describe('tenant keys in Vault Transit', () => {
       assert.equal((await registryRow(tenant.id)).wrapped_dek, interrupted.pending_wrapped_dek);
     });
 
+    it('stops when the role lacks a grant', async () => {
+      const tenant = await createTenant(stack, 'vt_grant');
+      await createFixture(tenant);
+      const dek = await stack.services.deks.withDek(tenant, (key) => Buffer.from(key));
+      await fillFixture(tenant, dek, 3);
+      await stack.services.pool.query(`REVOKE ALL ON ${tenant.schemaName}.sealed_fixture FROM ${Roles.api}`);
+      const before = (await registryRow(tenant.id)).wrapped_dek;
+
+      await assert.rejects(rotateTenantDek({ ...stack.services, columns: [FIXTURE] }, tenant, 'test'), /permission denied/);
+      assert.equal((await registryRow(tenant.id)).wrapped_dek, before);
+    });
+
     it('rotates the DEK through the CLI', async () => {
       await createTenant(stack, 'vt_cli_dek');
 

@@ -32,9 +32,14 @@ export async function reencryptColumn(
 
   for (;;) {
     const batch: { rows: number; last: string | null; changed: number } | undefined = await withTenant(pool, tenant, column.role, async (client) => {
-      const { rows: exists } = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
-        `${client.escapeIdentifier(tenant.schemaName)}.${client.escapeIdentifier(column.table)}`,
-      ]);
+      // Looked up in the catalogue, which needs no privilege: to_regclass returns NULL
+      // when the role lacks USAGE on the schema, and a column skipped by mistake would
+      // be unreadable once the new key replaces the old one.
+      const { rows: exists } = await client.query<{ present: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = $1 AND c.relname = $2) AS present`,
+        [tenant.schemaName, column.table],
+      );
       if (!exists[0]?.present) return undefined;
       return reencryptBatch(client, tenant, column, keys, after);
     });
