@@ -54,11 +54,15 @@ describe('tenant keys in Vault Transit', () => {
   }
 
   async function nothingLeft(code: string): Promise<void> {
+    await nothingLeftButKey(code);
+    assert.equal(server.keys.has(code), false, 'transit key left behind');
+  }
+
+  async function nothingLeftButKey(code: string): Promise<void> {
     const { rows: schemas } = await stack.services.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [`t_${code}`]);
     const { rows: tenants } = await stack.services.pool.query('SELECT 1 FROM control.tenant WHERE code = $1', [code]);
     assert.equal(schemas.length, 0, 'schema left behind');
     assert.equal(tenants.length, 0, 'registry row left behind');
-    assert.equal(server.keys.has(code), false, 'transit key left behind');
   }
 
   it('stores only wrapped key material', async () => {
@@ -143,6 +147,20 @@ describe('tenant keys in Vault Transit', () => {
     assert.equal(report.keyDestroyed, true);
     assert.equal(server.keys.has('vt_delete'), false);
     assert.ok(server.requests.includes('DELETE transit/keys/vt_delete'));
+  });
+
+  it('records a key left by a sealed Vault', async () => {
+    const tenant = await createTenant(stack, 'vt_delete_sealed');
+    const record = { ...tenant, name: 'Tenant vt_delete_sealed', status: 'ACTIVE' as const, schemaVersion: tenant.schemaVersion, createdAt: new Date() };
+    server.state.sealed = true;
+
+    const report = await deleteTenant(stack.services, record, 'test');
+    assert.equal(report.keyDestroyed, false);
+    assert.match(report.keyError ?? '', /sealed/);
+    assert.ok(server.keys.has('vt_delete_sealed'));
+    const { rows } = await stack.services.pool.query("SELECT 1 FROM control.audit_event WHERE tenant_id = $1 AND action = 'tenant.key_destroy_failed'", [tenant.id]);
+    assert.equal(rows.length, 1);
+    await nothingLeftButKey('vt_delete_sealed');
   });
 
   describe('rotation commands', () => {
