@@ -255,3 +255,55 @@ describe('Vault client errors', () => {
     assert.match(classified.message, /unreachable \(ECONNABORTED\)/);
   });
 });
+
+describe('VaultTransitKeyProvider over TLS', () => {
+  let dir: string | undefined;
+  let server: import('../support/transitServer.ts').TransitServer | undefined;
+
+  before(async function () {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtemp, readFile } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'strata-vault-tls-'));
+    const made = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+    ]);
+    if (made.error || made.status !== 0) {
+      console.log('    (skipped: openssl could not make a test certificate)');
+      this.skip();
+    }
+    const { startTransitServer } = await import('../support/transitServer.ts');
+    server = await startTransitServer({ tls: { key: await readFile(path.join(dir, 'key.pem')), cert: await readFile(path.join(dir, 'cert.pem')) } });
+  });
+  after(async () => {
+    await server?.close();
+    if (dir) await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
+  });
+
+  it('trusts only the configured CA', async () => {
+    const { loadConfig } = await import('../../src/config.ts');
+    const path = await import('node:path');
+    const env = { STRATA_KEY_PROVIDER: 'vault', VAULT_ADDR: server!.url, VAULT_TOKEN: server!.rootToken, STRATA_VAULT_TIMEOUT_MS: '2000' };
+    const trusted = new VaultTransitKeyProvider(loadConfig({ ...env, VAULT_CACERT: path.join(dir!, 'cert.pem') }).vault!, log);
+    const untrusted = new VaultTransitKeyProvider(loadConfig(env).vault!, log);
+    const skipVerify = process.env.VAULT_SKIP_VERIFY;
+    process.env.VAULT_SKIP_VERIFY = '1';
+    const stillUntrusted = new VaultTransitKeyProvider(loadConfig(env).vault!, log);
+    if (skipVerify === undefined) delete process.env.VAULT_SKIP_VERIFY;
+    else process.env.VAULT_SKIP_VERIFY = skipVerify;
+
+    try {
+      const key = await trusted.createTenantKey({ id: randomUUID(), code: 'tls_acme' });
+      assert.match(key.wrappedDek, /^vault:v1:/);
+      await assert.rejects(untrusted.createTenantKey({ id: randomUUID(), code: 'tls_other' }), (error: unknown) => error instanceof KeyServiceUnavailableError && error.reason === 'unreachable');
+      await assert.rejects(stillUntrusted.createTenantKey({ id: randomUUID(), code: 'tls_third' }), KeyServiceUnavailableError);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+      await stillUntrusted.close();
+    }
+  });
+});

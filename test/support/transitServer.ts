@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -50,7 +51,7 @@ interface Token {
 type Body = Record<string, unknown>;
 type Reply = { status: number; body?: unknown };
 
-export async function startTransitServer(options: { mount?: string } = {}): Promise<TransitServer> {
+export async function startTransitServer(options: { mount?: string; tls?: { key: Buffer; cert: Buffer } } = {}): Promise<TransitServer> {
   const mount = options.mount ?? 'transit';
   const rootToken = `root-${randomUUID()}`;
   const tokens = new Map<string, Token>();
@@ -232,7 +233,7 @@ export async function startTransitServer(options: { mount?: string } = {}): Prom
     }
   };
 
-  const httpServer = http.createServer((request, response) => {
+  const listener: http.RequestListener = (request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
@@ -253,10 +254,11 @@ export async function startTransitServer(options: { mount?: string } = {}): Prom
       const token = request.headers['x-vault-token'];
       send(response, handle(method, path, typeof token === 'string' && token !== '' ? token : undefined, body));
     });
-  });
+  };
+  const httpServer = options.tls ? https.createServer(options.tls, listener) : http.createServer(listener);
 
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  server.url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+  server.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
   server.close = () =>
     new Promise<void>((resolve, reject) => {
       httpServer.closeAllConnections();

@@ -36,6 +36,9 @@ export class VaultClient {
       // the validated configuration instead, and AppRole sets its own.
       token: config.auth.method === 'token' ? config.auth.token : '',
       requestOptions: {
+        // node-vault turns certificate checks off when VAULT_SKIP_VERIFY is set in the
+        // environment. Strata never does: use VAULT_CACERT for a private CA.
+        strictSSL: true,
         timeout: config.requestTimeoutMs,
         ...(config.caCertPath ? { ca: readFileSync(config.caCertPath) } : {}),
       },
