@@ -266,12 +266,12 @@ describe('VaultTransitKeyProvider over TLS', () => {
     const os = await import('node:os');
     const path = await import('node:path');
     dir = await mkdtemp(path.join(os.tmpdir(), 'strata-vault-tls-'));
-    const made = spawnSync('openssl', [
+    const certificate = spawnSync('openssl', [
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
       '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
       '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
     ]);
-    if (made.error || made.status !== 0) {
+    if (certificate.error || certificate.status !== 0) {
       console.log('    (skipped: openssl could not make a test certificate)');
       this.skip();
     }
