@@ -48,7 +48,7 @@ export function registerKeyServiceGauge(metrics: ApiMetrics, keyHealth: () => Pr
     help: 'Whether the key service is unsealed and reachable (1) or not (0)',
     registers: [metrics.registry],
     async collect() {
-      const health = await keyHealth().catch((): KeyServiceHealth => ({ status: 'unreachable' }));
+      const health = await Promise.resolve().then(keyHealth).catch((): KeyServiceHealth => ({ status: 'unreachable' }));
       this.set(health.status === 'ok' ? 1 : 0);
     },
   });

@@ -411,6 +411,23 @@ describe('key commands with the local keyring', () => {
   });
 });
 
+describe('readiness with an unusable key provider', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack('readyz_keys', { workers: false, env: { NODE_ENV: 'production' } });
+  });
+  after(() => stack?.close());
+
+  it('reports the local keyring refused', async () => {
+    const readiness = await call(stack.api!.url, 'GET', '/readyz');
+
+    assert.equal(readiness.status, 200);
+    assert.equal(readiness.body.status, 'degraded');
+    assert.equal(readiness.body.database, 'ok');
+    assert.equal(readiness.body.keyService, 'unreachable');
+  });
+});
+
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

@@ -26,7 +26,9 @@ export function healthRoutes(pool: pg.Pool, metrics: ApiMetrics, keyHealth?: () 
           return 'unreachable' as const;
         },
       ),
-      keyHealth?.().catch((err: unknown): KeyServiceHealth => {
+      // Through a promise, so a provider that fails while being built (the local
+      // keyring under NODE_ENV=production) is reported rather than thrown.
+      keyHealth && Promise.resolve().then(keyHealth).catch((err: unknown): KeyServiceHealth => {
         ctx.state.log.warn({ err }, 'readiness check: key service check failed');
         return { status: 'unreachable' };
       }),
