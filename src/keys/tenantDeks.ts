@@ -121,6 +121,8 @@ export class TenantDeks {
     }
     this.evict(owner.id);
 
+    // NOTE: concurrent misses for one tenant each unwrap; a burst right after expiry
+    // costs one Vault decrypt per waiting call.
     const dek = await this.keys().unwrapDek(owner, { keyRef, wrappedDek });
     if (this.options.ttlMs <= 0 || this.options.maxUses <= 1) return dek;
 
