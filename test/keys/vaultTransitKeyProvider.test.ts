@@ -231,7 +231,10 @@ for (const kind of ['test server', 'real Vault'] as const) {
           log,
         );
         try {
-          await assert.rejects(wrong.readVersions({ id: randomUUID(), code: 'x' }, 'vault:transit/keys/kp_absent'), /approle\/login with 400/);
+          const error = await wrong.readVersions({ id: randomUUID(), code: 'x' }, 'vault:transit/keys/kp_absent').catch((caught: unknown) => caught);
+          assert.ok(error instanceof KeyServiceUnavailableError);
+          assert.equal(error.reason, 'denied');
+          assert.match(error.message, /AppRole login.*approle\/login with 400/);
         } finally {
           await wrong.close();
         }

@@ -114,7 +114,11 @@ export class VaultClient {
     try {
       response = await this.client.approleLogin({ mount_point: auth.mount, role_id: auth.roleId, secret_id: auth.secretId });
     } catch (error) {
-      throw classifyVaultError(error, `auth/${auth.mount}/login`);
+      const failure = classifyVaultError(error, `auth/${auth.mount}/login`);
+      // Vault returns 400 for a wrong role or secret id. That is access denied, which
+      // callers treat like a sealed Vault (503, retry), not a bad request.
+      if (failure instanceof VaultRequestError) throw new KeyServiceUnavailableError(`Vault rejected the AppRole login: ${failure.message}; check STRATA_VAULT_ROLE_ID and the secret id`, 'denied', failure);
+      throw failure;
     }
 
     const lease = response.auth as { lease_duration?: number; renewable?: boolean } | undefined;
