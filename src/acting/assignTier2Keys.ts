@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { PathStyle } from '../ingest/folderPaths.ts';
-import { tier2KeyFor } from './tier2KeyPlaceholder.ts';
+import { tier2KeyFor } from './tier2Key.ts';
 
 /** A claimed row as the claim statement returns it, before its key is known. */
 export interface KeyInput {

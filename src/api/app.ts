@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
 import { loadActingConfig, type ActingConfig, type IngestLimits } from '../config.ts';
+import type { TargetDeps } from '../acting/targets.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
+import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
-import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { scanRoutes } from './routes/scans.ts';
@@ -19,14 +21,19 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
   maxConcurrentChunks?: number;
+  /** Health of the key service for `/readyz`; omitted, the key service is not reported. */
+  keyHealth?: () => Promise<KeyServiceHealth>;
   /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
   acting?: ActingConfig;
+  /** Tenants' data keys, to open Tier-2 target credentials; without them the target lookup answers 503. */
+  deks?: TargetDeps['deks'];
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? createApiMetrics();
+  if (deps.keyHealth) registerKeyServiceGauge(metrics, deps.keyHealth);
 
   // errorHandler turns errors into responses; Koa's own 'error' event would print them again.
   app.silent = true;
@@ -47,10 +54,10 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler);
 
   const routers = [
-    healthRoutes(deps.pool, metrics),
+    healthRoutes(deps.pool, metrics, deps.keyHealth),
     scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
     actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
-    shareTargetRoutes(deps.pool),
+    shareTargetRoutes({ pool: deps.pool, deks: deps.deks }),
   ];
   for (const router of routers) {
     app.use(router.routes());

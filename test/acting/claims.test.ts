@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { setTarget } from '../../src/acting/targets.ts';
 import { planColdFiles } from '../../src/planning/planColdFiles.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { claim, ingestShare, report, SHA_A } from '../support/acting.ts';
@@ -217,10 +218,35 @@ describe('acting claims and results', () => {
     }
   });
 
-  it('answers the target lookup with 404 until targets exist', async () => {
+  it('answers 404 for a share without target', async () => {
     const response = await call(stack.api!.url, 'GET', '/v1/shares/finance/target', { token: acme.agentToken });
     expect(response.status).to.equal(404);
     expect(response.body.error.code).to.equal('NO_TARGET');
+  });
+
+  it('sends the target with its credentials', async () => {
+    const target = {
+      kind: 's3',
+      bucket: 'cold-files',
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:9',
+      forcePathStyle: true,
+      accessKeyId: 'AKIAEXAMPLEKEYID0001',
+      secretAccessKey: 'secret/Value+With=Symbols-0001',
+    };
+    await setTarget(stack.services, acme, 'finance', target, 'test:operator');
+
+    const response = await call(stack.api!.url, 'GET', '/v1/shares/finance/target', { token: acme.agentToken });
+    expect(response.status).to.equal(200);
+    expect(response.headers.get('cache-control')).to.equal('no-store');
+    expect(response.body).to.deep.include(target);
+
+    const theirs = await call(stack.api!.url, 'GET', '/v1/shares/finance/target', { token: other.agentToken });
+    expect(theirs.status).to.equal(404);
+
+    const audit = await stack.services.pool.query("SELECT details FROM t_acme.audit_log WHERE action = 'target.read'");
+    expect(audit.rows.length).to.equal(1);
+    expect(JSON.stringify(audit.rows[0].details)).to.not.contain('secret/Value');
   });
 
   it('counts claims and results in the metrics', async () => {
