@@ -1,6 +1,10 @@
 import type pg from 'pg';
 import type { PathStyle } from '../ingest/folderPaths.ts';
-import { tier2KeyFor } from './tier2Key.ts';
+import { normalizeStorePrefix } from '../tier2/objectKeys.ts';
+import { tier2KeyFor, UnmappableFileError } from './tier2Key.ts';
+
+/** S3's limit on a whole object key, prefix included, in UTF-8 bytes. */
+const MAX_OBJECT_KEY_BYTES = 1024;
 
 /** A claimed row as the claim statement returns it, before its key is known. */
 export interface KeyInput {
@@ -25,16 +29,19 @@ export interface KeyInput {
 export async function assignTier2Keys(client: pg.ClientBase, rows: KeyInput[]): Promise<Set<string>> {
   const keyed: { id: string; key: string; fullKey: string | null }[] = [];
   const failed: { id: string; error: string }[] = [];
+  const missing = rows.filter((row) => row.tier2Key === null);
+  if (missing.length === 0) return new Set();
+  const maxKeyBytes = await keyBudget(client, missing[0]!.share);
 
-  for (const row of rows) {
-    if (row.tier2Key !== null) continue;
+  for (const row of missing) {
     const pathStyle: PathStyle = row.dirPath.startsWith('/') ? 'posix' : 'windows';
     try {
-      const mapped = tier2KeyFor({ shareName: row.share, pathStyle, dirPath: row.dirPath, name: row.name });
+      const mapped = tier2KeyFor({ shareName: row.share, pathStyle, dirPath: row.dirPath, name: row.name }, { maxKeyBytes });
       row.tier2Key = mapped.key;
       keyed.push({ id: row.id, key: mapped.key, fullKey: mapped.hashed ? mapped.fullKey : null });
     } catch (error) {
-      failed.push({ id: row.id, error: `no Tier-2 key: ${(error as Error).message}` });
+      if (!(error instanceof UnmappableFileError)) throw error;
+      failed.push({ id: row.id, error: `no Tier-2 key: ${error.message}` });
     }
   }
 
@@ -55,4 +62,19 @@ export async function assignTier2Keys(client: pg.ClientBase, rows: KeyInput[]): 
     );
   }
   return new Set(failed.map((row) => row.id));
+}
+
+/**
+ * Bytes a key may use: S3's 1,024-byte limit less the target's key prefix, which the
+ * store puts in front of every key. A share without a target yet gets the whole limit.
+ * NOTE: a prefix added to the target after objects were keyed does not shorten their
+ * stored keys.
+ */
+async function keyBudget(client: pg.ClientBase, share: string): Promise<number> {
+  const { rows } = await client.query<{ prefix: string | null }>(
+    "SELECT settings->>'prefix' AS prefix FROM tier_target WHERE share_name = $1",
+    [share],
+  );
+  const prefix = normalizeStorePrefix(rows[0]?.prefix ?? undefined);
+  return MAX_OBJECT_KEY_BYTES - Buffer.byteLength(prefix, 'utf8');
 }

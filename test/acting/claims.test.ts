@@ -44,9 +44,11 @@ describe('acting claims and results', () => {
     ]);
     const many = Array.from({ length: 40 }, (_, i) => ({ dir: '/srv/bulk', name: `f${String(i).padStart(2, '0')}.bin`, size: i + 1, atime: old }));
     await ingestShare(stack, acme, 'bulk', many, 'posix');
+    await ingestShare(stack, acme, 'long', [{ dir: 'D:\\Long', name: `${'A'.repeat(200)}.txt`, size: 1, atime: old }]);
     await ingestShare(stack, other, 'finance', [{ dir: 'D:\\Other', name: 'secret.doc', size: 5, atime: old }]);
     await plan(acme, 'finance');
     await plan(acme, 'bulk');
+    await plan(acme, 'long');
     await plan(other, 'finance');
   });
   after(async () => stack?.close());
@@ -79,6 +81,16 @@ describe('acting claims and results', () => {
   it('stores the Tier-2 key on the object', async () => {
     const { rows } = await stack.services.pool.query('SELECT tier2_key FROM t_acme.tier_object WHERE tier_id = $1', [first[0].id]);
     expect(rows[0].tier2_key).to.equal(first[0].tier2Key);
+  });
+
+  it('keeps the full key of a hashed key', async () => {
+    const response = await claim(stack, acme.agentToken, { share: 'long', kind: 'tier', max: 10 });
+    const action = response.body.actions[0];
+    expect(action.tier2Key).to.contain('!long/');
+
+    const { rows } = await stack.services.pool.query('SELECT tier2_key, tier2_full_key FROM t_acme.tier_object WHERE tier_id = $1', [action.id]);
+    expect(rows[0].tier2_key).to.equal(action.tier2Key);
+    expect(rows[0].tier2_full_key).to.contain('^a^a^a');
   });
 
   it('hands out nothing while leases are live', async () => {
