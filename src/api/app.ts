@@ -25,7 +25,7 @@ export interface AppDeps {
   keyHealth?: () => Promise<KeyServiceHealth>;
   /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
   acting?: ActingConfig;
-  /** Tenants' data keys, to open Tier-2 target credentials; without them the target lookup answers 503. */
+  /** Tenants' data keys, to open Tier-2 target credentials; without them the target lookup returns 503. */
   deks?: TargetDeps['deks'];
 }
 

@@ -8,7 +8,7 @@ import { assertValid, validateShareParams } from '../schemas.ts';
 
 export interface ShareTargetRouteDeps {
   pool: pg.Pool;
-  /** Tenants' data keys; without them the lookup answers 503. */
+  /** Tenants' data keys; without them the lookup returns 503. */
   deks?: TargetDeps['deks'];
 }
 
