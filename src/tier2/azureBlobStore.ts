@@ -48,6 +48,8 @@ export class AzureBlobStore implements Tier2Store {
     try {
       await blob.uploadStream(written, BLOCK_BYTES, BLOCKS_IN_FLIGHT, { metadata: metadataOf(options) });
     } catch (error) {
+      // The upload may stop before reading the body to its end; close the source now.
+      body.destroy();
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
 

@@ -87,6 +87,8 @@ export class S3Store implements Tier2Store {
       });
       await upload.done();
     } catch (error) {
+      // The upload may stop before reading the body to its end; close the source now.
+      body.destroy();
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
 
