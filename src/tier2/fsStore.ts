@@ -123,7 +123,7 @@ export class FsStore implements Tier2Store {
         more = true;
         break;
       }
-      // Files written by others may have names no key may have (a "\\", a control
+      // Files written by others may have names no key may have (a backslash, a control
       // character), so listed names are described without the key checks.
       const segments = key.split('/');
       const object = await this.describe(key, path.join(this.root, ...segments), path.join(this.root, RECORD_FOLDER, ...segments));
