@@ -34,6 +34,8 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalFolder, folderPathProblem, type PathStyle } from '../ingest/folderPaths.ts';
+import { normalizeStorePrefix } from '../tier2/objectKeys.ts';
+import type { TargetConfig } from '../tier2/targetConfig.ts';
 import { decodeName, decodeWireDirSegments, encodeNameBytes, joinWirePath, utf8SequenceLength } from '../wire/escapedName.ts';
 
 /** One source file as the database stores it. */
@@ -116,6 +118,16 @@ export function tier2KeyFor(file: SourceFile, options: Tier2KeyOptions = {}): Ma
     throw new UnmappableFileError(`even the hashed Tier-2 key of ${JSON.stringify(file.name)} is longer than ${maxKeyBytes} bytes; shorten the target's prefix`);
   }
   return { key, fullKey, hashed: true };
+}
+
+/**
+ * Return the mapping options for a target: the 1,024-byte key limit less its prefix.
+ * Filesystem targets get the same limit, so that keys stay valid if a share's objects
+ * move to S3 or Azure later.
+ */
+export function tier2KeyOptionsFor(config: TargetConfig): Tier2KeyOptions {
+  const prefix = config.kind === 'fs' ? '' : normalizeStorePrefix(config.prefix);
+  return { maxKeyBytes: MAX_KEY_BYTES - Buffer.byteLength(prefix, 'utf8') };
 }
 
 /** Return the key prefix every object of a share starts with (the share segment and `/`). */
