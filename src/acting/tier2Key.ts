@@ -26,10 +26,10 @@
  * Segments never end with a dot or space, never name a Windows device, and `~` never
  * appears, so no key can match a Windows 8.3 short name such as `REPORT~1.PDF`.
  *
- * A key longer than the target allows (1,024 bytes with the store prefix by default, a
- * segment over 255 bytes, or over 250 segments) is replaced by its hashed form
- * `<share>/!long/<h2>/<sha256>-<tail>`: the SHA-256 of the full key, and the end of the
- * encoded name for people to read. The full key is kept in the database and the
+ * Some keys are longer than a target allows: over 1,024 bytes with the store prefix, a
+ * segment over 255 bytes, or over 250 segments. Such a key is replaced by its hashed
+ * form `<share>/!long/<h2>/<sha256>-<tail>`, which holds the SHA-256 of the full key and
+ * the end of the encoded name for people to read. The full key is kept in the database and the
  * object's metadata; `parseTier2Key` returns only the digest for such keys.
  */
 import { createHash } from 'node:crypto';
@@ -264,7 +264,7 @@ function shareSegment(shareName: string): string {
   return `${HASHED_SHARE}${createHash('sha256').update(shareName, 'utf8').digest('hex')}`;
 }
 
-/** The root token and the encoded folder segments of a file's canonical folder path. */
+/** Return the root token and the encoded folder segments of a file's canonical folder path. */
 function rootAndFolderSegments(file: SourceFile): string[] {
   const dirPath = file.pathStyle === 'windows' ? canonicalFolder(file.dirPath) : file.dirPath;
   const problem = folderPathProblem(dirPath, file.pathStyle);
@@ -317,7 +317,7 @@ function textOf(bytes: Uint8Array, key: string): string {
   return text;
 }
 
-/** The name as the agent sends it for these native bytes. */
+/** Return the name the agent sends for these native bytes. */
 function wireName(bytes: Uint8Array): string {
   return encodeNameBytes(bytes).name;
 }
