@@ -194,10 +194,12 @@ export class S3Store implements Tier2Store {
     const sourceHead = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectName(fromKey) }));
     const target = { Bucket: this.bucket, Key: this.objectName(toKey) };
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ ...target, Metadata: sourceHead.Metadata }));
+    // A 5 TiB object, the S3 maximum, needs parts over 512 MiB to stay within 10,000 parts.
+    const partBytes = Math.max(this.copyPartBytes, Math.ceil(sizeBytes / MAX_PARTS));
     try {
       const parts = [];
-      for (let start = 0, number = 1; start < sizeBytes; start += this.copyPartBytes, number++) {
-        const end = Math.min(start + this.copyPartBytes, sizeBytes) - 1;
+      for (let start = 0, number = 1; start < sizeBytes; start += partBytes, number++) {
+        const end = Math.min(start + partBytes, sizeBytes) - 1;
         const result = await this.client.send(
           new UploadPartCopyCommand({ ...target, UploadId, PartNumber: number, CopySource: this.copySource(fromKey), CopySourceRange: `bytes=${start}-${end}` }),
         );
