@@ -1,5 +1,6 @@
 import type { PgBoss, Job } from 'pg-boss';
 import type pg from 'pg';
+import { StrataError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { findTenantById } from '../control/tenants.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
@@ -76,9 +77,20 @@ async function runJob<T extends { tenantId: string }>(
     const outcome = await handle(tenant, log.child({ tenant: tenant.code }));
     log.debug({ outcome }, 'job done');
   } catch (err) {
+    if (cannotSucceed(err)) {
+      // A retry cannot help (the tenant's key is kept by another key provider, say), so
+      // the job ends here and the error stays in the log for the operator.
+      log.error({ err }, 'job failed and is not retried: its request is invalid for this process');
+      return;
+    }
     log.error({ err, retry: job.retryCount }, 'job failed; pg-boss will retry it');
     throw err;
   }
+}
+
+/** Tell a client or configuration error (4xx), which no retry fixes, from a transient one. */
+function cannotSucceed(err: unknown): boolean {
+  return err instanceof StrataError && err.status >= 400 && err.status < 500 && err.status !== 409 && err.status !== 429;
 }
 
 function ids(data: object): Record<string, unknown> {

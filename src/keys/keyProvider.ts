@@ -35,6 +35,12 @@ export interface KeyServiceHealth {
 export interface KeyProvider {
   readonly name: string;
 
+  /**
+   * Check that `keyRef` names a key this provider keeps, and throw KEY_REF_MISMATCH
+   * (422) when it does not: a tenant created under another provider or mount.
+   */
+  assertOwnsKeyRef(keyRef: string): void;
+
   /** Create the tenant's key-encryption key and a new data key wrapped by it. */
   createTenantKey(owner: TenantKeyOwner): Promise<WrappedDek>;
 

@@ -141,6 +141,10 @@ export class VaultTransitKeyProvider implements KeyProvider {
    * is authoritative, and it must point into the configured mount: a registry row
    * cannot make this process use a key elsewhere in Vault.
    */
+  assertOwnsKeyRef(keyRef: string): void {
+    this.keyNameOf(keyRef);
+  }
+
   private keyNameOf(keyRef: string): string {
     const prefix = `${KEY_REF_PREFIX}${this.mount}/keys/`;
     const name = keyRef.startsWith(prefix) ? keyRef.slice(prefix.length) : '';
