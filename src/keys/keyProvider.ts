@@ -23,7 +23,7 @@ export interface KeyVersions {
 
 /** Key service status, as `/readyz` reports it. */
 export interface KeyServiceHealth {
-  status: 'ok' | 'sealed' | 'unreachable' | 'uninitialized' | 'standby';
+  status: 'ok' | 'sealed' | 'unreachable' | 'uninitialized' | 'standby' | 'denied';
   detail?: string;
 }
 
