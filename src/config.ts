@@ -54,6 +54,20 @@ export interface Config {
   /** pg_dump and pg_restore for tenant export and import; unset means search PATH and /usr/lib/postgresql. */
   pgDumpPath: string | undefined;
   pgRestorePath: string | undefined;
+  sanitize: SanitizeSettings;
+}
+
+export interface SanitizeSettings {
+  /** Seconds a remediation proposal can be approved and started after it is made. */
+  proposalTtlSeconds: number;
+  /** Seconds a quarantined orphan is kept before it is deleted. */
+  quarantineGraceSeconds: number;
+  /** Objects asked for in one page of a server-side Tier-2 listing. */
+  inventoryPageSize: number;
+  /** Most objects one agent inventory chunk may carry. */
+  maxInventoryChunkObjects: number;
+  /** Largest agent inventory chunk body, in bytes. */
+  maxInventoryChunkBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -132,6 +146,13 @@ export function loadConfig(env: Env = process.env): Config {
     allowSuperuser: readAllowSuperuser(env, nodeEnv),
     pgDumpPath: env.STRATA_PG_DUMP || undefined,
     pgRestorePath: env.STRATA_PG_RESTORE || undefined,
+    sanitize: {
+      proposalTtlSeconds: readInt(env, 'STRATA_PROPOSAL_TTL_SECONDS', 86_400, 60, 30 * 86_400),
+      quarantineGraceSeconds: readInt(env, 'STRATA_QUARANTINE_GRACE_SECONDS', 30 * 86_400, 0, 3650 * 86_400),
+      inventoryPageSize: readInt(env, 'STRATA_INVENTORY_PAGE_SIZE', 1000, 1, 5000),
+      maxInventoryChunkObjects: readInt(env, 'STRATA_MAX_INVENTORY_CHUNK_OBJECTS', 100_000, 1, 10_000_000),
+      maxInventoryChunkBytes: readInt(env, 'STRATA_MAX_INVENTORY_CHUNK_BYTES', 64 * MiB, 1024, 1024 * MiB),
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { findTenantById } from '../control/tenants.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
 import { finalizeScan } from '../ingest/finalizeScan.ts';
 import { LEGACY_FINALIZE_QUEUE, QueueNames } from './queues.ts';
+import { registerSanitizeWorkers, type SanitizeWorkerDeps } from './sanitizeWorkers.ts';
 
 export interface WorkerDeps {
   boss: PgBoss;
@@ -18,6 +19,8 @@ export interface WorkerDeps {
   finalizeMemoryMb: number;
   /** Seconds between polls of an idle queue. */
   pollingIntervalSeconds?: number;
+  /** The sanitizer's settings and Tier-2 access; its queues are worked only when given. */
+  sanitize?: Pick<SanitizeWorkerDeps, 'settings' | 'tier2Stores' | 'afterRemediationAction'>;
 }
 
 /**
@@ -35,6 +38,10 @@ export async function registerWorkers(deps: WorkerDeps): Promise<void> {
         finalizeScan(deps.pool, tenant, job!.data, log, { keepScans: deps.keepScans, memoryMb: deps.finalizeMemoryMb }),
       ),
     );
+  }
+
+  if (deps.sanitize) {
+    await registerSanitizeWorkers({ boss: deps.boss, pool: deps.pool, log: deps.log, pollingIntervalSeconds: deps.pollingIntervalSeconds, ...deps.sanitize });
   }
 }
 
