@@ -4,9 +4,16 @@ import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Logger } from '../log.ts';
 import type { FinalizeJob } from './ingestJobs.ts';
-import { SCAN_TOTALS, SCANS_TO_EXPIRE } from './sql/finalizeScan.ts';
+import {
+  LOCK_SHARE_FINISHING,
+  NEWER_OK_SCAN,
+  PARTITIONS_LEFT_OVER,
+  SCAN_TOTALS,
+  SCANS_TO_EXPIRE,
+  SUPERSEDE_OLDER_OPEN_SCANS,
+} from './sql/finalizeScan.ts';
 
-export type FinalizeOutcome = 'finished' | 'not-completing';
+export type FinalizeOutcome = 'finished' | 'superseded' | 'not-completing';
 
 export interface FinalizeOptions {
   /** OK scans kept per share; older ones expire and their partitions are dropped. */
@@ -34,6 +41,10 @@ interface Totals {
  * marks the scan OK. Each step can run again after a crash: the index is made only if
  * missing. A scan that is no longer COMPLETING is left alone, so a repeated job is
  * harmless. Then the share's oldest OK scans expire.
+ *
+ * Snapshots of a share finish in the order they were opened. A scan that finishes after
+ * a newer one is FAILED as superseded, and finishing a scan fails the OPEN scans opened
+ * before it, so an agent resuming an old scan cannot make stale data the latest.
  */
 export async function finalizeScan(
   pool: pg.Pool,
@@ -55,12 +66,20 @@ export async function finalizeScan(
     countScan(pool, tenant, job.scanId, options),
   ]);
 
-  const finished = await markOk(pool, tenant, job.scanId, totals);
+  const finished = await markOk(pool, tenant, share, job.scanId, totals);
   if (!finished) return 'not-completing';
-  log.info({ ...finished, dirs: Number(totals.dirs), indexMs, totalMs: elapsed() }, 'scan finished');
+  if (finished.supersededBy !== undefined) {
+    log.warn({ scanId: job.scanId, share, newerScanId: finished.supersededBy }, 'scan superseded: a scan opened after it finished first');
+  } else {
+    log.info({ ...finished, dirs: Number(totals.dirs), indexMs, totalMs: elapsed() }, 'scan finished');
+  }
+  if (finished.failedOlder.length > 0) {
+    log.warn({ scanId: job.scanId, share, supersededScanIds: finished.failedOlder }, 'older OPEN scans of the share failed as superseded');
+  }
 
   await expireOldScans(pool, tenant, share, options.keepScans, log);
-  return 'finished';
+  await dropLeftOverPartitions(pool, tenant, share, log);
+  return finished.supersededBy === undefined ? 'finished' : 'superseded';
 }
 
 /** Build the unique index; count the duplicates it removed into the scan's row in the same transaction. */
@@ -82,17 +101,23 @@ async function countScan(pool: pg.Pool, tenant: TenantRef, scanId: number, optio
   });
 }
 
+interface Marked {
+  files: number;
+  duplicates: number;
+  /** The newer OK scan that made this one superseded, when it did. */
+  supersededBy?: number;
+  /** Older OPEN scans of the share failed because this one finished. */
+  failedOlder: number[];
+}
+
 /**
- * Mark the scan OK with its totals. The count may have included rows that the index
- * step removed as duplicates; only then is the scan counted again.
+ * Mark the scan OK with its totals, or FAILED when a scan of the share opened after it
+ * is already OK. The count may have included rows that the index step removed as
+ * duplicates; only then is the scan counted again.
  */
-async function markOk(
-  pool: pg.Pool,
-  tenant: TenantRef,
-  scanId: number,
-  counted: Totals,
-): Promise<{ files: number; duplicates: number } | undefined> {
+async function markOk(pool: pg.Pool, tenant: TenantRef, share: string, scanId: number, counted: Totals): Promise<Marked | undefined> {
   return withTenant(pool, tenant, Roles.ingest, async (client) => {
+    await client.query(LOCK_SHARE_FINISHING, [share]);
     const locked = await client.query<{ status: string; duplicate_count: string | null }>(
       'SELECT status, duplicate_count FROM scan WHERE scan_id = $1 FOR UPDATE',
       [scanId],
@@ -101,22 +126,44 @@ async function markOk(
     if (scan?.status !== 'COMPLETING') return undefined;
 
     const duplicates = Number(scan.duplicate_count ?? 0);
-    const totals = duplicates > 0 ? (await client.query<Totals>(SCAN_TOTALS, [scanId])).rows[0]! : counted;
+    const newer = await client.query<{ scan_id: number }>(NEWER_OK_SCAN, [share, scanId]);
+    if (newer.rows[0]) {
+      await client.query(
+        `UPDATE scan SET status = 'FAILED', finished_at = extract(epoch from clock_timestamp())::bigint,
+                error = 'superseded: scan ' || $2 || ' of the share was opened later and finished first'
+          WHERE scan_id = $1`,
+        [scanId, newer.rows[0].scan_id],
+      );
+      await audit(client, scanId, 'scan.superseded');
+      return { files: 0, duplicates, supersededBy: newer.rows[0].scan_id, failedOlder: [] };
+    }
 
+    const totals = duplicates > 0 ? (await client.query<Totals>(SCAN_TOTALS, [scanId])).rows[0]! : counted;
+    // clock_timestamp, not now(): the transaction may have waited for the share's lock.
     await client.query(
-      `UPDATE scan SET status = 'OK', finished_at = extract(epoch from now())::bigint,
+      `UPDATE scan SET status = 'OK', finished_at = extract(epoch from clock_timestamp())::bigint,
               file_count = $2, duplicate_count = $3, dir_count = $4, total_bytes = $5, atime_suspect_count = $6
         WHERE scan_id = $1`,
       [scanId, totals.files, duplicates, totals.dirs, totals.bytes, totals.atime_suspect],
     );
-    await client.query(
-      `INSERT INTO audit_log (actor, action, details)
-       SELECT 'ingest', 'scan.finished', jsonb_build_object('scanGuid', scan_guid, 'files', file_count, 'bytes', total_bytes)
-         FROM scan WHERE scan_id = $1`,
-      [scanId],
-    );
-    return { files: Number(totals.files), duplicates };
+    await audit(client, scanId, 'scan.finished');
+
+    const older = await client.query<{ scan_id: number }>(SUPERSEDE_OLDER_OPEN_SCANS, [share, scanId]);
+    for (const row of older.rows) {
+      await audit(client, row.scan_id, 'scan.superseded');
+    }
+    return { files: Number(totals.files), duplicates, failedOlder: older.rows.map((row) => row.scan_id) };
   });
+}
+
+/** Record a scan's change of state in the audit log, with its GUID and totals. */
+async function audit(client: pg.PoolClient, scanId: number, action: string): Promise<void> {
+  await client.query(
+    `INSERT INTO audit_log (actor, action, details)
+     SELECT 'ingest', $2, jsonb_build_object('scanGuid', scan_guid, 'files', file_count, 'bytes', total_bytes, 'error', error)
+       FROM scan WHERE scan_id = $1`,
+    [scanId, action],
+  );
 }
 
 /**
@@ -145,6 +192,31 @@ async function expireOldScans(pool: pg.Pool, tenant: TenantRef, share: string, k
     } catch (error) {
       if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
       log.warn({ expiredScanId: scanId, share }, 'scan not expired yet: its partition is in use; the next finished scan retries');
+    }
+  }
+}
+
+/**
+ * Drop the partitions that FAILED and EXPIRED scans of the share still have, because a
+ * drop gave up on its lock or the scan was superseded. Each drop waits at most
+ * `DROP_LOCK_TIMEOUT`; one that times out is tried again after the next finished scan.
+ */
+async function dropLeftOverPartitions(pool: pg.Pool, tenant: TenantRef, share: string, log: Logger): Promise<void> {
+  const scanIds = await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    const { rows } = await client.query<{ scan_id: number }>(PARTITIONS_LEFT_OVER, [share]);
+    return rows.map((row) => row.scan_id);
+  });
+
+  for (const scanId of scanIds) {
+    try {
+      await withTenant(pool, tenant, Roles.ingest, async (client) => {
+        await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
+        await client.query('SELECT drop_scan_partition($1)', [scanId]);
+      });
+      log.info({ droppedScanId: scanId, share }, 'partition of a failed or expired scan dropped');
+    } catch (error) {
+      if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
+      log.warn({ droppedScanId: scanId, share }, 'partition not dropped yet: it is in use; the next finished scan retries');
     }
   }
 }

@@ -27,6 +27,7 @@ interface ScanRow {
   status: string;
   share_name: string;
   path_style: PathStyle;
+  error: string | null;
 }
 
 interface ChunkRow {
@@ -87,7 +88,7 @@ export async function receiveChunk(
 
 async function lockScan(client: pg.PoolClient, scanGuid: string): Promise<ScanRow> {
   // FOR SHARE holds off `complete` (which updates the row) until this chunk commits.
-  const { rows } = await client.query<ScanRow>('SELECT scan_id, status, share_name, path_style FROM scan WHERE scan_guid = $1 FOR SHARE', [scanGuid]);
+  const { rows } = await client.query<ScanRow>('SELECT scan_id, status, share_name, path_style, error FROM scan WHERE scan_guid = $1 FOR SHARE', [scanGuid]);
   const scan = rows[0];
   if (!scan) throw StrataError.notFound(`scan ${scanGuid}`);
   return scan;
@@ -122,7 +123,8 @@ async function compareRepeat(source: ChunkSource, previous: ChunkRow, seq: numbe
  */
 async function claimChunk(client: pg.PoolClient, tenantId: string, scan: ScanRow, seq: number): Promise<void> {
   if (scan.status !== 'OPEN') {
-    throw StrataError.conflict('SCAN_CLOSED', `scan is ${scan.status}; chunks can only be added to an OPEN scan`);
+    const reason = scan.error === null ? '' : ` (${scan.error})`;
+    throw StrataError.conflict('SCAN_CLOSED', `scan is ${scan.status}${reason}; chunks can only be added to an OPEN scan`);
   }
 
   const { rows } = await client.query<{ locked: boolean }>(

@@ -130,13 +130,17 @@ export async function completeScan(
       expected_chunks: number | null;
       expected_rows: number | null;
       unreadable_count: number | null;
+      error: string | null;
     }>(
-      'SELECT scan_id, status, expected_chunks, expected_rows, unreadable_count FROM scan WHERE scan_guid = $1 FOR UPDATE',
+      'SELECT scan_id, status, expected_chunks, expected_rows, unreadable_count, error FROM scan WHERE scan_guid = $1 FOR UPDATE',
       [scanGuid],
     );
     const scan = locked.rows[0];
     if (!scan) throw StrataError.notFound(`scan ${scanGuid}`);
 
+    if (scan.status === 'FAILED') {
+      throw StrataError.conflict('SCAN_FAILED', `scan ${scanGuid} failed: ${scan.error ?? 'no reason recorded'}; start a new scan`);
+    }
     if (scan.status !== 'OPEN') {
       if (
         scan.expected_chunks !== request.chunkCount ||

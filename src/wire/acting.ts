@@ -4,14 +4,14 @@
  * decimal strings, because JSON numbers lose precision above 2^53.
  *
  * Endpoints (token scope `act`):
- * - `POST /v1/actions/claim` with `ClaimRequest`, answered by `ClaimResponse`.
+ * - `POST /v1/actions/claim` with `ClaimRequest`, returning `ClaimResponse`.
  * - `POST /v1/actions/{id}/result` with `ActionResult` (without `id`).
- * - `POST /v1/actions/results` with `ActionResultBatch`, answered by `ActionResultBatchResponse`.
+ * - `POST /v1/actions/results` with `ActionResultBatch`, returning `ActionResultBatchResponse`.
  * - `GET /v1/shares/{share}/target`: the share's Tier-2 target with its credentials,
  *   which the agent keeps in memory only.
  */
 
-/** What a claimed action asks the agent to do: copy a file out and stub it, or bring it back. */
+/** Kind of a claimed action: copy a file out and stub it, or bring it back. */
 export type ActionKind = 'tier' | 'recall';
 
 /** Body of `POST /v1/actions/claim`. */
@@ -41,7 +41,7 @@ export interface ClaimedAction {
   mtimeUnix: number;
   /** NTFS file reference number or POSIX inode number as scanned, when known. */
   fileId: string | null;
-  /** Where the file goes, or went, in the share's Tier-2 target. */
+  /** Key of the file's object in the share's Tier-2 target. */
   tier2Key: string;
   /** Recall only: hex SHA-256 recorded when the file was tiered. */
   sha256: string | null;
@@ -52,7 +52,7 @@ export interface ClaimResponse {
 }
 
 /**
- * What happened to one action. `STALE` means the file changed since the scan and was
+ * Outcome of one action. `STALE` means the file changed since the scan and was
  * left alone; `FAILED` carries an error message for the operator.
  */
 export type ActionOutcome = 'STUBBED' | 'REHYDRATED' | 'STALE' | 'FAILED';
