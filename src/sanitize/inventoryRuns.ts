@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { StrataError } from '../errors.ts';
 import type { FunctionRole } from '../db/roles.ts';
@@ -91,8 +92,8 @@ export async function insertObjects(client: pg.ClientBase, inventoryId: number, 
 
   const { rows } = await client.query<{ objects: string; bytes: string }>(
     `WITH added AS (
-       INSERT INTO tier2_inventory (inventory_id, object_key, size_bytes, sha256, last_modified)
-       SELECT $1, k, s, h, m FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) AS o (k, s, h, m)
+       INSERT INTO tier2_inventory (inventory_id, object_key, key_sha256, size_bytes, sha256, last_modified)
+       SELECT $1, k, kh, s, h, m FROM unnest($2::text[], $6::bytea[], $3::bigint[], $4::text[], $5::bigint[]) AS o (k, kh, s, h, m)
        ON CONFLICT DO NOTHING
        RETURNING size_bytes)
      SELECT count(*) AS objects, coalesce(sum(size_bytes), 0) AS bytes FROM added`,
@@ -102,6 +103,7 @@ export async function insertObjects(client: pg.ClientBase, inventoryId: number, 
       objects.map((object) => object.sizeBytes),
       objects.map((object) => object.sha256 ?? null),
       objects.map((object) => (object.lastModified ? Math.floor(object.lastModified.getTime() / 1000) : null)),
+      objects.map((object) => keyDigest(object.key)),
     ],
   );
   return { objects: Number(rows[0]!.objects), bytes: Number(rows[0]!.bytes) };
@@ -130,4 +132,12 @@ export async function markComplete(client: pg.ClientBase, inventoryId: number): 
                LIMIT $2)`,
     [done.rows[0].share_name, INVENTORIES_KEPT],
   );
+}
+
+/**
+ * SHA-256 of a key's UTF-8 bytes, as stored in `tier2_inventory.key_sha256`; the same
+ * as `sha256(convert_to(key, 'UTF8'))` in SQL. Keys are well-formed Unicode.
+ */
+export function keyDigest(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
 }

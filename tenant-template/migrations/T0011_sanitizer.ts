@@ -24,8 +24,9 @@ const SANITIZER_TABLES = [
  *   continuation token stored after each page so a retried job resumes). Objects not
  *   listed by a share's latest COMPLETE run are gone.
  * - `tier2_inventory` replaces T0001's table of the same name, which no release wrote.
- *   Objects are keyed by the SHA-256 of the key, because a B-tree entry is limited to
- *   about 2,700 bytes and a key on a file-system target can be longer.
+ *   Objects are keyed by the SHA-256 of the key's UTF-8 bytes, because a B-tree entry is
+ *   limited to about 2,700 bytes and a key on a file-system target can be longer. The
+ *   writer computes it: `convert_to` is not immutable, so a generated column cannot.
  * - `sanitize_run` and `sanitize_finding`: each reconciliation and what it found.
  * - `remediation_proposal` keeps the canonical JSON of a proposal and its SHA-256;
  *   approvals name the digest they approved, so any change to the content voids them.
@@ -81,7 +82,7 @@ export class T0011Sanitizer extends Migration {
         ${TENANT_ID},
         inventory_id bigint NOT NULL REFERENCES inventory_run (inventory_id) ON DELETE CASCADE,
         object_key text NOT NULL CHECK (object_key <> ''),
-        key_sha256 bytea NOT NULL GENERATED ALWAYS AS (sha256(convert_to(object_key, 'UTF8'))) STORED,
+        key_sha256 bytea NOT NULL CHECK (length(key_sha256) = 32),
         size_bytes bigint NOT NULL CHECK (size_bytes >= 0),
         sha256 text,
         last_modified bigint,
