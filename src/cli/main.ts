@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = 
   tenant: { summary: 'create, list, suspend, resume, delete, export and import tenants', load: async () => (await import('./commands/tenant.ts')).run },
   token: { summary: 'create, list and revoke API tokens', load: async () => (await import('./commands/token.ts')).run },
   plan: { summary: 'plan cold files of a tenant for tiering', load: async () => (await import('./commands/plan.ts')).run },
+  sanitize: { summary: 'reconcile the plan with Tier-2 and repair it with two approvals', load: async () => (await import('./commands/sanitize.ts')).run },
   api: { summary: 'serve the HTTP API', load: async () => (await import('./commands/serve.ts')).runApi },
   worker: { summary: 'run the job handlers', load: async () => (await import('./commands/serve.ts')).runWorker },
   doctor: { summary: 'check the database for ways around tenant isolation', load: async () => (await import('./commands/doctor.ts')).run },
