@@ -73,7 +73,7 @@ interface FindingRow {
 
 /**
  * Build a remediation proposal from a finished reconciliation: one action per finding,
- * in the order of FINDING_KINDS. This is the dry run: it writes the proposal and
+ * in the order of FINDING_KINDS, then by path or key. This is the dry run: it writes the proposal and
  * nothing else. The content is stored as canonical JSON with its SHA-256, which the
  * approvers approve.
  */
@@ -92,7 +92,7 @@ export async function createProposal(
     const findings = await client.query<FindingRow>(
       `SELECT finding_id, kind, share_name, tier_id, tier_state, object_key, full_path, size_bytes, tier2_size_bytes
          FROM sanitize_finding WHERE run_id = $1
-        ORDER BY array_position($2::text[], kind), finding_id`,
+        ORDER BY array_position($2::text[], kind), coalesce(full_path, object_key) COLLATE "C", finding_id`,
       [request.runId, [...FINDING_KINDS]],
     );
 
