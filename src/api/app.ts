@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
-import type { IngestLimits } from '../config.ts';
+import { loadConfig, type IngestLimits, type SanitizeSettings } from '../config.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
 import { createApiMetrics, type ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
+import { inventoryRoutes } from './routes/inventories.ts';
 import { scanRoutes } from './routes/scans.ts';
 
 export interface AppDeps {
@@ -17,6 +18,8 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
   maxConcurrentChunks?: number;
+  /** Inventory chunk limits; the STRATA_* defaults when absent. */
+  sanitize?: SanitizeSettings;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
@@ -42,7 +45,11 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorHandler);
 
-  const routers = [healthRoutes(deps.pool, metrics), scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 })];
+  const routers = [
+    healthRoutes(deps.pool, metrics),
+    scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
+    inventoryRoutes({ pool: deps.pool, settings: deps.sanitize ?? loadConfig({}).sanitize }),
+  ];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());
