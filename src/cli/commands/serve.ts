@@ -7,6 +7,7 @@ import { registerWorkers } from '../../jobs/workers.ts';
 import { createLogger } from '../../log.ts';
 import { openServices } from '../../services.ts';
 import { loadConfig } from '../../config.ts';
+import { targetStores } from '../../sanitize/targetStores.ts';
 import { parseCommand } from '../args.ts';
 
 export const apiUsage = `Usage: strata api
@@ -21,7 +22,8 @@ superuser login for development, with a warning.`;
 
 export const workerUsage = `Usage: strata worker
 
-Run the pg-boss job handlers (scan.finalize), finishing up to
+Run the pg-boss job handlers (scan.finalize, tier2.inventory, sanitize.reconcile,
+remediation.execute), finishing up to
 STRATA_FINALIZE_CONCURRENCY scans at once and keeping the last STRATA_SCAN_RETENTION
 OK scans per share. Stops cleanly on SIGTERM or SIGINT.
 
@@ -56,12 +58,20 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   const queue = new PgBossIngestQueue(boss);
 
   if (roles.worker) {
-    await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb });
+    await registerWorkers({
+      boss,
+      pool: services.pool,
+      log,
+      finalizeConcurrency: config.finalizeConcurrency,
+      keepScans: config.scanRetention,
+      finalizeMemoryMb: config.finalizeMemoryMb,
+      sanitize: { settings: config.sanitize, tier2Stores: targetStores(services) },
+    });
     log.info({ concurrency: config.finalizeConcurrency, scanRetention: config.scanRetention }, 'worker started');
   }
   const api = roles.api
     ? await startApiServer(
-        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, sanitize: config.sanitize },
         config.httpHost,
         config.httpPort,
       )
