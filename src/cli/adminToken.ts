@@ -5,7 +5,7 @@ import type { Approver } from '../sanitize/proposals.ts';
 import type { Services } from '../services.ts';
 import { UsageError } from './args.ts';
 
-/** Environment variable that holds the admin token of the person running a remediation command. */
+/** Environment variable that contains the admin token of the person running a remediation command. */
 export const ADMIN_TOKEN_ENV = 'STRATA_ADMIN_TOKEN';
 
 /**

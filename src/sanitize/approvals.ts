@@ -10,8 +10,8 @@ import { readProposal, type ProposalView } from './proposals.ts';
 export const REQUIRED_APPROVALS = 2;
 
 /**
- * The person behind an admin token of `tenant`, or a 403 saying what is missing: the
- * admin scope, the tenant, or a person recorded on the token.
+ * Return the person behind an admin token of `tenant`, or raise a 403 naming what is
+ * missing: the admin scope, the tenant, or a person recorded on the token.
  */
 export function adminPerson(principal: Principal, tenant: TenantRef): Approver {
   if (principal.tenant.id !== tenant.id) {

@@ -106,7 +106,7 @@ async function runAction(pool: pg.Pool, tenant: TenantRef, context: ExecutionCon
 
 /**
  * Move a tier object to the state the action leads to, only if it is still in the
- * state the finding saw; otherwise something else acted on it since, and the action is skipped.
+ * state the finding saw. Otherwise something else acted on it since, so the action is skipped.
  */
 async function changeState(pool: pg.Pool, tenant: TenantRef, context: ExecutionContext, action: ProposedAction, newState: string): Promise<boolean> {
   return withTenant(pool, tenant, Roles.sanitizer, async (client) => {
@@ -132,7 +132,7 @@ async function quarantine(pool: pg.Pool, tenant: TenantRef, context: ExecutionCo
   if (referenced) return record(pool, tenant, context, action, 'SKIPPED', 'skipped: a plan or stub refers to the object now', {});
 
   // NOTE: a plan that starts referring to the key between the check above and the move
-  // finds the object gone; the purge step checks again before anything is deleted.
+  // finds the object gone. The purge step checks again before anything is deleted.
   const target = quarantineKey(context.proposal.proposalId, key);
   const store = await storeFor(tenant, context, action.share, options);
   await store.move(key, target);

@@ -9,7 +9,7 @@ const COLUMNS = ['finding_id', 'kind', 'share_name', 'tier_id', 'tier_state', 'o
 /** Findings read per query while exporting, so a run with millions of findings is never held in memory at once. */
 const PAGE = 10_000;
 
-/** One CSV field: quoted when it holds a comma, quote, CR or LF (RFC 4180); empty for NULL. */
+/** Format one CSV field: quoted when it contains a comma, quote, CR or LF (RFC 4180); empty for NULL. */
 export function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';
   const text = String(value);
@@ -19,8 +19,8 @@ export function csvField(value: unknown): string {
 /**
  * Write a run's findings to `file` as UTF-8 CSV with a header line, in finding order.
  * Returns how many findings were written.
- * NOTE: fields are written as stored; a spreadsheet may treat a path starting with
- * `=`, `+`, `-` or `@` as a formula when the file is opened in one.
+ * NOTE: fields are written as stored. A spreadsheet may treat a path starting with
+ * `=`, `+`, `-` or `@` as a formula when it opens the file.
  */
 export async function exportFindingsCsv(pool: pg.Pool, tenant: TenantRef, runId: number, file: string): Promise<number> {
   const out = createWriteStream(file, { mode: 0o600 });

@@ -117,7 +117,7 @@ export async function createProposal(
         expectedState: row.tier_state,
         objectKey: row.object_key,
         fullPath: row.full_path,
-        sizeBytes: row.size_bytes === null ? (row.tier2_size_bytes === null ? null : Number(row.tier2_size_bytes)) : Number(row.size_bytes),
+        sizeBytes: findingBytes(row),
       })),
     };
     const text = canonicalJson(content as unknown as JsonValue);
@@ -135,6 +135,12 @@ export async function createProposal(
     ]);
     return toView({ ...proposalRowOf(content, text, digest), approvers: [] });
   });
+}
+
+/** The bytes a finding is about: the file's size, or the Tier-2 object's for an orphan. */
+function findingBytes(row: FindingRow): number | null {
+  const bytes = row.size_bytes ?? row.tier2_size_bytes;
+  return bytes === null ? null : Number(bytes);
 }
 
 interface ProposalRow {

@@ -19,7 +19,7 @@ export interface KindTotals {
   bytes: number;
 }
 
-/** What one reconciliation found, per kind, and the change since the previous run of the same scope. */
+/** Findings of one reconciliation per kind, and the change since the previous run of the same scope. */
 export interface RunSummary {
   runId: number;
   share: string | null;

@@ -1,7 +1,7 @@
 import type { FindingKind } from './findingKinds.ts';
 
 /**
- * What remediation does about one finding.
+ * Remediation actions, one per finding:
  * - `quarantine`: move an orphan under the quarantine prefix and keep it there.
  * - `delete`: move an orphan under the quarantine prefix, and delete it after the grace period.
  * - `mark_lost`: a stub whose Tier-2 copy is gone; the tier object becomes LOST.
@@ -23,7 +23,7 @@ export const STATE_CHANGES: Partial<Record<RemediationAction, string>> = {
   close: 'DELETED',
 };
 
-/** How a proposal treats orphans: keep them in quarantine, or delete them after the grace period. */
+/** Treatment of orphans in a proposal: kept in quarantine, or deleted after the grace period. */
 export type OrphanPolicy = 'quarantine' | 'delete';
 
 /** Choose the action for one finding from its kind and the tier object's state when it was found. */

@@ -5,7 +5,8 @@
  * - `POST /v1/inventories` with `OpenInventoryRequest` opens a run (idempotent on the GUID).
  * - `PUT /v1/inventories/{inventoryGuid}/chunks/{seq}` with `Content-Type:
  *   application/x-ndjson`: UTF-8 lines of `InventoryLine`. A repeat of a received chunk
- *   with the same bytes is answered without work; different bytes are a 409.
+ *   with the same bytes is acknowledged without storing it again, and different bytes
+ *   are a 409.
  * - `POST /v1/inventories/{inventoryGuid}/complete` with `CompleteInventoryRequest`.
  * - `GET /v1/inventories/{inventoryGuid}` returns `InventoryStatus`.
  */

@@ -50,7 +50,7 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
 }
 
 /**
- * The sanitizer end to end on one kind of Tier-2 store: construct every finding kind,
+ * Run the sanitizer end to end on one kind of Tier-2 store: construct every finding kind,
  * reconcile, propose, approve (with each rejected approval), execute with a crash after
  * a few actions, and reconcile again.
  */

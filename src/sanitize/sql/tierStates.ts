@@ -1,6 +1,6 @@
 /**
  * Tier-object states whose row refers to its Tier-2 object: the object is about to be
- * written, is being written, or holds a stubbed file's content. An object referenced
+ * written, is being written, or stores a stubbed file's content. An object referenced
  * this way is never an orphan.
  */
 export const REFERENCING_STATES = `('PLANNED', 'IN_PROGRESS', 'STUBBED', 'RECALLING')`;
