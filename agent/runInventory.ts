@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 
+import { tier2SharePrefix } from '../src/acting/tier2Key.ts';
 import { FsStore } from '../src/tier2/fsStore.ts';
 import type { Tier2Store } from '../src/tier2/tier2Store.ts';
 import type { InventoryLine, InventoryStatus } from '../src/wire/inventory.ts';
@@ -29,7 +30,8 @@ export interface RunInventoryOptions {
 }
 
 /**
- * List the root page by page, uploading each page as one chunk, then complete the
+ * List the share's objects under the root (the keys starting with the share's key
+ * prefix) page by page, uploading each page as one chunk, then complete the
  * inventory with the totals. Uploads are idempotent per chunk, so a retried request
  * stores nothing twice. An agent killed midway leaves a RUNNING inventory that
  * reconciliation ignores; running the command again makes a new, complete one.
@@ -50,7 +52,7 @@ export async function runInventory(options: RunInventoryOptions): Promise<Invent
   let objectCount = 0;
   let token: string | null = null;
   do {
-    const page = await store.list('', token, options.chunkObjects ?? DEFAULT_INVENTORY_CHUNK_OBJECTS);
+    const page = await store.list(tier2SharePrefix(options.share), token, options.chunkObjects ?? DEFAULT_INVENTORY_CHUNK_OBJECTS);
     if (page.objects.length > 0) {
       const lines = page.objects.map((object) => `${JSON.stringify(toLine(object))}\n`).join('');
       await client.uploadInventoryChunk(inventoryGuid, seq, lines, options.signal);

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = 
   token: { summary: 'create, list and revoke API tokens', load: async () => (await import('./commands/token.ts')).run },
   plan: { summary: 'plan cold files of a tenant for tiering', load: async () => (await import('./commands/plan.ts')).run },
   sanitize: { summary: 'reconcile the plan with Tier-2 and repair it with two approvals', load: async () => (await import('./commands/sanitize.ts')).run },
+  target: { summary: 'set, list and remove the Tier-2 target of each share', load: async () => (await import('./commands/target.ts')).run },
   api: { summary: 'serve the HTTP API', load: async () => (await import('./commands/serve.ts')).runApi },
   worker: { summary: 'run the job handlers', load: async () => (await import('./commands/serve.ts')).runWorker },
   doctor: { summary: 'check the database for ways around tenant isolation', load: async () => (await import('./commands/doctor.ts')).run },

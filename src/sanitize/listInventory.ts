@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { tier2SharePrefix } from '../acting/tier2Key.ts';
 import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Logger } from '../log.ts';
@@ -12,7 +13,8 @@ export interface InventoryJob {
 }
 
 /**
- * List a share's Tier-2 target into a RUNNING server-side inventory, page by page. Each
+ * List a share's objects (its key prefix) in its Tier-2 target into a RUNNING
+ * server-side inventory, page by page. Each
  * page's objects and the continuation token after it are stored in one transaction,
  * so a job retried after a crash resumes after the last stored page and stores no
  * object twice. The last page marks the run COMPLETE.
@@ -29,7 +31,7 @@ export async function listInventory(
     if (run.status !== 'RUNNING') return toView(run);
 
     const started = run.pages === '0' ? null : run.next_token;
-    const page = await store.list('', started, options.pageSize);
+    const page = await store.list(tier2SharePrefix(run.share_name), started, options.pageSize);
 
     const stored = await withTenant(pool, tenant, Roles.sanitizer, async (client) => {
       // The token guard makes a second worker listing the same run at once lose the race

@@ -14,7 +14,7 @@ import { INVENTORY_MEDIA_TYPE } from '../../src/wire/inventory.ts';
 import { call } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
-const KEYS = ['p/a b.txt', 'p/a+b.txt', 'p/100%.csv', 'p/caf\u00e9.txt', 'p/cafe\u0301.txt', 'p/deep/er/x.bin'];
+const KEYS = ['projects/a b.txt', 'projects/a+b.txt', 'projects/100%.csv', 'projects/caf\u00e9.txt', 'projects/cafe\u0301.txt', 'projects/deep/er/x.bin'];
 
 describe('agent inventory upload', () => {
   let stack: Stack;

@@ -156,15 +156,17 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
       await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test' });
 
       const before = now - 100;
-      for (const name of ['ok.doc', 'missing.doc', 'stalestub.doc', 'size.doc']) await setTierObject(stack, 't_acme', name, 'STUBBED', `p/${name}`, before);
+      for (const name of ['ok.doc', 'missing.doc', 'stalestub.doc', 'size.doc']) await setTierObject(stack, 't_acme', name, 'STUBBED', `projects/${name}`, before);
       for (const name of ['stale.doc', 'gone.doc', 'ref.doc']) await setTierObject(stack, 't_acme', name, 'PLANNED', null, before);
-      await setTierObject(stack, 't_acme', 'failed.doc', 'FAILED', 'p/failed.doc', before);
+      await setTierObject(stack, 't_acme', 'failed.doc', 'FAILED', 'projects/failed.doc', before);
 
-      for (const name of ['ok.doc', 'stalestub.doc', 'failed.doc']) await putObject(store, `p/${name}`, content(name, sizeOf(name)));
-      await putObject(store, 'p/size.doc', content('size.doc', 61));
-      await putObject(store, 'p/orphan one.bin', 'orphan-1');
+      for (const name of ['ok.doc', 'stalestub.doc', 'failed.doc']) await putObject(store, `projects/${name}`, content(name, sizeOf(name)));
+      await putObject(store, 'projects/size.doc', content('size.doc', 61));
+      await putObject(store, 'projects/orphan one.bin', 'orphan-1');
       // As large as ref.doc, which later refers to it, so that reference is no size mismatch.
-      await putObject(store, 'p/orphan2.bin', content('orphan2', 80));
+      await putObject(store, 'projects/orphan2.bin', content('orphan2', 80));
+      // Another share's object in the same target is outside this share's inventory.
+      await putObject(store, 'archive/x.bin', 'not ours');
       await inventory();
 
       const rescan = files
@@ -203,7 +205,7 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
       ]);
       expect(proposal.digest).to.equal(createHash('sha256').update(proposal.content).digest('hex'));
       expect(await states()).to.deep.equal(statesBefore);
-      expect(await store.head('p/orphan2.bin')).to.not.equal(null);
+      expect(await store.head('projects/orphan2.bin')).to.not.equal(null);
     });
 
     it('rejects the requester as approver', async () => {
@@ -264,7 +266,7 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
     it('executes once across a crash', async function () {
       this.timeout(120_000);
       // A stub that refers to an orphan's key after the proposal was made keeps it from being moved.
-      await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'STUBBED', tier2_key = 'p/orphan2.bin' WHERE name = 'ref.doc'");
+      await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'STUBBED', tier2_key = 'projects/orphan2.bin' WHERE name = 'ref.doc'");
 
       await approve(proposal, 'carol');
       const started = await start(proposal);
@@ -304,10 +306,10 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
         'size.doc': 'STUBBED',
         'ok.doc': 'STUBBED',
       });
-      expect(await store.head('p/orphan2.bin')).to.not.equal(null);
-      expect(await store.head('p/orphan one.bin')).to.equal(null);
-      expect(await store.head('p/failed.doc')).to.equal(null);
-      expect(await store.head('p/ok.doc')).to.not.equal(null);
+      expect(await store.head('projects/orphan2.bin')).to.not.equal(null);
+      expect(await store.head('projects/orphan one.bin')).to.equal(null);
+      expect(await store.head('projects/failed.doc')).to.equal(null);
+      expect(await store.head('projects/ok.doc')).to.not.equal(null);
       const quarantined = await store.list('.strata-quarantine/', null, 100);
       expect(quarantined.objects).to.deep.equal([]);
     });
