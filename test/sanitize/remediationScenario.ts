@@ -77,6 +77,9 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
       ['size.doc', 60],
       ['failed.doc', 70],
       ['ref.doc', 80],
+      ['a b.txt', 3],
+      ['a+b.txt', 4],
+      ['100%.csv', 5],
     ].map(([name, size]) => ({ dir: '/srv/p', name: name as string, size: size as number, used: now - 2 * YEAR }));
     const sizeOf = (name: string) => files.find((file) => file.name === name)!.size;
 
@@ -156,11 +159,12 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
       await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test' });
 
       const before = now - 100;
-      for (const name of ['ok.doc', 'missing.doc', 'stalestub.doc', 'size.doc']) await setTierObject(stack, 't_acme', name, 'STUBBED', `projects/${name}`, before);
+      // Keys with a space, a plus and a percent sign, which S3 lists URL-encoded, must match exactly.
+      for (const name of ['ok.doc', 'missing.doc', 'stalestub.doc', 'size.doc', 'a b.txt', 'a+b.txt', '100%.csv']) await setTierObject(stack, 't_acme', name, 'STUBBED', `projects/${name}`, before);
       for (const name of ['stale.doc', 'gone.doc', 'ref.doc']) await setTierObject(stack, 't_acme', name, 'PLANNED', null, before);
       await setTierObject(stack, 't_acme', 'failed.doc', 'FAILED', 'projects/failed.doc', before);
 
-      for (const name of ['ok.doc', 'stalestub.doc', 'failed.doc']) await putObject(store, `projects/${name}`, content(name, sizeOf(name)));
+      for (const name of ['ok.doc', 'stalestub.doc', 'failed.doc', 'a b.txt', 'a+b.txt', '100%.csv']) await putObject(store, `projects/${name}`, content(name, sizeOf(name)));
       await putObject(store, 'projects/size.doc', content('size.doc', 61));
       await putObject(store, 'projects/orphan one.bin', 'orphan-1');
       // As large as ref.doc, which later refers to it, so that reference is no size mismatch.
