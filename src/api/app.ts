@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
-import { loadConfig, type IngestLimits, type SanitizeSettings } from '../config.ts';
+import { loadActingConfig, loadConfig, type ActingConfig, type IngestLimits, type SanitizeSettings } from '../config.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
 import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { actionRoutes } from './routes/actions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inventoryRoutes } from './routes/inventories.ts';
 import { scanRoutes } from './routes/scans.ts';
+import { shareTargetRoutes } from './routes/shareTargets.ts';
 
 export interface AppDeps {
   pool: pg.Pool;
@@ -18,6 +20,8 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
   maxConcurrentChunks?: number;
+  /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
+  acting?: ActingConfig;
   /** Inventory chunk limits; the STRATA_* defaults when absent. */
   sanitize?: SanitizeSettings;
 }
@@ -48,6 +52,8 @@ export function createApp(deps: AppDeps): Koa {
   const routers = [
     healthRoutes(deps.pool, metrics),
     scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
+    actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
+    shareTargetRoutes(deps.pool),
     inventoryRoutes({ pool: deps.pool, settings: deps.sanitize ?? loadConfig({}).sanitize }),
   ];
   for (const router of routers) {

@@ -36,7 +36,8 @@ export interface RunSummary {
 
 /**
  * Record a reconciliation to run: the share (or all shares) and the threshold under
- * which a planned or stubbed file counts as in use again. Returns the run id.
+ * which a planned or stubbed file counts as in use again, for shares without a policy
+ * (the share's own, or the tenant's `*`). Returns the run id.
  */
 export async function createReconcileRun(
   pool: pg.Pool,
@@ -70,12 +71,12 @@ export async function reconcileRun(pool: pg.Pool, tenant: TenantRef, runId: numb
     if (row.status === 'DONE') return readSummary(client, runId);
 
     const share = row.share_name;
-    const cutoff = Math.floor(Date.now() / 1000) - Number(row.stale_after_seconds);
+    const now = Math.floor(Date.now() / 1000);
 
     const inventories = await client.query<{ inventory_id: string; share_name: string }>(LATEST_INVENTORIES, [share]);
     const scans = await client.query<{ share_name: string }>(LATEST_SCANS, [share]);
     for (const statement of FINDING_STATEMENTS) {
-      const params = statement.usesCutoff ? [share, runId, cutoff] : [share, runId];
+      const params = statement.usesThreshold ? [share, runId, now, Number(row.stale_after_seconds)] : [share, runId];
       const inserted = await client.query(statement.sql, params);
       log.debug({ runId, kind: statement.kind, findings: inserted.rowCount }, 'findings stored');
     }

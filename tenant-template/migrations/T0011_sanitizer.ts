@@ -175,17 +175,21 @@ export class T0011Sanitizer extends Migration {
   }
 
   /**
-   * The states remediation leads to: CANCELLED (a stale or broken plan closed), LOST
-   * (a stub whose Tier-2 copy is gone), RECALLING (a re-warmed stub to bring back).
-   * TODO: move these into the acting stage's transition table once it exists; until
-   * then the Tier-2 key column is added here if it is missing.
+   * The states remediation leads to, added to the acting stage's state machine:
+   * CANCELLED (a stale or broken plan closed; planning may pick the file again) and
+   * LOST (a stub whose Tier-2 copy is gone, kept as a record). The moves are those of
+   * the remediation actions: mark_lost, replan, cancel, recall and close.
    */
   private addTierObjectStates(): void {
-    this.addSql('ALTER TABLE tier_object ADD COLUMN IF NOT EXISTS tier2_key text');
-    this.addSql('ALTER TABLE tier_object DROP CONSTRAINT tier_object_state_check');
     this.addSql(`
-      ALTER TABLE tier_object ADD CONSTRAINT tier_object_state_check CHECK (
-        state IN ('PLANNED', 'IN_PROGRESS', 'STUBBED', 'FAILED', 'RECALLING', 'REHYDRATED', 'DELETED', 'CANCELLED', 'LOST'))`);
+      INSERT INTO tier_state (state, initial, droppable)
+      VALUES ('CANCELLED', false, true), ('LOST', false, false)
+      ON CONFLICT (state) DO NOTHING`);
+    this.addSql(`
+      INSERT INTO tier_transition (from_state, to_state)
+      VALUES ('STUBBED', 'LOST'), ('RECALLING', 'LOST'), ('FAILED', 'PLANNED'), ('PLANNED', 'CANCELLED'),
+             ('CANCELLED', 'PLANNED'), ('STUBBED', 'RECALLING'), ('STUBBED', 'DELETED')
+      ON CONFLICT DO NOTHING`);
     this.addSql('CREATE INDEX tier_object_tier2_key ON tier_object (share_name, tier2_key) WHERE tier2_key IS NOT NULL');
   }
 

@@ -37,15 +37,18 @@ export async function scanShare(stack: Stack, token: string, share: string, file
   expect((await waitForScan(stack.api!.url, token, opened.body.scanGuid)).status).to.equal('OK');
 }
 
-/** Set a planned file's state, Tier-2 key and action time directly, as the acting stage would. */
+/**
+ * Set a planned file's state, Tier-2 key and action time directly, as the acting stage
+ * would: a STUBBED or FAILED object passes through IN_PROGRESS, because the database
+ * allows only the state machine's moves.
+ */
 export async function setTierObject(stack: Stack, schema: string, name: string, state: string, key: string | null, actedAt: number): Promise<void> {
-  const updated = await stack.services.pool.query(`UPDATE ${schema}.tier_object SET state = $2, tier2_key = $3, acted_at = $4 WHERE name = $1`, [
-    name,
-    state,
-    key,
-    actedAt,
-  ]);
-  expect(updated.rowCount, `tier object ${name}`).to.equal(1);
+  const steps = state === 'PLANNED' ? [] : ['IN_PROGRESS', state];
+  const keyed = await stack.services.pool.query(`UPDATE ${schema}.tier_object SET tier2_key = $2, acted_at = $3 WHERE name = $1`, [name, key, actedAt]);
+  expect(keyed.rowCount, `tier object ${name}`).to.equal(1);
+  for (const step of steps) {
+    await stack.services.pool.query(`UPDATE ${schema}.tier_object SET state = $2 WHERE name = $1`, [name, step]);
+  }
 }
 
 /** Record a complete agent inventory of a share holding `objects`, through the same functions as the API. */

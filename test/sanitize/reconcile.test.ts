@@ -41,7 +41,7 @@ describe('sanitize reconciliation', () => {
     tenant = await createTenant(stack, 'acme');
 
     await scanShare(stack, tenant.agentToken, 'projects', files);
-    await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test' });
+    await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
 
     const before = now - 100;
     for (const name of ['ok.doc', 'missing.doc', 'size.doc', 'stubgone.doc', NFC, 'a b.txt', 'a+b.txt', '100%.csv']) {
@@ -104,13 +104,25 @@ describe('sanitize reconciliation', () => {
   });
 
   it('reports the delta since the previous run', async () => {
-    await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'PLANNED' WHERE name = 'missing.doc'");
+    await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'LOST' WHERE name = 'missing.doc'");
     const second = await reconcile();
 
     expect(second.previousRunId).to.equal(first.runId);
     expect(second.totals.MISSING).to.deep.equal({ findings: 1, bytes: 90 });
     expect(second.delta.MISSING).to.deep.equal({ findings: -1, bytes: -20 });
     expect(second.delta.ORPHAN).to.deep.equal({ findings: 0, bytes: 0 });
+  });
+
+  it('takes the stale threshold from the share policy', async () => {
+    await stack.services.pool.query(
+      "INSERT INTO t_acme.tier_policy (tenant_id, share_name, min_age_seconds, updated_by) VALUES ($1, 'projects', 30, 'test')",
+      [tenant.id],
+    );
+    const withPolicy = await reconcile();
+    await stack.services.pool.query("DELETE FROM t_acme.tier_policy WHERE share_name = 'projects'");
+
+    expect(withPolicy.totals.STALE.findings).to.equal(0);
+    expect((await reconcile()).totals.STALE.findings).to.equal(1);
   });
 
   it('leaves a DONE run unchanged when run again', async () => {

@@ -156,7 +156,7 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
       }
 
       await scanShare(stack, tenant.agentToken, 'projects', files);
-      await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test' });
+      await planColdFiles(stack.services.pool, tenant, { share: 'projects', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
 
       const before = now - 100;
       // Keys with a space, a plus and a percent sign, which S3 lists URL-encoded, must match exactly.
@@ -270,7 +270,7 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
     it('executes once across a crash', async function () {
       this.timeout(120_000);
       // A stub that refers to an orphan's key after the proposal was made keeps it from being moved.
-      await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'STUBBED', tier2_key = 'projects/orphan2.bin' WHERE name = 'ref.doc'");
+      await setTierObject(stack, 't_acme', 'ref.doc', 'STUBBED', 'projects/orphan2.bin', now);
 
       await approve(proposal, 'carol');
       const started = await start(proposal);

@@ -59,7 +59,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   }
   if (wantApi && stack.queue) {
     stack.api = await startApiServer(
-      { pool: services.pool, queue: stack.queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+      { pool: services.pool, queue: stack.queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, acting: config.acting },
       '127.0.0.1',
       0,
     );

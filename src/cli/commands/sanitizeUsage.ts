@@ -32,8 +32,9 @@ counts and bytes per kind with the change since the previous run.
 Options:
   --tenant CODE       tenant code
   --share NAME        only this share (default: all shares)
-  --older-than D      a planned or stubbed file used more recently than this is STALE
-                      (365d, 12w, 2y; default 365d)
+  --older-than D      for shares without a policy (nor a tenant \`*\` policy): a planned or
+                      stubbed file used more recently than this is STALE (365d, 12w, 2y;
+                      default 365d)
   --inline            reconcile in this process instead of through a worker
   --timeout S         seconds to wait for the worker (default 600)`,
 

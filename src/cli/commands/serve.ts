@@ -71,7 +71,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   }
   const api = roles.api
     ? await startApiServer(
-        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, sanitize: config.sanitize },
+        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, acting: config.acting, sanitize: config.sanitize },
         config.httpHost,
         config.httpPort,
       )

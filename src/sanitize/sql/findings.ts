@@ -46,19 +46,27 @@ export const INSERT_ORPHAN = `
             WHERE t.share_name = inv.share_name AND t.state IN ${REFERENCING_STATES} AND ${SAME_KEY})`;
 
 /**
- * STALE: a planned or stubbed file that the share's latest OK scan shows read or
- * modified after `$3` (Unix seconds), the threshold's cutoff: the file is in use again.
- * As in planning, a file's last use is the later of its access and modification times.
+ * STALE: a planned or stubbed file that the share's latest OK scan shows used within
+ * the share's policy threshold (the tenant's `*` policy, else `$4` seconds) before `$3`
+ * (now, Unix seconds): the file is in use again. Its last use follows the policy's age
+ * basis. As in planning, `auto` and `later` take the later of access and modification.
  */
 export const INSERT_STALE = `
   WITH latest AS (${LATEST_SCANS})
   INSERT INTO sanitize_finding (run_id, kind, share_name, tier_id, tier_state, object_key, full_path, size_bytes, last_used_unix)
-  SELECT $2, 'STALE', t.share_name, t.tier_id, t.state, t.tier2_key, t.full_path, t.size_bytes, greatest(f.atime_unix, f.mtime_unix)
+  SELECT $2, 'STALE', t.share_name, t.tier_id, t.state, t.tier2_key, t.full_path, t.size_bytes, u.last_used
     FROM tier_object t
     JOIN latest l ON l.share_name = t.share_name
     JOIN file f ON f.scan_id = l.scan_id AND f.dir_hash = t.dir_hash AND f.name = t.name
+    LEFT JOIN tier_policy p ON p.share_name = t.share_name
+    LEFT JOIN tier_policy d ON d.share_name = '*'
+   CROSS JOIN LATERAL (
+         SELECT CASE coalesce(p.age_basis, d.age_basis)
+                  WHEN 'access' THEN f.atime_unix
+                  WHEN 'modification' THEN f.mtime_unix
+                  ELSE greatest(f.atime_unix, f.mtime_unix) END AS last_used) u
    WHERE t.state IN ('PLANNED', 'STUBBED')
-     AND greatest(f.atime_unix, f.mtime_unix) > $3::bigint`;
+     AND u.last_used > $3::bigint - coalesce(p.min_age_seconds, d.min_age_seconds, $4::bigint)`;
 
 /** BROKEN_REF: a planned or stubbed file whose path the share's latest OK scan no longer lists. */
 export const INSERT_BROKEN_REF = `
@@ -80,11 +88,15 @@ export const INSERT_SIZE_MISMATCH = `
     JOIN tier2_inventory o ON o.inventory_id = inv.inventory_id AND ${SAME_KEY}
    WHERE ${COPY_RECORDED('t')} AND o.size_bytes <> t.size_bytes`;
 
-/** The statements in the order reconciliation runs them, each with the parameters it takes. */
+/**
+ * The statements in the order reconciliation runs them. All take `$1` (share or NULL)
+ * and `$2` (run id); those with `usesThreshold` also take `$3` (now) and `$4` (the
+ * default threshold in seconds).
+ */
 export const FINDING_STATEMENTS = [
-  { kind: 'MISSING', sql: INSERT_MISSING, usesCutoff: false },
-  { kind: 'ORPHAN', sql: INSERT_ORPHAN, usesCutoff: false },
-  { kind: 'STALE', sql: INSERT_STALE, usesCutoff: true },
-  { kind: 'BROKEN_REF', sql: INSERT_BROKEN_REF, usesCutoff: false },
-  { kind: 'SIZE_MISMATCH', sql: INSERT_SIZE_MISMATCH, usesCutoff: false },
+  { kind: 'MISSING', sql: INSERT_MISSING, usesThreshold: false },
+  { kind: 'ORPHAN', sql: INSERT_ORPHAN, usesThreshold: false },
+  { kind: 'STALE', sql: INSERT_STALE, usesThreshold: true },
+  { kind: 'BROKEN_REF', sql: INSERT_BROKEN_REF, usesThreshold: false },
+  { kind: 'SIZE_MISMATCH', sql: INSERT_SIZE_MISMATCH, usesThreshold: false },
 ] as const;
