@@ -110,7 +110,7 @@ export async function loadTarget(deps: TargetDeps, tenant: TenantRef, shareName:
 
   let credentials: Record<string, string> = {};
   if (row.credentials_sealed) {
-    const opened = await open(deps, tenant, row.credentials_sealed);
+    const opened = await open(deps, tenant, row.credentials_sealed, shareName);
     if (opened.shareName !== shareName || opened.kind !== row.kind) {
       throw new StrataError('TARGET_CREDENTIALS_MISMATCH', `the credentials stored for share ${JSON.stringify(shareName)} were sealed for another share or kind; set the target again`, 500);
     }
@@ -141,8 +141,23 @@ async function seal(deps: TargetDeps, tenant: TenantRef, value: SealedCredential
   }
 }
 
-async function open(deps: TargetDeps, tenant: TenantRef, sealed: string): Promise<SealedCredentials> {
-  const plaintext = await deps.deks.withDek(tenant, (dek) => openSecret(dek, tenant.id, sealed));
+async function open(deps: TargetDeps, tenant: TenantRef, sealed: string, shareName: string): Promise<SealedCredentials> {
+  // Only a failure to open is wrapped: a key provider's own errors (unavailable, sealed)
+  // pass through unchanged so that callers can retry them.
+  const plaintext = await deps.deks.withDek(tenant, (dek) => {
+    try {
+      return openSecret(dek, tenant.id, sealed);
+    } catch (error) {
+      // A tenant imported from an export has a new data key, so its old sealed values fail here.
+      throw new StrataError(
+        'TARGET_CREDENTIALS_UNREADABLE',
+        `the credentials stored for share ${JSON.stringify(shareName)} cannot be opened with tenant ${tenant.code}'s data key: ${(error as Error).message}; set the target again with \`strata target set\``,
+        500,
+        {},
+        { cause: error },
+      );
+    }
+  });
   try {
     return JSON.parse(plaintext.toString('utf8')) as SealedCredentials;
   } finally {

@@ -3,9 +3,10 @@ import Koa from 'koa';
 import type pg from 'pg';
 import { loadActingConfig, loadConfig, type ActingConfig, type IngestLimits, type SanitizeSettings } from '../config.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
+import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
-import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inventoryRoutes } from './routes/inventories.ts';
@@ -24,12 +25,15 @@ export interface AppDeps {
   acting?: ActingConfig;
   /** Inventory chunk limits; the STRATA_* defaults when absent. */
   sanitize?: SanitizeSettings;
+  /** Health of the key service for `/readyz`; omitted, the key service is not reported. */
+  keyHealth?: () => Promise<KeyServiceHealth>;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? createApiMetrics();
+  if (deps.keyHealth) registerKeyServiceGauge(metrics, deps.keyHealth);
 
   // errorHandler turns errors into responses; Koa's own 'error' event would print them again.
   app.silent = true;
@@ -50,7 +54,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler);
 
   const routers = [
-    healthRoutes(deps.pool, metrics),
+    healthRoutes(deps.pool, metrics, deps.keyHealth),
     scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
     actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
     shareTargetRoutes(deps.pool),

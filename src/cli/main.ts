@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = 
   demo: { summary: 'run the main job end to end on this machine', load: async () => (await import('./commands/demo.ts')).run },
   migrate: { summary: 'apply control and tenant schema migrations', load: async () => (await import('./commands/migrate.ts')).run },
   tenant: { summary: 'create, list, suspend, resume, delete, export and import tenants', load: async () => (await import('./commands/tenant.ts')).run },
+  keys: { summary: 'rotate tenant keys and data keys', load: async () => (await import('./commands/keys.ts')).run },
   token: { summary: 'create, list and revoke API tokens', load: async () => (await import('./commands/token.ts')).run },
   policy: { summary: 'set, list and remove tiering policies and exclusions', load: async () => (await import('./commands/policy.ts')).run },
   plan: { summary: 'show, then apply, the plan of cold files to tier', load: async () => (await import('./commands/plan.ts')).run },

@@ -12,6 +12,7 @@ export const QueueNames = {
   inventory: 'tier2.inventory',
   reconcile: 'sanitize.reconcile',
   remediation: 'remediation.execute',
+  rotateDek: 'keys.rotate_dek',
 } as const;
 
 /**
@@ -36,6 +37,18 @@ export const QUEUE_OPTIONS: Record<string, Omit<Queue, 'name'>> = {
     retryBackoff: true,
     retryDelayMax: 300,
     expireInSeconds: 3600,
+    heartbeatSeconds: 60,
+  },
+  // A data-key rotation needs the key service. While Vault is sealed or unreachable
+  // the job fails with KeyServiceUnavailableError and waits: the delay doubles up to
+  // 10 minutes, and 1,000 retries cover about a week of outage before pg-boss gives up.
+  [QueueNames.rotateDek]: {
+    policy: 'short',
+    retryLimit: 1000,
+    retryDelay: 2,
+    retryBackoff: true,
+    retryDelayMax: 600,
+    expireInSeconds: 6 * 3600,
     heartbeatSeconds: 60,
   },
   // A server-side listing resumes from its stored continuation token, so a retry

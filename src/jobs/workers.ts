@@ -4,8 +4,16 @@ import type { Logger } from '../log.ts';
 import { findTenantById } from '../control/tenants.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
 import { finalizeScan } from '../ingest/finalizeScan.ts';
+import type { KeyProvider } from '../keys/keyProvider.ts';
+import { rotateTenantDek } from '../keys/rotation/rotateTenantDek.ts';
+import type { TenantDeks } from '../keys/tenantDeks.ts';
 import { LEGACY_FINALIZE_QUEUE, QueueNames } from './queues.ts';
 import { registerSanitizeWorkers, type SanitizeWorkerDeps } from './sanitizeWorkers.ts';
+
+/** Payload of a `keys.rotate_dek` job. */
+export interface RotateDekJob {
+  tenantId: string;
+}
 
 export interface WorkerDeps {
   boss: PgBoss;
@@ -21,6 +29,8 @@ export interface WorkerDeps {
   pollingIntervalSeconds?: number;
   /** The sanitizer's settings and Tier-2 access; its queues are worked only when given. */
   sanitize?: Pick<SanitizeWorkerDeps, 'settings' | 'tier2Stores' | 'afterRemediationAction'>;
+  /** Key provider and data keys; without them the key jobs are not handled by this process. */
+  keys?: { provider: () => KeyProvider; deks: TenantDeks };
 }
 
 /**
@@ -37,6 +47,16 @@ export async function registerWorkers(deps: WorkerDeps): Promise<void> {
       runJob(deps, job!, async (tenant, log) =>
         finalizeScan(deps.pool, tenant, job!.data, log, { keepScans: deps.keepScans, memoryMb: deps.finalizeMemoryMb }),
       ),
+    );
+  }
+
+  const keys = deps.keys;
+  if (keys) {
+    await deps.boss.work<RotateDekJob>(QueueNames.rotateDek, polling, async ([job]) =>
+      runJob(deps, job!, async (tenant, log) => {
+        const result = await rotateTenantDek({ pool: deps.pool, keys: keys.provider(), deks: keys.deks, log }, tenant, `job:${job!.id}`);
+        return `data key now at key version ${result.keyVersion}`;
+      }),
     );
   }
 

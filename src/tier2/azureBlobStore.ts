@@ -1,12 +1,14 @@
 import { AnonymousCredential, BlobServiceClient, RestError, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import type { Readable } from 'node:stream';
 import { Tier2ContentMismatchError, Tier2NotFoundError, tier2Failure } from './errors.ts';
-import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './objectKeys.ts';
+import { decodeFullKey, encodeFullKey } from './fullKeyMetadata.ts';
+import { assertValidKey, assertValidPrefix, normalizeStorePrefix, pageSizeOf } from './objectKeys.ts';
 import type { AzureTargetConfig } from './targetConfig.ts';
 import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
 
-const DEFAULT_PAGE_SIZE = 1000;
+/** Azure allows 8 KB of metadata per blob; the rest is left for the SHA-256 and names. */
+const MAX_FULL_KEY_METADATA_BYTES = 7000;
 /** Block size and blocks in flight of a streamed upload; a block blob holds 50,000 blocks. */
 const BLOCK_BYTES = 8 * 1024 * 1024;
 const BLOCKS_IN_FLIGHT = 4;
@@ -44,7 +46,7 @@ export class AzureBlobStore implements Tier2Store {
     const blob = this.container.getBlockBlobClient(this.blobName(key));
     const written = hashing(body);
     try {
-      await blob.uploadStream(written, BLOCK_BYTES, BLOCKS_IN_FLIGHT, { metadata: { sha256: options.sha256.toLowerCase() } });
+      await blob.uploadStream(written, BLOCK_BYTES, BLOCKS_IN_FLIGHT, { metadata: metadataOf(options) });
     } catch (error) {
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
@@ -61,13 +63,7 @@ export class AzureBlobStore implements Tier2Store {
     const blob = this.container.getBlobClient(this.blobName(key));
     try {
       const properties = await blob.getProperties();
-      const sha256 = properties.metadata?.sha256;
-      return {
-        key,
-        sizeBytes: properties.contentLength ?? 0,
-        ...(sha256 ? { sha256 } : {}),
-        ...(properties.lastModified ? { lastModified: properties.lastModified } : {}),
-      };
+      return objectOf(key, properties.contentLength, properties.lastModified, properties.metadata);
     } catch (error) {
       if (isBlobNotFound(error)) return null;
       throw tier2Failure(this.kind, 'head', key, error, this.secrets);
@@ -85,20 +81,18 @@ export class AzureBlobStore implements Tier2Store {
     }
   }
 
-  async list(prefix: string, pageToken: string | null, pageSize = DEFAULT_PAGE_SIZE): Promise<Tier2Page> {
+  async list(prefix: string, pageToken: string | null, pageSize?: number): Promise<Tier2Page> {
     assertValidPrefix(prefix);
+    const maxPageSize = pageSizeOf(pageSize);
     try {
       const pages = this.container
         .listBlobsFlat({ prefix: `${this.prefix}${prefix}`, includeMetadata: true })
-        .byPage({ maxPageSize: Math.min(pageSize, DEFAULT_PAGE_SIZE), ...(pageToken ? { continuationToken: pageToken } : {}) });
+        .byPage({ maxPageSize, ...(pageToken ? { continuationToken: pageToken } : {}) });
       const { value } = await pages.next();
       const page = value as { segment: { blobItems: { name: string; properties: { contentLength?: number; lastModified?: Date }; metadata?: Record<string, string> }[] }; continuationToken?: string } | undefined;
-      const objects = (page?.segment.blobItems ?? []).map((item) => ({
-        key: item.name.slice(this.prefix.length),
-        sizeBytes: item.properties.contentLength ?? 0,
-        ...(item.metadata?.sha256 ? { sha256: item.metadata.sha256 } : {}),
-        ...(item.properties.lastModified ? { lastModified: item.properties.lastModified } : {}),
-      }));
+      const objects = (page?.segment.blobItems ?? []).map((item) =>
+        objectOf(item.name.slice(this.prefix.length), item.properties.contentLength, item.properties.lastModified, item.metadata),
+      );
       return { objects, nextToken: page?.continuationToken ? page.continuationToken : null };
     } catch (error) {
       throw tier2Failure(this.kind, 'list', prefix, error, this.secrets);
@@ -139,6 +133,25 @@ export class AzureBlobStore implements Tier2Store {
     assertValidKey(key);
     return `${this.prefix}${key}`;
   }
+}
+
+/** The user metadata of a put: the SHA-256, and the full key when it fits. */
+function metadataOf(options: PutOptions): Record<string, string> {
+  const fullKey = options.fullKey === undefined ? undefined : encodeFullKey(options.fullKey, MAX_FULL_KEY_METADATA_BYTES);
+  // Azure metadata names must be C# identifiers, so no hyphen.
+  return { sha256: options.sha256.toLowerCase(), ...(fullKey ? { fullkey: fullKey } : {}) };
+}
+
+function objectOf(key: string, sizeBytes: number | undefined, lastModified: Date | undefined, metadata: Record<string, string> | undefined): Tier2Object {
+  const sha256 = metadata?.sha256;
+  const fullKey = decodeFullKey(metadata?.fullkey);
+  return {
+    key,
+    sizeBytes: sizeBytes ?? 0,
+    ...(sha256 ? { sha256 } : {}),
+    ...(lastModified ? { lastModified } : {}),
+    ...(fullKey ? { fullKey } : {}),
+  };
 }
 
 function isBlobNotFound(error: unknown): boolean {

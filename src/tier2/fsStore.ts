@@ -4,21 +4,21 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
-import { assertValidKey, assertValidPrefix, compareKeys, RESERVED_SEGMENT_PREFIX } from './objectKeys.ts';
+import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
+import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
 import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
 
 /** Folder under the root that holds one SHA-256 record per object, at the object's own key. */
 const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
-const DEFAULT_PAGE_SIZE = 1000;
 
 /** The SHA-256 record of one object, valid only while the object has this size and mtime. */
 interface ShaRecord {
   sha256: string;
   sizeBytes: number;
   mtimeNs: string;
+  fullKey?: string;
 }
 
 /**
@@ -60,7 +60,12 @@ export class FsStore implements Tier2Store {
 
       await fsyncFile(temp);
       const stats = await stat(temp, { bigint: true });
-      await this.writeRecord(key, { sha256: options.sha256.toLowerCase(), sizeBytes: Number(stats.size), mtimeNs: stats.mtimeNs.toString() });
+      await this.writeRecord(key, {
+        sha256: options.sha256.toLowerCase(),
+        sizeBytes: Number(stats.size),
+        mtimeNs: stats.mtimeNs.toString(),
+        ...(options.fullKey === undefined ? {} : { fullKey: options.fullKey }),
+      });
       await rename(temp, target);
       await fsyncFolder(folder);
     } catch (error) {
@@ -81,6 +86,7 @@ export class FsStore implements Tier2Store {
       sizeBytes: Number(stats.size),
       ...(current ? { sha256: record.sha256 } : {}),
       lastModified: new Date(Number(stats.mtimeMs)),
+      ...(current && record.fullKey !== undefined ? { fullKey: record.fullKey } : {}),
     };
   }
 
@@ -99,8 +105,9 @@ export class FsStore implements Tier2Store {
     }
   }
 
-  async list(prefix: string, pageToken: string | null, pageSize = DEFAULT_PAGE_SIZE): Promise<Tier2Page> {
+  async list(prefix: string, pageToken: string | null, requestedPageSize?: number): Promise<Tier2Page> {
     assertValidPrefix(prefix);
+    const pageSize = pageSizeOf(requestedPageSize);
     const objects: Tier2Object[] = [];
     let more = false;
 
@@ -155,7 +162,15 @@ export class FsStore implements Tier2Store {
 
   private objectPath(key: string): string {
     assertValidKey(key);
-    return path.join(this.root, ...key.split('/'));
+    const segments = key.split('/');
+    if (process.platform === 'win32') {
+      // NOTE: this branch is tested through windowsSegmentProblem on Linux only.
+      for (const segment of segments) {
+        const problem = windowsSegmentProblem(segment);
+        if (problem) throw new InvalidTier2KeyError(key, `segment ${JSON.stringify(segment)} cannot be a Windows file name: ${problem}`);
+      }
+    }
+    return path.join(this.root, ...segments);
   }
 
   private recordPath(key: string): string {

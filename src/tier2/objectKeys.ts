@@ -6,15 +6,15 @@ import { InvalidTier2KeyError } from './errors.ts';
  */
 export const RESERVED_SEGMENT_PREFIX = '.strata~';
 
-/** Longest key in UTF-8 bytes, the S3 limit (Azure allows 1,024 characters, which is at least as many). */
+/** Maximum key length in UTF-8 bytes, the S3 limit. Azure allows 1,024 characters, which is at least as many. */
 export const MAX_KEY_BYTES = 1024;
 
 /**
- * Check that a key can name an object in every kind of store: `/` between non-empty
- * segments, no `.` or `..` segment, no `\` (Azure turns it into `/`, Windows treats it
- * as a separator), no NUL or other control characters, no reserved segment, at most
- * MAX_KEY_BYTES bytes. A valid key is not yet a safe Windows name; src/acting/tier2Key.ts
- * makes keys that are.
+ * Check that a key can name an object in every kind of store. It needs `/` between
+ * non-empty segments and at most MAX_KEY_BYTES bytes. It may not contain a `.` or `..`
+ * segment, a reserved segment, control characters, or `\`, which Azure turns into `/`
+ * and Windows reads as a separator. A valid key is not yet a safe Windows name, but
+ * src/acting/tier2Key.ts makes keys that are.
  */
 export function assertValidKey(key: string): void {
   if (key === '') throw new InvalidTier2KeyError(key, 'it is empty');
@@ -51,4 +51,30 @@ export function normalizeStorePrefix(prefix: string | undefined): string {
   const trimmed = prefix.replace(/^\/+/, '').replace(/\/+$/, '');
   assertValidKey(trimmed);
   return `${trimmed}/`;
+}
+
+/** Largest page a listing returns, the S3 and Azure maximum. */
+export const MAX_PAGE_SIZE = 1000;
+
+/** Check a listing's page size: a whole number from 1 to MAX_PAGE_SIZE (the default). */
+export function pageSizeOf(pageSize: number | undefined): number {
+  if (pageSize === undefined) return MAX_PAGE_SIZE;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+    throw new RangeError(`Tier-2 page size must be a whole number from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`);
+  }
+  return pageSize;
+}
+
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)$/i;
+
+/**
+ * Return why Windows would not store a key segment as given, or undefined. Win32 drops a
+ * trailing dot or space, opens a device for `CON`, `NUL.txt` and the like, and forbids
+ * `<>:"|?*`, so such a segment would name another file or none.
+ */
+export function windowsSegmentProblem(segment: string): string | undefined {
+  if (/[<>:"|?*]/.test(segment)) return 'it contains one of <>:"|?*';
+  if (/[. ]$/.test(segment)) return 'it ends with a dot or space';
+  if (WINDOWS_DEVICE.test(segment.split('.')[0]!.replace(/ +$/, ''))) return 'it names a Windows device';
+  return undefined;
 }

@@ -13,12 +13,14 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { Tier2ContentMismatchError, Tier2NotFoundError, tier2Failure } from './errors.ts';
-import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './objectKeys.ts';
+import { decodeFullKey, encodeFullKey } from './fullKeyMetadata.ts';
+import { assertValidKey, assertValidPrefix, normalizeStorePrefix, pageSizeOf } from './objectKeys.ts';
 import type { S3TargetConfig } from './targetConfig.ts';
 import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
 
-const DEFAULT_PAGE_SIZE = 1000;
+/** S3 allows 2 KB of user metadata per object; the SHA-256 takes about 70 bytes of it. */
+const MAX_FULL_KEY_METADATA_BYTES = 1500;
 /** Parts of a multipart upload; S3 allows 10,000 parts, so one object may reach about 78 GiB. */
 const PART_BYTES = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
@@ -78,7 +80,7 @@ export class S3Store implements Tier2Store {
     try {
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key: name, Body: written, Metadata: { sha256: options.sha256.toLowerCase() } },
+        params: { Bucket: this.bucket, Key: name, Body: written, Metadata: metadataOf(options) },
         partSize: PART_BYTES,
         queueSize: PARTS_IN_FLIGHT,
         leavePartsOnError: false,
@@ -101,11 +103,13 @@ export class S3Store implements Tier2Store {
     try {
       const result = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: name }));
       const sha256 = result.Metadata?.sha256;
+      const fullKey = decodeFullKey(result.Metadata?.['full-key']);
       return {
         key,
         sizeBytes: result.ContentLength ?? 0,
         ...(sha256 ? { sha256 } : {}),
         ...(result.LastModified ? { lastModified: result.LastModified } : {}),
+        ...(fullKey ? { fullKey } : {}),
       };
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -124,15 +128,16 @@ export class S3Store implements Tier2Store {
     }
   }
 
-  async list(prefix: string, pageToken: string | null, pageSize = DEFAULT_PAGE_SIZE): Promise<Tier2Page> {
+  async list(prefix: string, pageToken: string | null, pageSize?: number): Promise<Tier2Page> {
     assertValidPrefix(prefix);
+    const maxKeys = pageSizeOf(pageSize);
     try {
       // URL encoding keeps keys with characters that XML 1.0 cannot carry listable.
       const result = await this.client.send(
         new ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: `${this.prefix}${prefix}`,
-          MaxKeys: Math.min(pageSize, DEFAULT_PAGE_SIZE),
+          MaxKeys: maxKeys,
           EncodingType: 'url',
           ...(pageToken ? { ContinuationToken: pageToken } : {}),
         }),
@@ -219,6 +224,12 @@ export class S3Store implements Tier2Store {
     assertValidKey(key);
     return `${this.prefix}${key}`;
   }
+}
+
+/** The user metadata of a put: the SHA-256, and the full key when it fits. */
+function metadataOf(options: PutOptions): Record<string, string> {
+  const fullKey = options.fullKey === undefined ? undefined : encodeFullKey(options.fullKey, MAX_FULL_KEY_METADATA_BYTES);
+  return { sha256: options.sha256.toLowerCase(), ...(fullKey ? { 'full-key': fullKey } : {}) };
 }
 
 /**

@@ -109,7 +109,9 @@ describe('tier targets', () => {
     await stack.services.pool.query("UPDATE t_acme.tier_target SET kind = 's3', settings = (SELECT settings FROM t_globex.tier_target WHERE share_name = 'Docs'), credentials_sealed = (SELECT credentials_sealed FROM t_globex.tier_target WHERE share_name = 'Docs') WHERE share_name = 'Docs'");
 
     const error = await loadTarget(stack.services, acme, 'Docs').catch((caught: unknown) => caught);
+    expect((error as StrataError).code).to.equal('TARGET_CREDENTIALS_UNREADABLE');
     expect((error as Error).message).to.contain('integrity check');
+    expect((error as Error).message).to.contain('strata target set');
   });
 
   it('rejects credentials copied from another share', async () => {

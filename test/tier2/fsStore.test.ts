@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FsStore } from '../../src/tier2/fsStore.ts';
+import { windowsSegmentProblem } from '../../src/tier2/objectKeys.ts';
 import { putBytes } from './storeContract.ts';
 
 describe('FsStore', () => {
@@ -74,5 +75,14 @@ describe('FsStore', () => {
 
     const error = await putBytes(store, 'share/file/below', Buffer.from('x')).catch((caught: unknown) => caught);
     expect((error as NodeJS.ErrnoException).code).to.be.oneOf(['EEXIST', 'ENOTDIR']);
+  });
+
+  it('names Windows-unsafe segments', () => {
+    for (const segment of ['notes.', 'notes ', 'CON', 'nul.tar.gz', 'Com1.log', 'aux .txt', 'a:b', 'what?', 'COM\u00b9']) {
+      expect(windowsSegmentProblem(segment), segment).to.be.a('string');
+    }
+    for (const segment of ['notes', '.bashrc', 'console.log', 'com10', '^con', '!6eul.tar.gz', 'a b']) {
+      expect(windowsSegmentProblem(segment), segment).to.equal(undefined);
+    }
   });
 });

@@ -244,6 +244,31 @@ export function describeStoreContract(label: string, open: () => Promise<{ store
       }
     });
 
+    it('keeps the full key of a hashed key', async () => {
+      const fullKey = `share/^c!3a/${'folder/'.repeat(150)}report.pdf`;
+      const { bytes, sha256 } = content(10);
+      await store.put('hashed/ab/abcdef-report.pdf', streamOf(bytes), { sizeBytes: 10, sha256, fullKey });
+
+      expect((await store.head('hashed/ab/abcdef-report.pdf'))?.fullKey).to.equal(fullKey);
+    });
+
+    it('leaves out a full key too long to keep', async () => {
+      const fullKey = Array.from({ length: 2000 }, (_, index) => `segment-${index * 7919}`).join('/');
+      const { bytes, sha256 } = content(10);
+      await store.put('hashed/cd/cdef-long.pdf', streamOf(bytes), { sizeBytes: 10, sha256, fullKey });
+
+      const head = await store.head('hashed/cd/cdef-long.pdf');
+      expect(head?.sha256).to.equal(sha256);
+      expect(head?.fullKey === undefined || head.fullKey === fullKey).to.equal(true);
+    });
+
+    it('rejects invalid page sizes', async () => {
+      for (const pageSize of [0, -1, 1.5, 1001]) {
+        const error = await store.list('', null, pageSize).catch((caught: unknown) => caught);
+        expect(error, String(pageSize)).to.be.instanceOf(RangeError);
+      }
+    });
+
     it('rejects invalid keys', async () => {
       for (const key of ['', '/lead', 'trail/', 'a//b', '../up', 'a/./b', 'back\\slash', 'nul\u0000byte', '.strata~sha256/x']) {
         const error = await store.head(key).catch((caught: unknown) => caught);

@@ -65,13 +65,23 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
       finalizeConcurrency: config.finalizeConcurrency,
       keepScans: config.scanRetention,
       finalizeMemoryMb: config.finalizeMemoryMb,
+      keys: { provider: () => services.keys, deks: services.deks },
       sanitize: { settings: config.sanitize, tier2Stores: targetStores(services) },
     });
     log.info({ concurrency: config.finalizeConcurrency, scanRetention: config.scanRetention }, 'worker started');
   }
   const api = roles.api
     ? await startApiServer(
-        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, acting: config.acting, sanitize: config.sanitize },
+        {
+          pool: services.pool,
+          queue,
+          limits: config.ingest,
+          log,
+          maxConcurrentChunks: config.maxConcurrentChunks,
+          keyHealth: () => services.keys.health(),
+          acting: config.acting,
+          sanitize: config.sanitize,
+        },
         config.httpHost,
         config.httpPort,
       )
