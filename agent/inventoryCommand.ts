@@ -19,7 +19,7 @@ Required:
   --root PATH           The Tier-2 root folder.
 
 Options:
-  --chunk-objects N     Objects per uploaded chunk (default ${DEFAULT_INVENTORY_CHUNK_OBJECTS}).
+  --chunk-objects N     Objects per uploaded chunk, 1 to 1000 (default ${DEFAULT_INVENTORY_CHUNK_OBJECTS}).
   --max-attempts N      Attempts per request, the first included.
   --log-level LEVEL     Minimum level of the JSON log on stderr (default warn):
                         ${LOG_LEVELS.join(', ')}.
@@ -50,6 +50,10 @@ export async function runInventoryCommand(args: string[], streams: CliStreams): 
   if (missing.length > 0) throw new UsageError(`Missing required option${missing.length > 1 ? 's' : ''} ${missing.map((name) => `--${name}`).join(', ')}.`);
 
   const maxAttempts = parseWholeNumber('--max-attempts', values['max-attempts']);
+  const chunkObjects = parseWholeNumber('--chunk-objects', values['chunk-objects']);
+  if (chunkObjects !== undefined && (chunkObjects < 1 || chunkObjects > 1000)) {
+    throw new UsageError(`Invalid --chunk-objects ${chunkObjects}: expected 1 to 1000, the most one listing page holds.`);
+  }
   const logger = pino({ name: 'strata-agent', level: parseLogLevel(values['log-level']) }, pino.destination({ dest: 2, sync: true }));
   try {
     const status = await runInventory({
@@ -57,7 +61,7 @@ export async function runInventoryCommand(args: string[], streams: CliStreams): 
       token: await readToken(values['token-file']!),
       share: values.share!,
       root: values.root!,
-      chunkObjects: parseWholeNumber('--chunk-objects', values['chunk-objects']),
+      chunkObjects,
       retry: maxAttempts === undefined ? undefined : { ...DEFAULT_RETRY_POLICY, maxAttempts },
       logger,
     });

@@ -12,8 +12,8 @@ import type { InventoryLine, InventoryStatus } from '../src/wire/inventory.ts';
 import { ApiClient } from './apiClient.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 
-/** Objects per uploaded chunk unless the caller says otherwise; one listing page each. */
-export const DEFAULT_INVENTORY_CHUNK_OBJECTS = 5000;
+/** Objects per uploaded chunk unless the caller says otherwise; one listing page each, and stores list at most 1,000 per page. */
+export const DEFAULT_INVENTORY_CHUNK_OBJECTS = 1000;
 
 export interface RunInventoryOptions {
   serverUrl: string;

@@ -299,7 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
     sanitize: {
       proposalTtlSeconds: readInt(env, 'STRATA_PROPOSAL_TTL_SECONDS', 86_400, 60, 30 * 86_400),
       quarantineGraceSeconds: readInt(env, 'STRATA_QUARANTINE_GRACE_SECONDS', 30 * 86_400, 0, 3650 * 86_400),
-      inventoryPageSize: readInt(env, 'STRATA_INVENTORY_PAGE_SIZE', 1000, 1, 5000),
+      inventoryPageSize: readInt(env, 'STRATA_INVENTORY_PAGE_SIZE', 1000, 1, 1000),
       maxInventoryChunkObjects: readInt(env, 'STRATA_MAX_INVENTORY_CHUNK_OBJECTS', 100_000, 1, 10_000_000),
       maxInventoryChunkBytes: readInt(env, 'STRATA_MAX_INVENTORY_CHUNK_BYTES', 64 * MiB, 1024, 1024 * MiB),
     },

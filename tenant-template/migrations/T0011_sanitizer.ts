@@ -213,7 +213,10 @@ export class T0011Sanitizer extends Migration {
     this.addSql('GRANT SELECT, INSERT ON inventory_chunk TO strata_api');
     this.addSql('GRANT SELECT, INSERT ON tier2_inventory TO strata_api');
 
-    this.addSql('GRANT SELECT, INSERT, UPDATE, DELETE ON inventory_run, inventory_chunk, tier2_inventory TO strata_sanitizer');
+    // Completing a server-side inventory drops the share's older ones; their objects go by cascade.
+    this.addSql('GRANT SELECT, INSERT, UPDATE, DELETE ON inventory_run TO strata_sanitizer');
+    this.addSql('GRANT SELECT ON inventory_chunk TO strata_sanitizer');
+    this.addSql('GRANT SELECT, INSERT ON tier2_inventory TO strata_sanitizer');
     this.addSql('GRANT SELECT, INSERT, UPDATE ON sanitize_run, remediation_proposal, remediation_action TO strata_sanitizer');
     this.addSql('GRANT SELECT, INSERT ON sanitize_finding, remediation_approval TO strata_sanitizer');
     this.addSql('GRANT UPDATE (state, acted_at) ON tier_object TO strata_sanitizer');

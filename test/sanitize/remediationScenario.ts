@@ -179,7 +179,8 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
       await scanShare(stack, tenant.agentToken, 'projects', rescan);
       first = await reconcile();
     });
-    after(async () => {
+    after(async function () {
+      this.timeout(300_000);
       await stack?.close();
       await backing?.stop();
     });
