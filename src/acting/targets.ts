@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { Roles, type FunctionRole } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { StrataError } from '../errors.ts';
-import { openSecret, sealSecret } from '../keys/envelope.ts';
+import { sealSecret } from '../keys/envelope.ts';
 import type { TenantDeks } from '../keys/tenantDeks.ts';
 import { CREDENTIAL_FIELDS, type TargetConfig } from '../tier2/targetConfig.ts';
 import { assertTargetShareName, validTargetConfig } from './targetConfigSchema.ts';
@@ -10,7 +10,7 @@ import { assertTargetShareName, validTargetConfig } from './targetConfigSchema.t
 /** Dependencies of the target functions: a pool and the tenants' data keys (a `Services` fits). */
 export interface TargetDeps {
   pool: pg.Pool;
-  deks: Pick<TenantDeks, 'withDek'>;
+  deks: Pick<TenantDeks, 'withDek' | 'openSealed'>;
 }
 
 /** A share's target as it may be shown: settings in clear, credentials only as set or not. */
@@ -143,21 +143,22 @@ async function seal(deps: TargetDeps, tenant: TenantRef, value: SealedCredential
 
 async function open(deps: TargetDeps, tenant: TenantRef, sealed: string, shareName: string): Promise<SealedCredentials> {
   // Only a failure to open is wrapped: a key provider's own errors (unavailable, sealed)
-  // pass through unchanged so that callers can retry them.
-  const plaintext = await deps.deks.withDek(tenant, (dek) => {
-    try {
-      return openSecret(dek, tenant.id, sealed);
-    } catch (error) {
-      // A tenant imported from an export has a new data key, so its old sealed values fail here.
-      throw new StrataError(
-        'TARGET_CREDENTIALS_UNREADABLE',
-        `the credentials stored for share ${JSON.stringify(shareName)} cannot be opened with tenant ${tenant.code}'s data key: ${(error as Error).message}; set the target again with \`strata target set\``,
-        500,
-        {},
-        { cause: error },
-      );
-    }
-  });
+  // are StrataErrors and pass through unchanged so that callers can retry them.
+  // openSealed also tries the pending data key while `strata keys rotate-dek` runs.
+  let plaintext: Buffer;
+  try {
+    plaintext = await deps.deks.openSealed(tenant, sealed);
+  } catch (error) {
+    if (error instanceof StrataError) throw error;
+    // A tenant imported from an export has a new data key, so its old sealed values fail here.
+    throw new StrataError(
+      'TARGET_CREDENTIALS_UNREADABLE',
+      `the credentials stored for share ${JSON.stringify(shareName)} cannot be opened with tenant ${tenant.code}'s data key: ${(error as Error).message}; set the target again with \`strata target set\``,
+      500,
+      {},
+      { cause: error },
+    );
+  }
   try {
     return JSON.parse(plaintext.toString('utf8')) as SealedCredentials;
   } finally {

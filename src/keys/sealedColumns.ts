@@ -1,4 +1,4 @@
-import type { FunctionRole } from '../db/roles.ts';
+import { Roles, type FunctionRole } from '../db/roles.ts';
 
 /**
  * A tenant-schema column that contains values made by `sealSecret` (format `sv1`) with
@@ -23,8 +23,8 @@ export interface SealedColumn {
  * one line here; tenants whose schema predates that migration are skipped for it.
  */
 export const SEALED_COLUMNS: readonly SealedColumn[] = [
-  // Tier-2 target credentials, once tenant migration T0009 adds the table (import Roles):
-  // { table: 'tier_target', column: 'credentials_sealed', keyColumn: 'id', keyType: 'bigint', role: Roles.api },
+  // Tier-2 target credentials (tenant migration T0009).
+  { table: 'tier_target', column: 'credentials_sealed', keyColumn: 'share_name', keyType: 'text', role: Roles.planner },
 ];
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;

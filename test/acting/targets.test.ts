@@ -6,6 +6,7 @@ import { StrataError } from '../../src/errors.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import type { S3TargetConfig } from '../../src/tier2/targetConfig.ts';
 import { openTier2Store } from '../../src/tier2/openTier2Store.ts';
+import { rotateTenantDek } from '../../src/keys/rotation/rotateTenantDek.ts';
 import { startS3Server } from '../support/s3Server.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
 import { putBytes } from '../tier2/storeContract.ts';
@@ -160,4 +161,25 @@ describe('tier targets', () => {
       await s3.stop();
     }
   });
+
+  it('survives a data key rotation', async () => {
+    await setTarget(stack.services, globex, 'Rotated', S3_TARGET, 'test:operator');
+    const sealedBefore = await sealedOf('t_globex', 'Rotated');
+
+    const result = await rotateTenantDek(
+      { pool: stack.services.pool, keys: stack.services.keys, deks: stack.services.deks, log: stack.services.log },
+      globex,
+      'test:operator',
+    );
+
+    const column = result.columns.find((progress) => progress.table === 'tier_target');
+    expect(column?.reencrypted).to.be.greaterThan(0);
+    expect(await sealedOf('t_globex', 'Rotated')).not.to.equal(sealedBefore);
+    expect(await loadTarget(stack.services, globex, 'Rotated')).to.deep.equal(S3_TARGET);
+  });
+
+  async function sealedOf(schema: string, share: string): Promise<string> {
+    const { rows } = await stack.services.pool.query(`SELECT credentials_sealed FROM ${schema}.tier_target WHERE share_name = $1`, [share]);
+    return rows[0].credentials_sealed;
+  }
 });
