@@ -52,7 +52,7 @@ export async function runInventoryCommand(args: string[], streams: CliStreams): 
   const maxAttempts = parseWholeNumber('--max-attempts', values['max-attempts']);
   const chunkObjects = parseWholeNumber('--chunk-objects', values['chunk-objects']);
   if (chunkObjects !== undefined && (chunkObjects < 1 || chunkObjects > 1000)) {
-    throw new UsageError(`Invalid --chunk-objects ${chunkObjects}: expected 1 to 1000, the most one listing page holds.`);
+    throw new UsageError(`Invalid --chunk-objects ${chunkObjects}: expected 1 to 1000, the maximum page size of a listing.`);
   }
   const logger = pino({ name: 'strata-agent', level: parseLogLevel(values['log-level']) }, pino.destination({ dest: 2, sync: true }));
   try {

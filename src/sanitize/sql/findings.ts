@@ -14,7 +14,8 @@ import { COPY_RECORDED, REFERENCING_STATES } from './tierStates.ts';
 const SAME_KEY = `o.key_sha256 = sha256(convert_to(t.tier2_key, 'UTF8')) AND o.object_key = t.tier2_key`;
 
 /**
- * MISSING: a tier object whose content was copied (a stub refers to it) but the latest
+ * MISSING: a tier object whose content was copied (a stub refers to it, or a failed
+ * attempt recorded the copy) but the latest
  * complete inventory does not list its key. Objects acted on after that inventory
  * started are left out, because the listing may have passed their key before they
  * were written.
