@@ -15,10 +15,9 @@ const SAME_KEY = `o.key_sha256 = sha256(convert_to(t.tier2_key, 'UTF8')) AND o.o
 
 /**
  * MISSING: a tier object whose content was copied (a stub refers to it, or a failed
- * attempt recorded the copy) but the latest
- * complete inventory does not list its key. Objects acted on after that inventory
- * started are left out, because the listing may have passed their key before they
- * were written.
+ * attempt recorded the copy) but the latest complete inventory does not list its key.
+ * Objects acted on after that inventory started are left out, because the listing may
+ * have passed their key before they were written.
  */
 export const INSERT_MISSING = `
   WITH inv AS (${LATEST_INVENTORIES})
