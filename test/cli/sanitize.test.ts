@@ -112,6 +112,15 @@ describe('strata sanitize', () => {
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.match(/EXECUTED/);
     expect(await store.head('projects/old.bin')).to.equal(null);
+    expect(await store.head(`.strata-quarantine/${proposalId}/projects/old.bin`)).to.not.equal(null);
+  });
+
+  it('keeps orphans within their grace period on purge', async () => {
+    const result = await runStrata(stack, ['sanitize', 'purge', '--tenant', 'acme', '--proposal', proposalId]);
+    expect(result.code, result.stderr).to.equal(0);
+
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(await store.head(`.strata-quarantine/${proposalId}/projects/old.bin`)).to.not.equal(null);
   });
 
   it('help describes every action', async () => {

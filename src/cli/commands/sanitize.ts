@@ -41,6 +41,7 @@ export async function run(argv: string[]): Promise<number> {
     show,
     approve,
     execute,
+    purge,
   };
   const handler = handlers[action];
   if (!handler) throw new UsageError(`unknown sanitize action "${action}"`, usage);
@@ -196,6 +197,23 @@ async function execute(argv: string[]): Promise<number> {
       await waitFor(timeoutSeconds, `proposal ${proposalId}`, async () => (await getProposal(services.pool, tenant, proposalId)).status === 'EXECUTED');
       console.log(formatProposal(await getProposal(services.pool, tenant, proposalId)));
     }
+    return 0;
+  });
+}
+
+async function purge(argv: string[]): Promise<number> {
+  const options = parseCommand(argv, { tenant: { type: 'string' }, proposal: { type: 'string' } }, usages.purge);
+  const code = required(options.tenant, 'tenant', usages.purge);
+  const proposalId = required(options.proposal, 'proposal', usages.purge);
+
+  return withServices(async (services) => {
+    const tenant = await requireTenant(services, code);
+    const proposal = await getProposal(services.pool, tenant, proposalId);
+    if (proposal.status !== 'EXECUTED') {
+      throw StrataError.conflict('PROPOSAL_NOT_EXECUTED', `proposal ${proposalId} is ${proposal.status}; only an executed proposal's quarantine is purged`);
+    }
+    await withQueue(services, (queue) => queue.remediation({ tenantId: tenant.id, proposalId, phase: 'purge' }));
+    console.log(`purge of proposal ${proposalId}'s quarantined orphans queued; those still in their grace period are kept`);
     return 0;
   });
 }

@@ -7,7 +7,7 @@ and name a person (\`strata token create --person WHO\`).`;
 /** Help texts of `strata sanitize` and its actions. */
 export const usages = {
   main: `Usage: strata sanitize [reconcile] --tenant CODE [--share NAME] [options]
-       strata sanitize <inventory|findings|propose|show|approve|execute> [options]
+       strata sanitize <inventory|findings|propose|show|approve|execute|purge> [options]
 
 Reconcile a tenant's plan and stubs with its scans and its Tier-2 inventories, and
 repair what drifted with a dry-run proposal that two other people approve.
@@ -19,6 +19,7 @@ repair what drifted with a dry-run proposal that two other people approve.
   strata sanitize show --tenant CODE --proposal ID [--out FILE]    print a proposal and its digest
   strata sanitize approve --tenant CODE --proposal ID --digest HEX approve a proposal's digest
   strata sanitize execute --tenant CODE --proposal ID [--wait]     run an approved proposal
+  strata sanitize purge --tenant CODE --proposal ID                delete quarantined orphans past their grace period
 
 Run \`strata sanitize <action> --help\` for each action's options.`,
 
@@ -116,4 +117,15 @@ Options:
   --token-stdin     read the admin token from stdin
 
 ${TOKEN_HELP}`,
+
+  purge: `Usage: strata sanitize purge --tenant CODE --proposal ID
+
+Queue the deletion of an executed proposal's quarantined orphans whose grace period
+(STRATA_QUARANTINE_GRACE_SECONDS when proposed) has passed. Execution queues this
+itself for the end of the grace period; run it when that job was lost. Orphans that a
+plan or stub refers to again are kept.
+
+Options:
+  --tenant CODE     tenant code
+  --proposal ID     the proposal id`,
 };
