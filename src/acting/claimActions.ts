@@ -26,7 +26,8 @@ interface ClaimRow {
  * Lease up to `request.max` objects of one share to the calling agent: PLANNED ones
  * to tier, or STUBBED ones matching the pattern to recall. One claim is one claim
  * statement, one key update for objects claimed for the first time, and one audit row,
- * all in one transaction. A paused share rejects the claim with 409 SHARE_PAUSED.
+ * all in one transaction. A file without a valid Tier-2 key is marked FAILED instead of
+ * handed out. A paused share rejects the claim with 409 SHARE_PAUSED.
  */
 export async function claimActions(
   pool: pg.Pool,
@@ -49,26 +50,40 @@ export async function claimActions(
     }
 
     const keyed = rows.map((row) => ({ id: row.id, share: request.share, dirPath: row.dir_path, name: row.name, tier2Key: row.tier2_key }));
-    await assignTier2Keys(client, keyed);
+    const unmappable = await assignTier2Keys(client, keyed);
 
     await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'action.claimed', $2)", [
       principal.tokenName,
-      { tokenId: principal.tokenId, tokenName: principal.tokenName, share: request.share, kind: request.kind, leaseSeconds, ids: rows.map((row) => row.id) },
+      {
+        tokenId: principal.tokenId,
+        tokenName: principal.tokenName,
+        share: request.share,
+        kind: request.kind,
+        leaseSeconds,
+        ids: rows.filter((row) => !unmappable.has(row.id)).map((row) => row.id),
+        unmappable: [...unmappable],
+      },
     ]);
 
-    return rows.map((row, index) => ({
-      id: row.id,
-      fence: row.fence,
-      kind: request.kind,
-      leaseExpiresAt: row.lease_expires_at,
-      dirPath: row.dir_path,
-      name: row.name,
-      sizeBytes: row.size_bytes,
-      mtimeUnix: row.mtime_unix,
-      fileId: row.frn,
-      tier2Key: keyed[index]!.tier2Key!,
-      sha256: request.kind === 'recall' ? row.sha256 : null,
-    }));
+    const actions: ClaimedAction[] = [];
+    rows.forEach((row, index) => {
+      if (unmappable.has(row.id)) return;
+
+      actions.push({
+        id: row.id,
+        fence: row.fence,
+        kind: request.kind,
+        leaseExpiresAt: row.lease_expires_at,
+        dirPath: row.dir_path,
+        name: row.name,
+        sizeBytes: row.size_bytes,
+        mtimeUnix: row.mtime_unix,
+        fileId: row.frn,
+        tier2Key: keyed[index]!.tier2Key!,
+        sha256: request.kind === 'recall' ? row.sha256 : null,
+      });
+    });
+    return actions;
   });
 }
 

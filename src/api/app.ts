@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
 import { loadActingConfig, loadConfig, type ActingConfig, type IngestLimits, type SanitizeSettings } from '../config.ts';
+import type { TargetDeps } from '../acting/targets.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
@@ -21,12 +22,14 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
   maxConcurrentChunks?: number;
-  /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
-  acting?: ActingConfig;
-  /** Inventory chunk limits; the STRATA_* defaults when absent. */
-  sanitize?: SanitizeSettings;
   /** Health of the key service for `/readyz`; omitted, the key service is not reported. */
   keyHealth?: () => Promise<KeyServiceHealth>;
+  /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
+  acting?: ActingConfig;
+  /** Tenants' data keys, to open Tier-2 target credentials; without them the target lookup returns 503. */
+  deks?: TargetDeps['deks'];
+  /** Inventory chunk limits; the STRATA_* defaults when absent. */
+  sanitize?: SanitizeSettings;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
@@ -57,7 +60,7 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes(deps.pool, metrics, deps.keyHealth),
     scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
     actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
-    shareTargetRoutes(deps.pool),
+    shareTargetRoutes({ pool: deps.pool, deks: deps.deks }),
     inventoryRoutes({ pool: deps.pool, settings: deps.sanitize ?? loadConfig({}).sanitize }),
   ];
   for (const router of routers) {

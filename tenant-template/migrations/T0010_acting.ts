@@ -39,7 +39,8 @@ const TRANSITIONS: [from: string, to: string][] = [
  * results, and the database enforces which state moves are legal.
  *
  * - `tier_object` gains the lease (expiry, fence, holder), the Tier-2 key computed at
- *   the first claim, the file id from the scan, and the recorded result. The fence
+ *   the first claim (and the full key when it had to be shortened), the file id from
+ *   the scan, and the recorded result. The fence
  *   comes from one sequence per tenant schema, so every claim's fence is larger than
  *   any earlier one.
  * - `tier_state` and `tier_transition` hold the state machine. Statement-level
@@ -64,6 +65,7 @@ export class T0010Acting extends Migration {
       ALTER TABLE tier_object
         ADD COLUMN frn numeric(20, 0),
         ADD COLUMN tier2_key text,
+        ADD COLUMN tier2_full_key text,
         ADD COLUMN fence bigint NOT NULL DEFAULT 0,
         ADD COLUMN lease_expires_at bigint,
         ADD COLUMN leased_by text,
@@ -242,7 +244,7 @@ export class T0010Acting extends Migration {
 
     this.addSql(`
       GRANT UPDATE (state, fence, lease_expires_at, leased_by, claimed_at, attempts, result_fence, last_outcome,
-                    sha256, last_error, tier2_key, acted_at)
+                    sha256, last_error, tier2_key, tier2_full_key, acted_at)
         ON tier_object TO strata_actor`);
     this.addSql('GRANT USAGE ON SEQUENCE tier_fence TO strata_actor');
     this.addSql('GRANT SELECT, INSERT ON tier_result_log TO strata_actor');

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { setTarget } from '../../src/acting/targets.ts';
 import { planColdFiles } from '../../src/planning/planColdFiles.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { claim, ingestShare, report, SHA_A } from '../support/acting.ts';
@@ -43,9 +44,11 @@ describe('acting claims and results', () => {
     ]);
     const many = Array.from({ length: 40 }, (_, i) => ({ dir: '/srv/bulk', name: `f${String(i).padStart(2, '0')}.bin`, size: i + 1, atime: old }));
     await ingestShare(stack, acme, 'bulk', many, 'posix');
+    await ingestShare(stack, acme, 'long', [{ dir: 'D:\\Long', name: `${'A'.repeat(200)}.txt`, size: 1, atime: old }]);
     await ingestShare(stack, other, 'finance', [{ dir: 'D:\\Other', name: 'secret.doc', size: 5, atime: old }]);
     await plan(acme, 'finance');
     await plan(acme, 'bulk');
+    await plan(acme, 'long');
     await plan(other, 'finance');
   });
   after(async () => stack?.close());
@@ -78,6 +81,16 @@ describe('acting claims and results', () => {
   it('stores the Tier-2 key on the object', async () => {
     const { rows } = await stack.services.pool.query('SELECT tier2_key FROM t_acme.tier_object WHERE tier_id = $1', [first[0].id]);
     expect(rows[0].tier2_key).to.equal(first[0].tier2Key);
+  });
+
+  it('keeps the full key of a hashed key', async () => {
+    const response = await claim(stack, acme.agentToken, { share: 'long', kind: 'tier', max: 10 });
+    const action = response.body.actions[0];
+    expect(action.tier2Key).to.contain('!long/');
+
+    const { rows } = await stack.services.pool.query('SELECT tier2_key, tier2_full_key FROM t_acme.tier_object WHERE tier_id = $1', [action.id]);
+    expect(rows[0].tier2_key).to.equal(action.tier2Key);
+    expect(rows[0].tier2_full_key).to.contain('^a^a^a');
   });
 
   it('hands out nothing while leases are live', async () => {
@@ -217,10 +230,35 @@ describe('acting claims and results', () => {
     }
   });
 
-  it('answers the target lookup with 404 until targets exist', async () => {
+  it('answers 404 for a share without target', async () => {
     const response = await call(stack.api!.url, 'GET', '/v1/shares/finance/target', { token: acme.agentToken });
     expect(response.status).to.equal(404);
     expect(response.body.error.code).to.equal('NO_TARGET');
+  });
+
+  it('sends the target with its credentials', async () => {
+    const target = {
+      kind: 's3',
+      bucket: 'cold-files',
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:9',
+      forcePathStyle: true,
+      accessKeyId: 'AKIAEXAMPLEKEYID0001',
+      secretAccessKey: 'secret/Value+With=Symbols-0001',
+    };
+    await setTarget(stack.services, acme, 'finance', target, 'test:operator');
+
+    const response = await call(stack.api!.url, 'GET', '/v1/shares/finance/target', { token: acme.agentToken });
+    expect(response.status).to.equal(200);
+    expect(response.headers.get('cache-control')).to.equal('no-store');
+    expect(response.body).to.deep.include(target);
+
+    const theirs = await call(stack.api!.url, 'GET', '/v1/shares/finance/target', { token: other.agentToken });
+    expect(theirs.status).to.equal(404);
+
+    const audit = await stack.services.pool.query("SELECT details FROM t_acme.audit_log WHERE action = 'target.read'");
+    expect(audit.rows.length).to.equal(1);
+    expect(JSON.stringify(audit.rows[0].details)).to.not.contain('secret/Value');
   });
 
   it('counts claims and results in the metrics', async () => {

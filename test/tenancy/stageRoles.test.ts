@@ -62,6 +62,7 @@ describe('stage role privileges', () => {
       'sha256',
       'state',
       'target_uri',
+      'tier2_full_key',
       'tier2_key',
     ]);
   });

@@ -80,6 +80,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
           maxConcurrentChunks: config.maxConcurrentChunks,
           keyHealth: () => services.keys.health(),
           acting: config.acting,
+          deks: services.deks,
           sanitize: config.sanitize,
         },
         config.httpHost,
