@@ -4,7 +4,7 @@ import { assertSafeToServe } from '../../db/selfCheck/selfCheck.ts';
 import { startBoss } from '../../jobs/boss.ts';
 import { PgBossIngestQueue } from '../../jobs/pgBossIngestQueue.ts';
 import { registerWorkers } from '../../jobs/workers.ts';
-import { createLogger } from '../../log.ts';
+import { createLogger, type Logger } from '../../log.ts';
 import { openServices } from '../../services.ts';
 import { loadConfig } from '../../config.ts';
 import { targetStores } from '../../sanitize/targetStores.ts';
@@ -66,7 +66,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
       keepScans: config.scanRetention,
       finalizeMemoryMb: config.finalizeMemoryMb,
       keys: { provider: () => services.keys, deks: services.deks },
-      sanitize: { settings: config.sanitize, tier2Stores: targetStores(services) },
+      sanitize: { settings: config.sanitize, tier2Stores: targetStores(services), afterRemediationAction: exitAfter(config.sanitize.faultExitAfterActions, log) },
     });
     log.info({ concurrency: config.finalizeConcurrency, scanRetention: config.scanRetention }, 'worker started');
   }
@@ -106,4 +106,20 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
 async function assertControlSchema(pool: import('pg').Pool): Promise<void> {
   const { rows } = await pool.query<{ present: boolean }>("SELECT to_regclass('control.tenant') IS NOT NULL AS present");
   if (!rows[0]?.present) throw new Error('the control schema is missing; run `strata migrate` first');
+}
+
+/**
+ * The fault hook of STRATA_FAULT_EXIT_AFTER_ACTIONS: end the process at once, as a kill
+ * would, after this many remediation actions are recorded. Undefined when it is off.
+ */
+function exitAfter(actions: number, log: Logger): ((recorded: number) => void) | undefined {
+  if (actions === 0) return undefined;
+  log.warn({ actions }, 'fault injection: this worker exits after recording that many remediation actions');
+  return (recorded) => {
+    if (recorded >= actions) {
+      log.warn({ recorded }, 'fault injection: exiting now');
+      log.flush();
+      process.exit(137);
+    }
+  };
 }
