@@ -109,8 +109,9 @@ async function assertControlSchema(pool: import('pg').Pool): Promise<void> {
 }
 
 /**
- * The fault hook of STRATA_FAULT_EXIT_AFTER_ACTIONS: end the process at once, as a kill
- * would, after this many remediation actions are recorded. Undefined when it is off.
+ * Build the fault hook of STRATA_FAULT_EXIT_AFTER_ACTIONS, which ends the process at
+ * once, as a kill would, after this many remediation actions are recorded. Returns
+ * undefined when the setting is off.
  */
 function exitAfter(actions: number, log: Logger): ((recorded: number) => void) | undefined {
   if (actions === 0) return undefined;
