@@ -18,6 +18,7 @@ import {
   UsageError,
 } from './cliArgs.ts';
 import { ProgressDisplay } from './progress.ts';
+import { runInventoryCommand } from './inventoryCommand.ts';
 import { runResumeCommand } from './resumeCommand.ts';
 import { describeFailure, formatSummaryLine } from './summaryLine.ts';
 import { ScanFailedError, runScan, type ScanSummary } from './runScan.ts';
@@ -47,6 +48,7 @@ Commands:
   scan    Walk a share read-only and upload its file list to Strata as one scan.
   resume  Finish scans whose agent was killed: upload the chunks left in the spool
           folder, complete the scans, and remove their spool folders.
+  inventory  List a filesystem or SMB Tier-2 root and upload the listing.
 
 Run 'strata-agent <command> --help' for the options of a command.
 `;
@@ -133,6 +135,7 @@ export async function main(
   const commands: Record<string, (args: string[], streams: CliStreams) => Promise<number>> = {
     scan: runScanCommand,
     resume: runResumeCommand,
+    inventory: runInventoryCommand,
   };
   const run = commands[command];
   if (run === undefined) {

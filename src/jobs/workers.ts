@@ -9,6 +9,7 @@ import type { KeyProvider } from '../keys/keyProvider.ts';
 import { rotateTenantDek } from '../keys/rotation/rotateTenantDek.ts';
 import type { TenantDeks } from '../keys/tenantDeks.ts';
 import { LEGACY_FINALIZE_QUEUE, QueueNames } from './queues.ts';
+import { registerSanitizeWorkers, type SanitizeWorkerDeps } from './sanitizeWorkers.ts';
 
 /** Payload of a `keys.rotate_dek` job. */
 export interface RotateDekJob {
@@ -27,6 +28,8 @@ export interface WorkerDeps {
   finalizeMemoryMb: number;
   /** Seconds between polls of an idle queue. */
   pollingIntervalSeconds?: number;
+  /** The sanitizer's settings and Tier-2 access; its queues are worked only when given. */
+  sanitize?: Pick<SanitizeWorkerDeps, 'settings' | 'tier2Stores' | 'afterRemediationAction'>;
   /** Key provider and data keys; without them the key jobs are not handled by this process. */
   keys?: { provider: () => KeyProvider; deks: TenantDeks };
 }
@@ -56,6 +59,10 @@ export async function registerWorkers(deps: WorkerDeps): Promise<void> {
         return `data key now at key version ${result.keyVersion}`;
       }),
     );
+  }
+
+  if (deps.sanitize) {
+    await registerSanitizeWorkers({ boss: deps.boss, pool: deps.pool, log: deps.log, pollingIntervalSeconds: deps.pollingIntervalSeconds, ...deps.sanitize });
   }
 }
 
