@@ -19,6 +19,7 @@ import {
 } from './cliArgs.ts';
 import { ProgressDisplay } from './progress.ts';
 import { runResumeCommand } from './resumeCommand.ts';
+import { runActCommand, runRecallCommand } from './tiering/tieringCommand.ts';
 import { describeFailure, formatSummaryLine } from './summaryLine.ts';
 import { ScanFailedError, runScan, type ScanSummary } from './runScan.ts';
 import {
@@ -47,6 +48,8 @@ Commands:
   scan    Walk a share read-only and upload its file list to Strata as one scan.
   resume  Finish scans whose agent was killed: upload the chunks left in the spool
           folder, complete the scans, and remove their spool folders.
+  act     Move the share's planned files to Tier-2 and leave stubs in their place.
+  recall  Bring stubbed files back from Tier-2.
 
 Run 'strata-agent <command> --help' for the options of a command.
 `;
@@ -133,6 +136,8 @@ export async function main(
   const commands: Record<string, (args: string[], streams: CliStreams) => Promise<number>> = {
     scan: runScanCommand,
     resume: runResumeCommand,
+    act: runActCommand,
+    recall: runRecallCommand,
   };
   const run = commands[command];
   if (run === undefined) {
