@@ -6,13 +6,16 @@ import type { IngestLimits } from '../config.ts';
 import type { ChunkColumn } from '../wire/contract.ts';
 import { ByteLimit, Sha256Tap } from './chunkLimits.ts';
 import { CsvRecordScanner } from './csvRecordScanner.ts';
-import { FolderCollector, type ChunkFolders } from './folderCollector.ts';
+import { FolderHashRewriter, type ChunkFolders } from './folderHashRewriter.ts';
 import { readChunkHeader } from './chunkHeader.ts';
 import { openParquetChunk, spoolBody } from './parquetChunk.ts';
 
 export type ChunkFormat = 'csv' | 'parquet';
 
-/** A chunk's column list and its rows as CSV (header line included) for COPY. */
+/**
+ * A chunk's column list as sent and its rows as CSV for COPY (header line included),
+ * with each `dir_path` field replaced by the folder's hash.
+ */
 export interface OpenedChunk {
   columns: ChunkColumn[];
   csv: AsyncIterable<Buffer>;
@@ -34,8 +37,10 @@ export interface ChunkSource {
   bytes(): number;
   /** Data rows counted in Node, to cross-check COPY's count; undefined where not counted. */
   rowsCounted(): number | undefined;
-  /** The chunk's distinct folders (canonical) with the line each first appears on; complete once COPY has read everything. */
+  /** The chunk's distinct folders (canonical) with their hashes and first lines; complete once COPY has read everything. */
   folders(): ChunkFolders;
+  /** Map a line of the CSV that COPY read to the line of the chunk as sent. */
+  sentLine(copyLine: number): number;
   /** Stop reading and release what the source holds (called on every path). */
   close(): Promise<void>;
 }
@@ -63,8 +68,8 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
 export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): ChunkSource {
   const { hasher, sent, stages: limited } = limitStages(limits, gzip);
   const scanner = new CsvRecordScanner(limits.maxChunkRows);
-  const collector = new FolderCollector();
-  const stages = [...limited, scanner, collector];
+  const rewriter = new FolderHashRewriter();
+  const stages = [...limited, scanner, rewriter];
   const first = stages[0] as unknown as Writable;
   const last = stages[stages.length - 1] as unknown as Readable;
 
@@ -91,7 +96,8 @@ export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): 
     sha256: () => hasher.digest(),
     bytes: () => sent.bytes,
     rowsCounted: () => Math.max(scanner.records - 1, 0),
-    folders: () => collector.folders,
+    folders: () => rewriter.folders,
+    sentLine: (copyLine) => rewriter.sentLine(copyLine),
     async close() {
       body.unpipe(first);
       body.resume();
@@ -109,26 +115,24 @@ export async function parquetSource(body: Readable, limits: IngestLimits, gzip: 
   const { hasher, sent, stages } = limitStages(limits, gzip);
   const file = await spoolBody(body, stages);
   const digest = hasher.digest();
-  const collector = new FolderCollector();
+  const rewriter = new FolderHashRewriter();
 
   return {
     format: 'parquet',
     async open() {
       const parquet = await openParquetChunk(file);
-      async function* collected(): AsyncGenerator<Buffer> {
-        for await (const bytes of parquet.csv) {
-          collector.addBytes(bytes);
-          yield bytes;
-        }
-        collector.finish();
+      async function* rewritten(): AsyncGenerator<Buffer> {
+        for await (const bytes of parquet.csv) yield rewriter.rewrite(bytes);
+        yield rewriter.finish();
       }
-      return { columns: parquet.columns, csv: collected() };
+      return { columns: parquet.columns, csv: rewritten() };
     },
     async drain() {},
     sha256: () => digest,
     bytes: () => sent.bytes,
     rowsCounted: () => undefined,
-    folders: () => collector.folders,
+    folders: () => rewriter.folders,
+    sentLine: (copyLine) => rewriter.sentLine(copyLine),
     close: () => rm(file, { force: true }),
   };
 }

@@ -3,13 +3,11 @@ import { isBadDataError, sqlStateOf } from '../db/sqlstate.ts';
 
 /** Check constraints of a scan's partition of `file` that stand for a configurable limit. */
 const LIMIT_CONSTRAINTS: Record<string, { column: string; limit: string }> = {
-  dir_path_within_limit: { column: 'dir_path', limit: 'STRATA_MAX_PATH_CHARS' },
   name_within_limit: { column: 'name', limit: 'STRATA_MAX_NAME_CHARS' },
 };
 
 const CONSTRAINT_COLUMNS: Record<string, string> = {
   size_bytes_not_negative: 'size_bytes',
-  dir_path_not_empty: 'dir_path',
   name_is_one_path_segment: 'name',
   name_fits_path_style: 'name',
   frn_in_range: 'frn',
@@ -19,7 +17,6 @@ const CONSTRAINT_COLUMNS: Record<string, string> = {
 /** Meaning of each violated check, in words a client can act on. */
 const CONSTRAINT_REASONS: Record<string, string> = {
   size_bytes_not_negative: 'size_bytes must not be negative',
-  dir_path_not_empty: 'dir_path must not be empty',
   name_is_one_path_segment: 'name must be one path segment: not empty, not "." or "..", without "/" (except the leading "/" of an escaped name)',
   name_fits_path_style: 'a Windows file name must not contain "\\" or ":" (a name with ":" names an alternate data stream, which is not a file)',
   frn_in_range: 'frn must be from 0 to 2^64 - 1',
@@ -38,18 +35,25 @@ interface PgError {
  * column (from the error's CONTEXT, e.g. `COPY file_s12, line 3, column size_bytes`)
  * and, for a length limit, the setting that sets it. Other errors pass through.
  */
-export function translateCopyError(error: unknown, format: 'csv' | 'parquet' = 'csv'): unknown {
+export function translateCopyError(
+  error: unknown,
+  format: 'csv' | 'parquet' = 'csv',
+  sentLine: (copyLine: number) => number = (copyLine) => copyLine,
+): unknown {
   if (!isBadDataError(sqlStateOf(error))) return error;
 
   const pgError = error as PgError;
   const where = pgError.where ?? '';
-  const copyLine = Number(/line (\d+)/.exec(where)?.[1]) || undefined;
+  const rewrittenLine = Number(/line (\d+)/.exec(where)?.[1]) || undefined;
+  const copyLine = rewrittenLine && sentLine(rewrittenLine);
   // A Parquet chunk reaches COPY as CSV with a header line, so its row is one less.
   const line = format === 'csv' ? copyLine : undefined;
   const row = format === 'parquet' && copyLine ? copyLine - 1 : undefined;
   const limit = pgError.constraint ? LIMIT_CONSTRAINTS[pgError.constraint] : undefined;
+  // The rows reach COPY with each folder's hash where the chunk had its path.
+  const copyColumn = /column (\w+)/.exec(where)?.[1];
   const column =
-    /column (\w+)/.exec(where)?.[1] ??
+    (copyColumn === 'dir_hash' ? 'dir_path' : copyColumn) ??
     limit?.column ??
     (pgError.constraint ? CONSTRAINT_COLUMNS[pgError.constraint] : undefined) ??
     pgError.column;

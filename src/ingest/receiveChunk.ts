@@ -10,7 +10,7 @@ import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
 import { csvSource, parquetSource, type ChunkFormat, type ChunkSource, type OpenedChunk } from './chunkSource.ts';
 import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import { scanPartition } from './scanPartition.ts';
-import type { ChunkFolders } from './folderCollector.ts';
+import type { ChunkFolders } from './folderHashRewriter.ts';
 import { folderPathProblem, type PathStyle } from './folderPaths.ts';
 import { INSERT_CHUNK_FOLDERS, LOOK_UP_CHUNK_FOLDERS } from './sql/chunkFolders.ts';
 
@@ -68,7 +68,7 @@ export async function receiveChunk(
 
       await claimChunk(client, tenant.id, scan, upload.seq);
       const rows = await copyChunk(client, ready, opened, limits, scan);
-      await addChunkFolders(client, tenant.id, scan, ready.folders());
+      await addChunkFolders(client, tenant.id, scan, ready.folders(), limits);
       const sha256 = ready.sha256();
 
       // The rows are in their final table already: the chunk is stored as it commits.
@@ -147,8 +147,11 @@ async function copyChunk(
 
   // PostgreSQL rejects COPY FROM where RLS applies, so the COPY alone runs as the
   // table's owner. The partition's CHECK still ties every row to the scan's tenant,
-  // and its defaults fill in the tenant and scan ids.
-  const columnList = columns.map((column) => client.escapeIdentifier(column)).join(', ');
+  // and its defaults fill in the tenant and scan ids. The chunk source has put each
+  // folder's hash where the chunk had its path.
+  const columnList = columns
+    .map((column) => client.escapeIdentifier(column === 'dir_path' ? 'dir_hash' : column))
+    .join(', ');
   const partition = client.escapeIdentifier(scanPartition(scan.scan_id));
   await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.stager)}`);
   const copy = client.query(copyFrom(`COPY ${partition} (${columnList}) FROM STDIN (FORMAT csv, HEADER true)`));
@@ -156,7 +159,7 @@ async function copyChunk(
   try {
     await pipeline(Readable.from(csv), copy);
   } catch (error) {
-    throw translateCopyError(error, source.format);
+    throw translateCopyError(error, source.format, (line) => source.sentLine(line));
   }
   await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.api)}`);
 
@@ -176,40 +179,65 @@ async function copyChunk(
  * Folder paths are checked here, once per distinct folder, rather than by a CHECK on
  * every row: per-row pattern checks on the path cost as much as the rest of the COPY.
  */
-async function addChunkFolders(client: pg.PoolClient, tenantId: string, scan: ScanRow, folders: ChunkFolders): Promise<void> {
-  for (const [folder, line] of folders) {
-    const problem = folderPathProblem(folder, scan.path_style);
-    if (problem) {
-      throw StrataError.invalid(
-        'INVALID_CHUNK_ROW',
-        `chunk rejected at line ${line}, column dir_path: ${problem} (${JSON.stringify(folder)}); no row of this chunk was kept`,
-        { line, column: 'dir_path' },
-      );
-    }
-  }
+async function addChunkFolders(
+  client: pg.PoolClient,
+  tenantId: string,
+  scan: ScanRow,
+  folders: ChunkFolders,
+  limits: IngestLimits,
+): Promise<void> {
+  for (const [folder, { line }] of folders) checkFolder(folder, line, scan.path_style, limits);
 
   // Most folders of a rescan are stored already: look them all up, then insert only
   // the missing ones, which costs far less than ON CONFLICT on every folder.
-  const missing = await lookUpFolders(client, scan.share_name, [...folders.keys()]);
-  if (missing.length === 0) return;
+  const missing = await lookUpFolders(client, scan.share_name, folders);
+  if (missing.size === 0) return;
 
-  const inserted = await client.query<{ dir_path: string }>(INSERT_CHUNK_FOLDERS, [tenantId, scan.share_name, missing]);
-  if (inserted.rowCount === missing.length) return;
+  const inserted = await client.query<{ dir_path: string }>(INSERT_CHUNK_FOLDERS, [
+    tenantId,
+    scan.share_name,
+    [...missing.keys()],
+    [...missing.values()].map((entry) => entry.hash.toString()),
+  ]);
+  if (inserted.rowCount === missing.size) return;
 
   // Another upload added some of them meanwhile; check those against what it stored.
-  const added = new Set(inserted.rows.map((row) => row.dir_path));
-  const raced = await lookUpFolders(client, scan.share_name, missing.filter((path) => !added.has(path)));
-  if (raced.length > 0) throw new Error(`folders ${JSON.stringify(raced.slice(0, 3))} were neither inserted nor found`);
+  for (const row of inserted.rows) missing.delete(row.dir_path);
+  const raced = await lookUpFolders(client, scan.share_name, missing);
+  if (raced.size > 0) throw new Error(`folders ${JSON.stringify([...raced.keys()].slice(0, 3))} were neither inserted nor found`);
 }
 
-/** Return the paths the share has no folder for; raise on a hash collision with a stored folder. */
-async function lookUpFolders(client: pg.PoolClient, share: string, paths: string[]): Promise<string[]> {
-  const { rows } = await client.query<{ path: string; stored_path: string | null }>(LOOK_UP_CHUNK_FOLDERS, [share, paths]);
-  const missing: string[] = [];
+/** Reject a folder path that is not canonical for the scan's style or is longer than allowed. */
+function checkFolder(folder: string, line: number, style: PathStyle, limits: IngestLimits): void {
+  const problem = folderPathProblem(folder, style);
+  if (problem) {
+    throw StrataError.invalid(
+      'INVALID_CHUNK_ROW',
+      `chunk rejected at line ${line}, column dir_path: ${problem} (${JSON.stringify(folder)}); no row of this chunk was kept`,
+      { line, column: 'dir_path' },
+    );
+  }
+
+  // The limit counts characters; a string's length counts UTF-16 units, never fewer.
+  if (folder.length > limits.maxPathChars && [...folder].length > limits.maxPathChars) {
+    throw StrataError.invalid(
+      'LIMIT_EXCEEDED',
+      `chunk rejected at line ${line}, column dir_path: value longer than STRATA_MAX_PATH_CHARS allows (${limits.maxPathChars} characters); no row of this chunk was kept`,
+      { line, column: 'dir_path', limit: 'STRATA_MAX_PATH_CHARS' },
+    );
+  }
+}
+
+/** Return the folders the share does not have yet; raise on a hash collision with a stored folder. */
+async function lookUpFolders(client: pg.PoolClient, share: string, folders: ChunkFolders): Promise<ChunkFolders> {
+  const paths = [...folders.keys()];
+  const hashes = [...folders.values()].map((entry) => entry.hash.toString());
+  const { rows } = await client.query<{ path: string; stored_path: string | null }>(LOOK_UP_CHUNK_FOLDERS, [share, paths, hashes]);
+  const missing: ChunkFolders = new Map();
 
   for (const row of rows) {
     if (row.stored_path === null) {
-      missing.push(row.path);
+      missing.set(row.path, folders.get(row.path)!);
     } else if (row.stored_path !== row.path) {
       throw StrataError.conflict(
         'FOLDER_HASH_COLLISION',

@@ -64,7 +64,7 @@ export async function openScan(
   tenant: TenantRef,
   actor: string,
   request: OpenScanRequest,
-  limits: Pick<IngestLimits, 'maxPathChars' | 'maxNameChars'>,
+  limits: Pick<IngestLimits, 'maxNameChars'>,
 ): Promise<{ view: ScanView; created: boolean }> {
   return withTenant(pool, tenant, Roles.api, async (client) => {
     const inserted = await client.query(
@@ -90,13 +90,9 @@ export async function openScan(
     }
     if (created) {
       // The scan's partition of `file`, with this tenant, the path style and the
-      // current length limits fixed in its CHECK constraints.
-      await client.query('SELECT create_scan_partition($1, $2, $3, $4)', [
-        row.scan_id,
-        request.pathStyle,
-        limits.maxPathChars,
-        limits.maxNameChars,
-      ]);
+      // current name length limit fixed in its CHECK constraints. Folder paths are
+      // checked per folder by the chunk receiver.
+      await client.query('SELECT create_scan_partition($1, $2, $3)', [row.scan_id, request.pathStyle, limits.maxNameChars]);
       await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'scan.opened', $2)", [
         actor,
         { scanGuid: request.scanGuid, share: request.shareName, root: request.rootPath },
