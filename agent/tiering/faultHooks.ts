@@ -1,8 +1,8 @@
 /**
  * Named steps of tiering and recall at which fault tests kill the agent. A test sets
- * STRATA_AGENT_FAULT_AT to a step name, and optionally STRATA_AGENT_FAULT_SKIP to pass
- * that step so many times first; the agent then sends itself SIGKILL there, which is
- * what a power cut or `kill -9` does to it. Unset, the hook costs one comparison.
+ * STRATA_AGENT_FAULT_AT to a step name, and optionally STRATA_AGENT_FAULT_SKIP to the
+ * number of times that step is passed first. The agent then sends itself SIGKILL there,
+ * as `kill -9` would. Unset, the hook costs one comparison.
  */
 
 /** Steps, in the order one file passes them. */

@@ -1,5 +1,5 @@
 /**
- * What the agent knows about a claimed file on disk, and the checks that decide whether it
+ * The state of a claimed file on disk, and the checks that decide whether it
  * is still the file the scan saw.
  */
 import type { BigIntStats } from 'node:fs';

@@ -35,7 +35,7 @@ export class HashingStream extends Transform {
     callback();
   }
 
-  /** The digest of everything that passed; call it once the stream has ended. */
+  /** Returns the digest of everything that passed; call it once the stream has ended. */
   digest(): ContentDigest {
     return { sizeBytes: this.#sizeBytes, sha256: this.#hash.digest('hex') };
   }

@@ -1,7 +1,7 @@
 /** Building the result of one action as the wire contract wants it. */
 import type { ActionOutcome, ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 
-/** Longest error text the contract accepts. */
+/** Maximum length of an error text in the contract, in characters. */
 export const MAX_ERROR_CHARS = 2000;
 
 export function outcome(

@@ -74,8 +74,8 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext): Pro
 }
 
 /**
- * A file in place of the stub is either the content an earlier run restored without
- * reporting it, or a file someone put there; only the first is REHYDRATED.
+ * Checks a file found where the stub was. It is REHYDRATED when its content is what was
+ * tiered, because an earlier run restored it without reporting, and STALE otherwise.
  */
 async function confirmEarlierRecall(action: ClaimedAction, filePath: string | Buffer, stats: BigIntStats): Promise<ActionResult> {
   if (!stats.isFile() || stats.size !== BigInt(action.sizeBytes)) {

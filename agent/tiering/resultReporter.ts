@@ -9,7 +9,7 @@ import type { ActionResult } from '../../src/wire/acting.ts';
 /** Results per request. */
 export const DEFAULT_RESULT_BATCH = 100;
 
-/** Longest time a result waits for its batch to fill, in milliseconds. */
+/** Maximum time a result waits for its batch to fill, in milliseconds. */
 const FLUSH_INTERVAL_MS = 1000;
 
 export interface ResultSink {

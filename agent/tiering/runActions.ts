@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { ActionKind, ActionOutcome, ActionResult, ClaimedAction, ClaimRequest, ClaimResponse } from '../../src/wire/acting.ts';
 import { ResultReporter, type ResultSink } from './resultReporter.ts';
 
-/** Where claims come from and results go: the API client, or a test double. */
+/** Source of claims and sink of results: the API client, or a test double. */
 export interface ActionSource extends ResultSink {
   claimActions(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse>;
 }
@@ -59,7 +59,9 @@ const LEASE_MARGIN_SECONDS = 10;
 /** Runs actions until a claim returns none, and returns the final counts. */
 export async function runActions(options: RunActionsOptions): Promise<ActionProgress> {
   const startedAt = Date.now();
-  const reporter = new ResultReporter(options.source, { batchSize: options.resultBatch, logger: options.logger, signal: options.signal });
+  // The reporter does not take the signal: after an interrupt, the results of the files
+  // already done are still sent.
+  const reporter = new ResultReporter(options.source, { batchSize: options.resultBatch, logger: options.logger });
   const progress: ActionProgress = {
     kind: options.kind,
     claimed: 0,

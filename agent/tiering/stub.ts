@@ -15,16 +15,16 @@ export const STUB_MAGIC = 'STRATA-STUB v1\n';
 
 /**
  * Size of every stub in bytes. A Tier-2 key of 1,024 bytes, the S3 and Azure maximum,
- * fits with room for JSON escapes; a stub that would not fit is rejected when it is built.
+ * fits with room for JSON escapes. formatStub rejects content that would not fit.
  */
 export const STUB_SIZE_BYTES = 4093;
 
 /** FILE_ATTRIBUTE_OFFLINE: the scanner reports stubs with this bit, which the planner skips. */
 export const OFFLINE_ATTRIBUTE = 0x1000;
 
-/** What a stub records about the file it replaced. */
+/** Record of the replaced file that a stub carries. */
 export interface StubContent {
-  /** Kind of the Tier-2 target that holds the object. */
+  /** Kind of the Tier-2 target that stores the object. */
   kind: Tier2Kind;
   /** The object's key in the share's Tier-2 target. */
   key: string;
@@ -87,7 +87,7 @@ export function parseStub(bytes: Buffer): StubContent | undefined {
   try {
     value = JSON.parse(bytes.subarray(STUB_MAGIC.length, end).toString('utf8'));
   } catch {
-    // A file that starts like a stub but holds no valid JSON is treated as an ordinary file.
+    // A file that starts like a stub but has no valid JSON line is treated as an ordinary file.
     return undefined;
   }
   return isStubContent(value) ? value : undefined;

@@ -1,7 +1,7 @@
 /** Opening the Tier-2 store that `GET /v1/shares/{share}/target` describes. */
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 
-/** The target response is not a Tier-2 target this agent knows. */
+/** The target response is not a Tier-2 target this agent supports. */
 export class TargetFormatError extends Error {
   constructor(message: string) {
     super(message);

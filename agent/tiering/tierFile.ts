@@ -103,7 +103,7 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
 }
 
 /**
- * A file that is already a stub was stubbed by an earlier run that did not report it.
+ * Checks a file that is already a stub, left by an earlier run that did not report it.
  * It counts as STUBBED when it names the claimed key and the object is there.
  */
 async function confirmEarlierStub(action: ClaimedAction, stub: StubContent, store: Tier2Store): Promise<ActionResult> {
@@ -223,7 +223,7 @@ export async function copyMetadata(handle: FileHandle, like: BigIntStats): Promi
     const own = await handle.stat({ bigint: true });
     if (own.uid !== like.uid || own.gid !== like.gid) {
       // Only root may give a file away; another user's stub keeps the agent's owner, as the
-      // README says.
+      // README documents.
       await handle.chown(Number(like.uid), Number(like.gid)).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'EPERM') {
           throw error;

@@ -138,8 +138,8 @@ async function runTieringCommand(
     options.onProgress = (progress) => display.update({ ...progress, outcomes: { ...progress.outcomes } });
   }
 
-  // Ctrl-C stops claiming and starting files; the files in progress stop at their next
-  // step, which leaves each one whole, and a second Ctrl-C kills at once.
+  // Ctrl-C stops claiming and starting files, and the files in progress are finished,
+  // so each is left whole. A second Ctrl-C kills at once.
   const cancel = new AbortController();
   const onInterrupt = (): void => cancel.abort(new Error('Interrupted by SIGINT'));
   process.once('SIGINT', onInterrupt);
@@ -163,7 +163,7 @@ function verb(kind: ActionKind): string {
   return kind === 'tier' ? 'act' : 'recall';
 }
 
-/** One progress line, e.g. "act: 1,200 claimed, 1,100 stubbed (40/s), 3 stale, 0 failed". */
+/** Formats one progress line, e.g. "act: 1,200 claimed, 1,100 stubbed (40/s), 3 stale, 0 failed". */
 export function formatActionProgress(progress: ActionProgress): string {
   const done = progress.kind === 'tier' ? progress.outcomes.STUBBED : progress.outcomes.REHYDRATED;
   const rate = progress.elapsedSeconds > 0 ? Math.round(done / progress.elapsedSeconds) : 0;
@@ -174,7 +174,7 @@ export function formatActionProgress(progress: ActionProgress): string {
   );
 }
 
-/** The summary line on stdout; its key=value fields are stable for scripts. */
+/** Formats the summary line on stdout, whose key=value fields scripts may parse. */
 export function formatActionSummary(progress: ActionProgress): string {
   return (
     `${verb(progress.kind)} finished: claimed=${progress.claimed} stubbed=${progress.outcomes.STUBBED} ` +

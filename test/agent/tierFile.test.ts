@@ -19,7 +19,7 @@ function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-/** A claim for the file at `filePath` as a scan would report it now. */
+/** Builds a claim for the file at `filePath` as a scan would report it now. */
 function claimOnDisk(filePath: string | Buffer, dirPath: string, name: string, overrides: Partial<ClaimedAction> = {}): ClaimedAction {
   const stats = lstatSync(filePath, { bigint: true });
   return claimFor(dirPath, name, { sizeBytes: Number(stats.size), mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() }, overrides);
