@@ -5,6 +5,11 @@
  * Layout: the line `STRATA-STUB v1`, one line of JSON (StubContent), then spaces and a
  * final line feed that pad the file to exactly STUB_SIZE_BYTES. The fixed size lets the
  * scanner recognise a stub by its lstat size and read only files of that one size.
+ *
+ * NOTE: on NTFS the stub should also carry FILE_ATTRIBUTE_OFFLINE, so Explorer and backup
+ * tools treat it as a placeholder. Node's fs cannot set Windows attributes: that needs
+ * SetFileAttributesW through a native addon, or a child process per file. So Windows
+ * gets the same placeholder file, and the scanner recognises it by content there too.
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 
