@@ -11,7 +11,6 @@ import { createHash } from 'node:crypto';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
-import { syncFolder } from '../durableFile.ts';
 import { faultPoint } from './faultHooks.ts';
 import { readFileState, unchangedSince } from './fileState.ts';
 import { digestFile, type ContentDigest } from './hashing.ts';
@@ -67,7 +66,7 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext): Pro
     return outcome(action, 'STALE', { error: 'the stub changed while the file was recalled' });
   }
   await rename(tempPath, file.path);
-  await syncFolder(file.folder);
+  await context.folders.sync(file.folder);
   faultPoint('recall.restored');
 
   return outcome(action, 'REHYDRATED', { sha256: digest.sha256, sizeBytes: digest.sizeBytes });

@@ -15,8 +15,8 @@ import type { Logger } from 'pino';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
-import { syncFolder } from '../durableFile.ts';
 import { faultPoint } from './faultHooks.ts';
+import type { FolderSyncer } from './folderSyncer.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { digestBuffer, digestFile, digestStream, HashingStream, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
@@ -33,6 +33,8 @@ export const IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
 export interface TierContext {
   store: Tier2Store;
   logger: Logger;
+  /** Flushes folders after renames; shared by the run's workers so that they share flushes. */
+  folders: FolderSyncer;
 }
 
 /** A step found the file changed; the action ends STALE and the original stays. */
@@ -96,7 +98,7 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     mtimeUnix: mtimeSeconds(stats),
     mtimeNs: stats.mtimeNs.toString(),
   };
-  await replaceWithStub(file, stats, stub, context.store);
+  await replaceWithStub(file, stats, stub, context);
   faultPoint('tier.stubbed');
 
   return outcome(action, 'STUBBED', { sha256: digest.sha256, sizeBytes: digest.sizeBytes });
@@ -175,7 +177,8 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
  * Writes the stub under a temporary name in the same folder with the original's mode,
  * owner and times, flushes it, checks the original once more, and renames the stub over it.
  */
-async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, store: Tier2Store): Promise<void> {
+async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, context: TierContext): Promise<void> {
+  const store = context.store;
   let content: Buffer;
   try {
     content = formatStub(stub);
@@ -201,7 +204,7 @@ async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: Stu
   // that write to the stub. POSIX has no way to rename only if unchanged; on Windows a
   // share-mode lock on the original would close the gap, which Node cannot take.
   await rename(tempPath, file.path);
-  await syncFolder(file.folder);
+  await context.folders.sync(file.folder);
 }
 
 /** Writes `content` to `filePath` with the mode, owner and times of `like`, and flushes it. */

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 
+import { FolderSyncer } from '../../agent/tiering/folderSyncer.ts';
 import { runActions } from '../../agent/tiering/runActions.ts';
 import { parseStub } from '../../agent/tiering/stub.ts';
 import { tierFile } from '../../agent/tiering/tierFile.ts';
@@ -162,7 +163,7 @@ describe('agent action loop', function () {
       concurrency: 8,
       claimBatch: 16,
       logger,
-      handle: (action) => tierFile(action, { store, logger }),
+      handle: (action) => tierFile(action, { store, logger, folders: new FolderSyncer() }),
     });
 
     expect(progress.outcomes.STUBBED).to.equal(40);
@@ -171,5 +172,42 @@ describe('agent action loop', function () {
       expect(stub?.key).to.equal(action.tier2Key);
     }
     await rm(root, { recursive: true, force: true });
+  });
+});
+
+describe('agent folder syncer', function () {
+  const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('renames during a flush share the next', async function () {
+    const flushes: { folder: string; finish: () => void }[] = [];
+    const syncer = new FolderSyncer(
+      (folder) => new Promise<void>((resolve) => flushes.push({ folder: String(folder), finish: resolve })),
+    );
+
+    const first = syncer.sync('/a');
+    await nextTurn();
+    await nextTurn();
+    expect(flushes.map((flush) => flush.folder)).to.deep.equal(['/a']);
+
+    // Both arrive while the first flush runs, so one more flush covers both.
+    const second = syncer.sync('/a');
+    const third = syncer.sync('/a');
+    const other = syncer.sync('/b');
+    await nextTurn();
+    await nextTurn();
+    expect(flushes.map((flush) => flush.folder)).to.deep.equal(['/a', '/b']);
+
+    flushes[0]!.finish();
+    flushes[1]!.finish();
+    await first;
+    await other;
+    for (let turn = 0; turn < 5 && flushes.length < 3; turn++) {
+      await nextTurn();
+    }
+    expect(flushes.map((flush) => flush.folder)).to.deep.equal(['/a', '/b', '/a']);
+
+    flushes[2]!.finish();
+    await Promise.all([second, third]);
+    expect(flushes).to.have.length(3);
   });
 });

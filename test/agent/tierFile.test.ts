@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 
+import { FolderSyncer } from '../../agent/tiering/folderSyncer.ts';
 import { recallFile } from '../../agent/tiering/recallFile.ts';
 import { parseStub, STUB_SIZE_BYTES } from '../../agent/tiering/stub.ts';
 import { IN_MEMORY_MAX_BYTES, tierFile, type TierContext } from '../../agent/tiering/tierFile.ts';
@@ -34,7 +35,7 @@ describe('agent tiering of one file', function () {
     root = await mkdtemp(path.join(os.tmpdir(), 'strata-tier-'));
     share = path.join(root, 'share');
     await mkdir(share);
-    context = { store: new FolderStore(path.join(root, 'tier2')), logger };
+    context = { store: new FolderStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer() };
   });
 
   afterEach(async function () {
