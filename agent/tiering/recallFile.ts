@@ -40,6 +40,8 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext): Pro
     return outcome(action, 'STALE', { error: 'the stub no longer exists' });
   }
   if (state.kind === 'other') {
+    // Content a killed earlier run left half-written is of no use once the stub is gone.
+    await rm(tempPathFor(file, 'recall'), { force: true });
     return confirmEarlierRecall(action, file.path, state.stats);
   }
   if (state.stub.key !== action.tier2Key) {

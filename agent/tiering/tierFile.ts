@@ -66,6 +66,8 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
 
   const change = describeChangeSinceScan(action, state.stats);
   if (change !== undefined) {
+    // A stub written by a killed earlier run would otherwise stay beside the file for good.
+    await rm(tempPathFor(file, 'stub'), { force: true });
     return outcome(action, 'STALE', { error: change });
   }
   if (state.stats.nlink > 1n) {

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { FolderSyncer } from '../../agent/tiering/folderSyncer.ts';
 import { recallFile } from '../../agent/tiering/recallFile.ts';
 import { parseStub, STUB_SIZE_BYTES } from '../../agent/tiering/stub.ts';
+import { tempNameFor } from '../../agent/tiering/tempNames.ts';
 import { IN_MEMORY_MAX_BYTES, tierFile, type TierContext } from '../../agent/tiering/tierFile.ts';
 import type { ClaimedAction } from '../../src/wire/acting.ts';
 import { claimFor } from './support/claimDouble.ts';
@@ -104,6 +105,17 @@ describe('agent tiering of one file', function () {
     expect(result.error).to.match(/size changed/);
     expect((await readFile(filePath)).toString()).to.equal('after, and longer');
     expect(context.store.puts).to.equal(0);
+  });
+
+  it('stale file loses a leftover temporary stub', async function () {
+    const filePath = await makeFile('edited.txt', Buffer.from('v1'));
+    const action = claimOnDisk(filePath, share, 'edited.txt');
+    const leftover = path.join(share, tempNameFor('stub', Buffer.from('edited.txt')));
+    await writeFile(leftover, 'stub of a killed run');
+    await writeFile(filePath, 'version 2');
+
+    expect((await tierFile(action, context)).outcome).to.equal('STALE');
+    expect(await readdir(share)).to.deep.equal(['edited.txt']);
   });
 
   it('mtime changed since scan is STALE', async function () {
