@@ -2,6 +2,7 @@
  * Service configuration, read from the environment once and validated at start-up.
  * A bad value fails fast with the variable's name and the expected form.
  */
+import { readFileSync } from 'node:fs';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -42,9 +43,16 @@ export interface Config {
   scanRetention: number;
   /** work_mem and maintenance_work_mem of one scan's finalisation, in MiB. */
   finalizeMemoryMb: number;
-  keyProvider: 'local';
+  /** Key provider of tenant keys: `local` (development keyring) or `vault` (Vault/OpenBao Transit). */
+  keyProvider: 'local' | 'vault';
   /** Folder of the local keyring: one key file per tenant, created at onboarding. */
   keyringDir: string;
+  /** Vault connection; undefined unless STRATA_KEY_PROVIDER=vault. */
+  vault: VaultConfig | undefined;
+  /** Seconds an unwrapped data key stays cached in memory (0 disables the cache). */
+  dekCacheTtlSeconds: number;
+  /** Callbacks one cached data key serves before it is unwrapped again. */
+  dekCacheMaxUses: number;
   /**
    * Let `strata api` and `strata worker` start on a login that can read around
    * row-level security (a superuser), with a warning. For development and tests only;
@@ -55,6 +63,25 @@ export interface Config {
   pgDumpPath: string | undefined;
   pgRestorePath: string | undefined;
 }
+
+/** Connection and authentication settings of Vault (or OpenBao). */
+export interface VaultConfig {
+  /** Base URL, e.g. `https://vault.internal:8200` (VAULT_ADDR). */
+  address: string;
+  /** Enterprise or OpenBao namespace sent as X-Vault-Namespace (VAULT_NAMESPACE). */
+  namespace: string | undefined;
+  /** Mount path of the Transit engine, without slashes (STRATA_VAULT_TRANSIT_MOUNT). */
+  transitMount: string;
+  /** PEM file of the CA that signed Vault's TLS certificate (VAULT_CACERT). */
+  caCertPath: string | undefined;
+  /** Milliseconds one Vault request may take before it counts as unreachable. */
+  requestTimeoutMs: number;
+  auth: VaultAuthConfig;
+}
+
+export type VaultAuthConfig =
+  | { method: 'token'; token: string }
+  | { method: 'approle'; mount: string; roleId: string; secretId: string };
 
 type Env = Record<string, string | undefined>;
 
@@ -102,11 +129,89 @@ function readAllowSuperuser(env: Env, nodeEnv: string): boolean {
   return allowed;
 }
 
+const MOUNT_PATH = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
+
+function readMountPath(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback;
+  if (!MOUNT_PATH.test(raw)) {
+    throw new ConfigError(`${name} must be a mount path such as "${fallback}" (letters, digits, _ and -, segments joined by /), got "${raw}"`);
+  }
+  return raw;
+}
+
+function readVaultAddress(env: Env, nodeEnv: string): string {
+  const raw = env.VAULT_ADDR;
+  if (raw === undefined || raw === '') {
+    throw new ConfigError('VAULT_ADDR is not set; STRATA_KEY_PROVIDER=vault needs the Vault address, e.g. https://vault.internal:8200');
+  }
+
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`VAULT_ADDR must be an http:// or https:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`VAULT_ADDR must be an http:// or https:// URL, got "${raw}"`);
+  }
+
+  // Tokens and wrapped keys cross this connection, so production insists on TLS unless
+  // Vault listens on the same host.
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && nodeEnv === 'production' && !loopback) {
+    throw new ConfigError(`VAULT_ADDR uses plain http to ${url.hostname}, which is rejected when NODE_ENV=production; use https://`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function readVaultAuth(env: Env): VaultAuthConfig {
+  const roleId = env.STRATA_VAULT_ROLE_ID;
+  if (roleId) {
+    const secretId = readSecretId(env);
+    return { method: 'approle', mount: readMountPath(env, 'STRATA_VAULT_APPROLE_MOUNT', 'approle'), roleId, secretId };
+  }
+
+  const token = env.VAULT_TOKEN;
+  if (token) return { method: 'token', token };
+  throw new ConfigError(
+    'STRATA_KEY_PROVIDER=vault needs credentials: set STRATA_VAULT_ROLE_ID and STRATA_VAULT_SECRET_ID (or STRATA_VAULT_SECRET_ID_FILE) for AppRole, or VAULT_TOKEN',
+  );
+}
+
+function readSecretId(env: Env): string {
+  if (env.STRATA_VAULT_SECRET_ID) return env.STRATA_VAULT_SECRET_ID;
+
+  const file = env.STRATA_VAULT_SECRET_ID_FILE;
+  if (!file) {
+    throw new ConfigError('STRATA_VAULT_ROLE_ID is set but no secret id: set STRATA_VAULT_SECRET_ID or STRATA_VAULT_SECRET_ID_FILE');
+  }
+  try {
+    const secretId = readFileSync(file, 'utf8').trim();
+    if (secretId === '') throw new ConfigError(`STRATA_VAULT_SECRET_ID_FILE ${file} is empty`);
+    return secretId;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`STRATA_VAULT_SECRET_ID_FILE ${file} cannot be read: ${(error as Error).message}`);
+  }
+}
+
+function readVaultConfig(env: Env, nodeEnv: string): VaultConfig {
+  return {
+    address: readVaultAddress(env, nodeEnv),
+    namespace: env.VAULT_NAMESPACE || undefined,
+    transitMount: readMountPath(env, 'STRATA_VAULT_TRANSIT_MOUNT', 'transit'),
+    caCertPath: env.VAULT_CACERT || undefined,
+    requestTimeoutMs: readInt(env, 'STRATA_VAULT_TIMEOUT_MS', 5_000, 100, 120_000),
+    auth: readVaultAuth(env),
+  };
+}
+
 const MiB = 1024 * 1024;
 
 /** Build the configuration from an environment (the process's by default). */
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV || 'development';
+  const keyProvider = readChoice(env, 'STRATA_KEY_PROVIDER', 'local', ['local', 'vault'] as const);
   return {
     databaseUrl: readDatabaseUrl(env),
     httpHost: env.STRATA_HTTP_HOST || '0.0.0.0',
@@ -127,8 +232,11 @@ export function loadConfig(env: Env = process.env): Config {
     finalizeConcurrency: readInt(env, 'STRATA_FINALIZE_CONCURRENCY', 2, 1, 64),
     scanRetention: readInt(env, 'STRATA_SCAN_RETENTION', 3, 1, 1000),
     finalizeMemoryMb: readInt(env, 'STRATA_FINALIZE_MEMORY_MB', 512, 16, 65_536),
-    keyProvider: readChoice(env, 'STRATA_KEY_PROVIDER', 'local', ['local']),
+    keyProvider,
     keyringDir: env.STRATA_KEYRING_DIR || '.strata/keyring',
+    vault: keyProvider === 'vault' ? readVaultConfig(env, nodeEnv) : undefined,
+    dekCacheTtlSeconds: readInt(env, 'STRATA_DEK_CACHE_TTL_SECONDS', 300, 0, 86_400),
+    dekCacheMaxUses: readInt(env, 'STRATA_DEK_CACHE_MAX_USES', 10_000, 1, 100_000_000),
     allowSuperuser: readAllowSuperuser(env, nodeEnv),
     pgDumpPath: env.STRATA_PG_DUMP || undefined,
     pgRestorePath: env.STRATA_PG_RESTORE || undefined,

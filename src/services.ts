@@ -4,7 +4,7 @@ import type { Config } from './config.ts';
 import { createPool } from './db/pool.ts';
 import { createOrm } from './db/orm.ts';
 import type { KeyProvider } from './keys/keyProvider.ts';
-import { LocalKeyring } from './keys/localKeyring.ts';
+import { createKeyProvider } from './keys/createKeyProvider.ts';
 import { TenantDeks } from './keys/tenantDeks.ts';
 import type { Logger } from './log.ts';
 
@@ -23,12 +23,14 @@ export interface Services {
 export async function openServices(config: Config, log: Logger, databaseUrl: string): Promise<Services> {
   const pool = createPool(databaseUrl, config.dbPoolMax, log, { connectTimeoutMs: config.dbConnectTimeoutMs });
   const orm = await createOrm(databaseUrl, log);
-  // Made on first use, so commands that need no key do not print the keyring warning.
+  // Made on first use, so commands that need no key do not print the keyring warning
+  // or log in to Vault.
   let keys: KeyProvider | undefined;
   const keyProvider = (): KeyProvider => {
-    keys ??= new LocalKeyring(config.keyringDir, config.nodeEnv, log);
+    keys ??= createKeyProvider(config, log);
     return keys;
   };
+  const deks = new TenantDeks(pool, keyProvider, { ttlMs: config.dekCacheTtlSeconds * 1000, maxUses: config.dekCacheMaxUses });
 
   return {
     config,
@@ -38,8 +40,10 @@ export async function openServices(config: Config, log: Logger, databaseUrl: str
     get keys() {
       return keyProvider();
     },
-    deks: new TenantDeks(pool, keyProvider),
+    deks,
     async close() {
+      deks.close();
+      await keys?.close();
       await orm.close();
       await pool.end();
     },

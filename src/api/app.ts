@@ -3,9 +3,10 @@ import Koa from 'koa';
 import type pg from 'pg';
 import type { IngestLimits } from '../config.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
+import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
-import { createApiMetrics, type ApiMetrics } from './metrics.ts';
+import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { scanRoutes } from './routes/scans.ts';
 
@@ -17,12 +18,15 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** Chunk uploads streamed at once (default 12, as STRATA_MAX_CONCURRENT_CHUNKS). */
   maxConcurrentChunks?: number;
+  /** Health of the key service for `/readyz`; omitted, the key service is not reported. */
+  keyHealth?: () => Promise<KeyServiceHealth>;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const metrics = deps.metrics ?? createApiMetrics();
+  if (deps.keyHealth) registerKeyServiceGauge(metrics, deps.keyHealth);
 
   // errorHandler turns errors into responses; Koa's own 'error' event would print them again.
   app.silent = true;
@@ -42,7 +46,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorHandler);
 
-  const routers = [healthRoutes(deps.pool, metrics), scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 })];
+  const routers = [healthRoutes(deps.pool, metrics, deps.keyHealth), scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 })];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 
 /** Prometheus metrics of one API process, served at `/metrics`. */
 export interface ApiMetrics {
@@ -32,4 +33,23 @@ export function createApiMetrics(): ApiMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Add `strata_key_service_ready`: 1 while the key service (Vault) is unsealed and
+ * reachable, 0 otherwise. It is checked at each scrape, so an alert can fire on a
+ * sealed Vault even while no request needs a tenant key.
+ */
+export function registerKeyServiceGauge(metrics: ApiMetrics, keyHealth: () => Promise<KeyServiceHealth>): void {
+  if (metrics.registry.getSingleMetric('strata_key_service_ready')) return;
+
+  new Gauge({
+    name: 'strata_key_service_ready',
+    help: 'Whether the key service is unsealed and reachable (1) or not (0)',
+    registers: [metrics.registry],
+    async collect() {
+      const health = await Promise.resolve().then(keyHealth).catch((): KeyServiceHealth => ({ status: 'unreachable' }));
+      this.set(health.status === 'ok' ? 1 : 0);
+    },
+  });
 }

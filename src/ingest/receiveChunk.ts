@@ -22,6 +22,16 @@ export interface ChunkUpload {
   gzip: boolean;
 }
 
+/** Time per step of storing a chunk, for the request log. */
+export interface ChunkTimings {
+  /** From the first byte read to the end of COPY, including the wait for the client's bytes. */
+  copyMs: number;
+  /** Checking the chunk's folders and adding the new ones to `dir`. */
+  foldersMs: number;
+  folders: number;
+  newFolders: number;
+}
+
 interface ScanRow {
   scan_id: number;
   status: string;
@@ -48,6 +58,7 @@ export async function receiveChunk(
   limits: IngestLimits,
   tenant: TenantRef,
   upload: ChunkUpload,
+  timings?: ChunkTimings,
 ): Promise<ChunkReceipt> {
   let source: ChunkSource | undefined;
   try {
@@ -67,8 +78,16 @@ export async function receiveChunk(
       if (previous) return compareRepeat(ready, previous, upload.seq);
 
       await claimChunk(client, tenant.id, scan, upload.seq);
+      const copyStarted = performance.now();
       const rows = await copyChunk(client, ready, opened, limits, scan);
-      await addChunkFolders(client, tenant.id, scan, ready.folders(), limits);
+      const foldersStarted = performance.now();
+      const newFolders = await addChunkFolders(client, tenant.id, scan, ready.folders(), limits);
+      if (timings) {
+        timings.copyMs = Math.round(foldersStarted - copyStarted);
+        timings.foldersMs = Math.round(performance.now() - foldersStarted);
+        timings.folders = ready.folders().size;
+        timings.newFolders = newFolders;
+      }
       const sha256 = ready.sha256();
 
       // The rows are in their final table already: the chunk is stored as it commits.
@@ -175,8 +194,8 @@ async function copyChunk(
 }
 
 /**
- * Check the chunk's folders and add the new ones to `dir`, in the upload's transaction.
- * Folder paths are checked here, once per distinct folder, rather than by a CHECK on
+ * Check the chunk's folders and add the new ones to `dir`, in the upload's transaction;
+ * returns how many this upload added. Folder paths are checked here, once per distinct folder, rather than by a CHECK on
  * every row: per-row pattern checks on the path cost as much as the rest of the COPY.
  */
 async function addChunkFolders(
@@ -185,26 +204,29 @@ async function addChunkFolders(
   scan: ScanRow,
   folders: ChunkFolders,
   limits: IngestLimits,
-): Promise<void> {
+): Promise<number> {
   for (const [folder, { line }] of folders) checkFolder(folder, line, scan.path_style, limits);
 
   // Most folders of a rescan are stored already: look them all up, then insert only
   // the missing ones, which costs far less than ON CONFLICT on every folder.
   const missing = await lookUpFolders(client, scan.share_name, folders);
-  if (missing.size === 0) return;
+  if (missing.size === 0) return 0;
 
-  const inserted = await client.query<{ dir_path: string }>(INSERT_CHUNK_FOLDERS, [
+  const inserted = await client.query(INSERT_CHUNK_FOLDERS, [
     tenantId,
     scan.share_name,
     [...missing.keys()],
     [...missing.values()].map((entry) => entry.hash.toString()),
   ]);
-  if (inserted.rowCount === missing.size) return;
+  if (inserted.rowCount === missing.size) return missing.size;
 
-  // Another upload added some of them meanwhile; check those against what it stored.
-  for (const row of inserted.rows) missing.delete(row.dir_path);
+  // Another upload added some of them meanwhile. The lookup runs again, now seeing
+  // what it committed, and checks those paths against the chunk's.
   const raced = await lookUpFolders(client, scan.share_name, missing);
-  if (raced.size > 0) throw new Error(`folders ${JSON.stringify([...raced.keys()].slice(0, 3))} were neither inserted nor found`);
+  if (raced.size > 0) {
+    throw new Error(`${raced.size} of ${missing.size} new folders of share ${scan.share_name} were neither inserted nor found`);
+  }
+  return inserted.rowCount ?? 0;
 }
 
 /** Reject a folder path that is not canonical for the scan's style or is longer than allowed. */
@@ -230,20 +252,21 @@ function checkFolder(folder: string, line: number, style: PathStyle, limits: Ing
 
 /** Return the folders the share does not have yet; raise on a hash collision with a stored folder. */
 async function lookUpFolders(client: pg.PoolClient, share: string, folders: ChunkFolders): Promise<ChunkFolders> {
-  const paths = [...folders.keys()];
-  const hashes = [...folders.values()].map((entry) => entry.hash.toString());
-  const { rows } = await client.query<{ path: string; stored_path: string | null }>(LOOK_UP_CHUNK_FOLDERS, [share, paths, hashes]);
-  const missing: ChunkFolders = new Map();
+  const byHash = new Map<string, string>();
+  for (const [path, { hash }] of folders) byHash.set(hash.toString(), path);
+
+  const { rows } = await client.query<{ hash: string; dir_path: string }>(LOOK_UP_CHUNK_FOLDERS, [share, [...byHash.keys()]]);
+  const missing: ChunkFolders = new Map(folders);
 
   for (const row of rows) {
-    if (row.stored_path === null) {
-      missing.set(row.path, folders.get(row.path)!);
-    } else if (row.stored_path !== row.path) {
+    const path = byHash.get(row.hash)!;
+    if (row.dir_path !== path) {
       throw StrataError.conflict(
         'FOLDER_HASH_COLLISION',
-        `folders ${JSON.stringify(row.path)} and ${JSON.stringify(row.stored_path)} of share ${share} have the same 64-bit hash; the chunk cannot be stored`,
+        `folders ${JSON.stringify(path)} and ${JSON.stringify(row.dir_path)} of share ${share} have the same 64-bit hash; the chunk cannot be stored`,
       );
     }
+    missing.delete(path);
   }
   return missing;
 }

@@ -9,6 +9,7 @@ export const JOBS_SCHEMA = 'pgboss';
 /** Queue names; every queue is created at start-up, before anything is sent to it. */
 export const QueueNames = {
   finalize: 'scan.finalize',
+  rotateDek: 'keys.rotate_dek',
 } as const;
 
 /**
@@ -33,6 +34,18 @@ export const QUEUE_OPTIONS: Record<string, Omit<Queue, 'name'>> = {
     retryBackoff: true,
     retryDelayMax: 300,
     expireInSeconds: 3600,
+    heartbeatSeconds: 60,
+  },
+  // A data-key rotation needs the key service. While Vault is sealed or unreachable
+  // the job fails with KeyServiceUnavailableError and waits: the delay doubles up to
+  // 10 minutes, and 1,000 retries cover about a week of outage before pg-boss gives up.
+  [QueueNames.rotateDek]: {
+    policy: 'short',
+    retryLimit: 1000,
+    retryDelay: 2,
+    retryBackoff: true,
+    retryDelayMax: 600,
+    expireInSeconds: 6 * 3600,
     heartbeatSeconds: 60,
   },
 };

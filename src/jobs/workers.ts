@@ -4,7 +4,15 @@ import type { Logger } from '../log.ts';
 import { findTenantById } from '../control/tenants.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
 import { finalizeScan } from '../ingest/finalizeScan.ts';
+import type { KeyProvider } from '../keys/keyProvider.ts';
+import { rotateTenantDek } from '../keys/rotation/rotateTenantDek.ts';
+import type { TenantDeks } from '../keys/tenantDeks.ts';
 import { LEGACY_FINALIZE_QUEUE, QueueNames } from './queues.ts';
+
+/** Payload of a `keys.rotate_dek` job. */
+export interface RotateDekJob {
+  tenantId: string;
+}
 
 export interface WorkerDeps {
   boss: PgBoss;
@@ -18,6 +26,8 @@ export interface WorkerDeps {
   finalizeMemoryMb: number;
   /** Seconds between polls of an idle queue. */
   pollingIntervalSeconds?: number;
+  /** Key provider and data keys; without them the key jobs are not handled by this process. */
+  keys?: { provider: () => KeyProvider; deks: TenantDeks };
 }
 
 /**
@@ -34,6 +44,16 @@ export async function registerWorkers(deps: WorkerDeps): Promise<void> {
       runJob(deps, job!, async (tenant, log) =>
         finalizeScan(deps.pool, tenant, job!.data, log, { keepScans: deps.keepScans, memoryMb: deps.finalizeMemoryMb }),
       ),
+    );
+  }
+
+  const keys = deps.keys;
+  if (keys) {
+    await deps.boss.work<RotateDekJob>(QueueNames.rotateDek, polling, async ([job]) =>
+      runJob(deps, job!, async (tenant, log) => {
+        const result = await rotateTenantDek({ pool: deps.pool, keys: keys.provider(), deks: keys.deks, log }, tenant, `job:${job!.id}`);
+        return `data key now at key version ${result.keyVersion}`;
+      }),
     );
   }
 }

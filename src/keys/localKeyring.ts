@@ -3,7 +3,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { KeyProvider, TenantKeyOwner, WrappedDek } from './keyProvider.ts';
+import { KeyProviderUnsupportedError } from './keyErrors.ts';
+import type { KeyProvider, KeyServiceHealth, KeyVersions, TenantKeyOwner, WrappedDek } from './keyProvider.ts';
 
 const FORMAT = 'local-v1';
 
@@ -24,7 +25,7 @@ export class LocalKeyring implements KeyProvider {
   ) {
     if (nodeEnv === 'production') {
       throw new ConfigError(
-        'the local keyring keeps tenant keys in plain files and is refused when NODE_ENV=production; no other key provider exists in this release, so unset NODE_ENV to onboard tenants with it',
+        'the local keyring keeps tenant keys in plain files and is refused when NODE_ENV=production; set STRATA_KEY_PROVIDER=vault and VAULT_ADDR (see README.md)',
       );
     }
     log.warn({ keyringDir: path.resolve(dir) }, 'using the local keyring: tenant keys are plain files, for development only');
@@ -37,17 +38,24 @@ export class LocalKeyring implements KeyProvider {
     // 'wx' fails if the file exists, so a key is never silently replaced.
     await writeFile(this.keyFile(owner.id), kek.toString('base64'), { mode: 0o600, flag: 'wx' });
 
-    const dek = randomBytes(32);
     try {
-      return { keyRef: `local:${owner.id}`, wrappedDek: wrap(kek, dek, owner.id) };
+      return wrapNewDek(kek, owner.id);
     } finally {
-      dek.fill(0);
+      kek.fill(0);
+    }
+  }
+
+  async createDek(owner: TenantKeyOwner): Promise<WrappedDek> {
+    const kek = await this.readKek(owner.id);
+    try {
+      return wrapNewDek(kek, owner.id);
+    } finally {
       kek.fill(0);
     }
   }
 
   async unwrapDek(owner: TenantKeyOwner, wrapped: WrappedDek): Promise<Buffer> {
-    const kek = Buffer.from(await readFile(this.keyFile(owner.id), 'utf8'), 'base64');
+    const kek = await this.readKek(owner.id);
     try {
       return unwrap(kek, wrapped.wrappedDek, owner.id);
     } finally {
@@ -59,9 +67,46 @@ export class LocalKeyring implements KeyProvider {
     await rm(this.keyFile(owner.id), { force: true });
   }
 
+  // The local keyring has one key version per tenant: rotating it would mean rewrapping
+  // with a second file, which development does not need.
+  rotateKey(): Promise<number> {
+    return Promise.reject(new KeyProviderUnsupportedError(this.name, 'rotating a tenant key'));
+  }
+
+  rewrapDek(): Promise<WrappedDek> {
+    return Promise.reject(new KeyProviderUnsupportedError(this.name, 'rewrapping a data key'));
+  }
+
+  async readVersions(): Promise<KeyVersions> {
+    return { latestVersion: 1, minDecryptionVersion: 1 };
+  }
+
+  setMinDecryptionVersion(): Promise<void> {
+    return Promise.reject(new KeyProviderUnsupportedError(this.name, 'raising the minimum decryption version'));
+  }
+
+  async health(): Promise<KeyServiceHealth> {
+    return { status: 'ok' };
+  }
+
+  async close(): Promise<void> {}
+
+  private async readKek(tenantId: string): Promise<Buffer> {
+    return Buffer.from(await readFile(this.keyFile(tenantId), 'utf8'), 'base64');
+  }
+
   private keyFile(tenantId: string): string {
     // The tenant id is a UUID made by the service, never client text.
     return path.join(this.dir, `${tenantId}.key`);
+  }
+}
+
+function wrapNewDek(kek: Buffer, tenantId: string): WrappedDek {
+  const dek = randomBytes(32);
+  try {
+    return { keyRef: `local:${tenantId}`, wrappedDek: wrap(kek, dek, tenantId), keyVersion: 1 };
+  } finally {
+    dek.fill(0);
   }
 }
 

@@ -104,9 +104,9 @@ export async function importTenant(deps: ImportDeps, request: ImportRequest): Pr
     await checkMatchesTemplate(client, template, rename);
 
     await client.query(
-      `INSERT INTO control.tenant (id, code, name, schema_name, key_ref, wrapped_dek, schema_version, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [rename.toTenantId, code, name, rename.toSchema, key.keyRef, key.wrappedDek, schemaVersion, manifest.tenant.status],
+      `INSERT INTO control.tenant (id, code, name, schema_name, key_ref, wrapped_dek, key_version, schema_version, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [rename.toTenantId, code, name, rename.toSchema, key.keyRef, key.wrappedDek, key.keyVersion ?? 1, schemaVersion, manifest.tenant.status],
     );
     const token = await issueToken(client, rename.toTenantId, 'agent', AGENT_SCOPES, null);
     await recordAuditEvent(client, {

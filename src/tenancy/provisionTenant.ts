@@ -5,7 +5,7 @@ import { StrataError } from '../errors.ts';
 import { Roles } from '../db/roles.ts';
 import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { AGENT_SCOPES, issueToken } from '../control/tokens.ts';
-import type { KeyProvider } from '../keys/keyProvider.ts';
+import type { KeyProvider, WrappedDek } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
 import { applyTenantMigrations, type TenantMigrationEntry } from './applyTenantMigrations.ts';
 import { schemaNameFor } from './schemaName.ts';
@@ -47,6 +47,10 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
 
   const owner = { id: randomUUID(), code: request.code };
   const log = deps.log.child({ tenant: request.code, tenantId: owner.id });
+  // Checked before the key is made, so a taken code gets TENANT_EXISTS rather than an
+  // error about the other tenant's transit key. The unique index still decides races.
+  const { rowCount } = await deps.pool.query('SELECT 1 FROM control.tenant WHERE code = $1', [request.code]);
+  if (rowCount) throw translateProvisionError({ code: SqlState.uniqueViolation }, request.code);
   const key = await deps.keys.createTenantKey(owner);
 
   const client = await deps.pool.connect();
@@ -59,7 +63,7 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
     return result;
   } catch (error) {
     await client.query('ROLLBACK');
-    await deps.keys.destroyTenantKey(owner, key.keyRef);
+    await destroyUnusedKey(deps, owner, key.keyRef, log);
 
     const translated = translateProvisionError(error, request.code);
     if (translated instanceof StrataError) {
@@ -79,7 +83,7 @@ async function createInTransaction(
   owner: { id: string; code: string },
   name: string,
   schemaName: string,
-  key: { keyRef: string; wrappedDek: string },
+  key: WrappedDek,
 ): Promise<ProvisionedTenant> {
   const quotedSchema = client.escapeIdentifier(schemaName);
   await client.query(`CREATE SCHEMA ${quotedSchema} AUTHORIZATION ${client.escapeIdentifier(Roles.owner)}`);
@@ -88,13 +92,26 @@ async function createInTransaction(
   const schemaVersion = migrated.applied[migrated.applied.length - 1] ?? '';
 
   await client.query(
-    `INSERT INTO control.tenant (id, code, name, schema_name, key_ref, wrapped_dek, schema_version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [owner.id, owner.code, name, schemaName, key.keyRef, key.wrappedDek, schemaVersion],
+    `INSERT INTO control.tenant (id, code, name, schema_name, key_ref, wrapped_dek, key_version, schema_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [owner.id, owner.code, name, schemaName, key.keyRef, key.wrappedDek, key.keyVersion ?? 1, schemaVersion],
   );
   const token = await issueToken(client, owner.id, 'agent', AGENT_SCOPES, null);
 
   return { id: owner.id, code: owner.code, schemaName, schemaVersion, agentToken: token.token };
+}
+
+/**
+ * Destroy the key of a tenant that was not created. When that fails too (the key
+ * service went down in between), the original error is what the caller needs, so the
+ * leftover key is logged for the operator instead of thrown.
+ */
+async function destroyUnusedKey(deps: ProvisionDeps, owner: { id: string; code: string }, keyRef: string, log: Logger): Promise<void> {
+  try {
+    await deps.keys.destroyTenantKey(owner, keyRef);
+  } catch (error) {
+    log.error({ err: error, keyRef }, 'the key of a tenant that was not created could not be destroyed; delete it in the key service');
+  }
 }
 
 function translateProvisionError(error: unknown, code: string): unknown {

@@ -12,6 +12,8 @@ export interface Tier2Object {
   /** Hex SHA-256 of the content when it was stored with the object, else undefined. */
   sha256?: string;
   lastModified?: Date;
+  /** The full key stored with an object under a hashed key (`PutOptions.fullKey`), where the store returns it. */
+  fullKey?: string;
 }
 
 /** One page of a listing; `nextToken` is null on the last page. */
@@ -24,6 +26,12 @@ export interface PutOptions {
   sizeBytes: number;
   /** Hex SHA-256 of the content, stored with the object so a later listing can compare it. */
   sha256: string;
+  /**
+   * The object's full, reversible key when `key` is its hashed form (src/acting/tier2Key.ts).
+   * Stores keep it with the object where their metadata has room: S3 up to about 1.5 KB
+   * compressed, Azure up to about 7 KB, the filesystem store always.
+   */
+  fullKey?: string;
 }
 
 /**

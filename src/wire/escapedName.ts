@@ -194,23 +194,35 @@ export function joinWirePath(parent: string, segment: string, style: PathStyle):
  * path with joinWirePath from escaped and plain segments.
  */
 export function decodeWireDirPath(dirPath: string, style: PathStyle): Uint8Array {
+  const segments = decodeWireDirSegments(dirPath, style);
+  if (style === 'windows') {
+    return concatWithSeparator(segments, 0x5c);
+  }
+  return segments.length === 0 ? utf8Encoder.encode('/') : concatWithSeparator([new Uint8Array(0), ...segments], 0x2f);
+}
+
+/**
+ * Returns the native bytes of each segment of a wire folder path. A Windows path keeps
+ * every segment as split at `\` (a drive `C:`, or the two empty segments before a UNC
+ * server). A POSIX path gives the segments after the root, none for `/`.
+ */
+export function decodeWireDirSegments(dirPath: string, style: PathStyle): Uint8Array[] {
   if (style === 'windows') {
     // A Windows separator is `\`, so an escaped segment is simply one that starts with `/`.
-    const parts = dirPath.split('\\').map((segment) => decodeName(segment));
-    return concatWithSeparator(parts, 0x5c);
+    return dirPath.split('\\').map((segment) => decodeName(segment));
   }
 
   if (!dirPath.startsWith('/')) {
     throw new InvalidEscapedNameError(dirPath, 'a POSIX folder path must start with "/"');
   }
   if (dirPath === '/') {
-    return utf8Encoder.encode('/');
+    return [];
   }
 
   // After the root, an empty segment marks that the next segment is escaped, because the
   // escaped segment's own leading `/` is also the separator.
   const raw = dirPath.slice(1).split('/');
-  const parts: Uint8Array[] = [new Uint8Array(0)];
+  const parts: Uint8Array[] = [];
   for (let index = 0; index < raw.length; index++) {
     const segment = raw[index]!;
     if (segment !== '') {
@@ -224,7 +236,7 @@ export function decodeWireDirPath(dirPath: string, style: PathStyle): Uint8Array
     parts.push(decodeName(`${ESCAPE_MARKER}${escaped}`));
     index++;
   }
-  return concatWithSeparator(parts, 0x2f);
+  return parts;
 }
 
 function concatWithSeparator(parts: Uint8Array[], separator: number): Uint8Array {

@@ -25,6 +25,14 @@ describe('superseded scans', () => {
     return rows[0];
   }
 
+  /** Wait for the finalisation job to finish its clean-up after the newer scan is OK. */
+  async function waitForPartitionGone(scanGuid: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while ((await scanRow(scanGuid)).partition && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   async function uploadOne(scanGuid: string): Promise<void> {
     const put = await putChunk(stack.api!.url, tenant.agentToken, scanGuid, 0, HEADER + csvLines(ROWS));
     expect(put.status).to.equal(200);
@@ -38,6 +46,7 @@ describe('superseded scans', () => {
 
     const finished = await completeAndWait(stack.api!.url, tenant.agentToken, newer, { chunkCount: 1, rowCount: 1 });
     expect(finished.status).to.equal('OK');
+    await waitForPartitionGone(older);
 
     const row = await scanRow(older);
     expect(row.status).to.equal('FAILED');

@@ -59,7 +59,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   }
   if (wantApi && stack.queue) {
     stack.api = await startApiServer(
-      { pool: services.pool, queue: stack.queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+      { pool: services.pool, queue: stack.queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, keyHealth: () => services.keys.health() },
       '127.0.0.1',
       0,
     );
@@ -85,6 +85,7 @@ export async function startWorkers(stack: Stack): Promise<void> {
     keepScans: 3,
     finalizeMemoryMb: 64,
     pollingIntervalSeconds: 0.5,
+    keys: { provider: () => stack.services.keys, deks: stack.services.deks },
   });
 }
 

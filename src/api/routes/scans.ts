@@ -6,7 +6,7 @@ import { StrataError } from '../../errors.ts';
 import { CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE } from '../../wire/contract.ts';
 import type { ChunkFormat } from '../../ingest/chunkSource.ts';
 import type { IngestQueue } from '../../ingest/ingestJobs.ts';
-import { receiveChunk } from '../../ingest/receiveChunk.ts';
+import { receiveChunk, type ChunkTimings } from '../../ingest/receiveChunk.ts';
 import { completeScan, getScan, openScan } from '../../ingest/scans.ts';
 import { requireScope } from '../authenticateRequest.ts';
 import { readJsonBody } from '../jsonBody.ts';
@@ -62,18 +62,25 @@ export function scanRoutes(deps: ScanRouteDeps): Router {
     }
 
     const started = process.hrtime.bigint();
+    const timings: Partial<ChunkTimings> = {};
     chunksInFlight++;
-    const receipt = await receiveChunk(deps.pool, deps.limits, principal.tenant, {
-      scanGuid: params.scanGuid,
-      seq,
-      body: ctx.req,
-      format,
-      gzip: ctx.get('content-encoding').toLowerCase() === 'gzip',
-    }).finally(() => chunksInFlight--);
+    const receipt = await receiveChunk(
+      deps.pool,
+      deps.limits,
+      principal.tenant,
+      {
+        scanGuid: params.scanGuid,
+        seq,
+        body: ctx.req,
+        format,
+        gzip: ctx.get('content-encoding').toLowerCase() === 'gzip',
+      },
+      timings as ChunkTimings,
+    ).finally(() => chunksInFlight--);
 
     deps.metrics.chunkSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (!receipt.replayed) deps.metrics.rowsReceived.inc(receipt.rows);
-    ctx.state.log.info({ rows: receipt.rows, replayed: receipt.replayed }, 'chunk received');
+    ctx.state.log.info({ rows: receipt.rows, replayed: receipt.replayed, ...timings }, 'chunk received');
     ctx.body = receipt;
   });
 

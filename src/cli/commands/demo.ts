@@ -92,7 +92,7 @@ async function runMainJob(
 
   const boss = await startBoss(databaseUrl, services.log);
   const queue = new PgBossIngestQueue(boss);
-  await registerWorkers({ boss, pool: services.pool, log: services.log, finalizeConcurrency: 2, keepScans: services.config.scanRetention, finalizeMemoryMb: services.config.finalizeMemoryMb, pollingIntervalSeconds: 0.5 });
+  await registerWorkers({ boss, pool: services.pool, log: services.log, finalizeConcurrency: 2, keepScans: services.config.scanRetention, finalizeMemoryMb: services.config.finalizeMemoryMb, pollingIntervalSeconds: 0.5, keys: { provider: () => services.keys, deks: services.deks } });
   const api = await startApiServer({ pool: services.pool, queue, limits: services.config.ingest, log: services.log }, '127.0.0.1', 0);
   step(`API listening on ${api.url}; workers running`);
 

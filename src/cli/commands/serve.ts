@@ -56,12 +56,12 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   const queue = new PgBossIngestQueue(boss);
 
   if (roles.worker) {
-    await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb });
+    await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb, keys: { provider: () => services.keys, deks: services.deks } });
     log.info({ concurrency: config.finalizeConcurrency, scanRetention: config.scanRetention }, 'worker started');
   }
   const api = roles.api
     ? await startApiServer(
-        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks },
+        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, keyHealth: () => services.keys.health() },
         config.httpHost,
         config.httpPort,
       )

@@ -34,6 +34,10 @@ Run \`strata tenant <action> --help\` for each action's options.`;
 
 const createUsage = `Usage: strata tenant create --code CODE --name NAME
 
+With STRATA_KEY_PROVIDER=vault it also creates the transit key transit/keys/CODE and
+stores only the data key Vault wraps with it. When Vault is sealed or unreachable it
+fails and leaves nothing behind.
+
 Options:
   --code CODE    tenant code; the schema is t_CODE (2-31 chars: a-z first, then a-z, 0-9, _)
   --name NAME    display name, e.g. "Acme Corp"`;

@@ -1,0 +1,167 @@
+import type pg from 'pg';
+import { Roles, type FunctionRole } from '../db/roles.ts';
+import { withTenant, type TenantRef } from '../db/tenantContext.ts';
+import { StrataError } from '../errors.ts';
+import { sealSecret } from '../keys/envelope.ts';
+import type { TenantDeks } from '../keys/tenantDeks.ts';
+import { CREDENTIAL_FIELDS, type TargetConfig } from '../tier2/targetConfig.ts';
+import { assertTargetShareName, validTargetConfig } from './targetConfigSchema.ts';
+
+/** Dependencies of the target functions: a pool and the tenants' data keys (a `Services` fits). */
+export interface TargetDeps {
+  pool: pg.Pool;
+  deks: Pick<TenantDeks, 'withDek' | 'openSealed'>;
+}
+
+/** A share's target as it may be shown: settings in clear, credentials only as set or not. */
+export interface TargetSummary {
+  shareName: string;
+  kind: TargetConfig['kind'];
+  settings: Record<string, unknown>;
+  credentials: 'set' | 'not set';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * The sealed plaintext: the credentials together with the share and kind they belong
+ * to, so a sealed value copied to another share's row is rejected when it is opened.
+ * The envelope's associated data already binds it to the tenant.
+ */
+interface SealedCredentials {
+  shareName: string;
+  kind: TargetConfig['kind'];
+  credentials: Record<string, string>;
+}
+
+/**
+ * Set (create or replace) the Tier-2 target of a share. The credentials are sealed with
+ * the tenant's data key before the transaction starts, so no transaction waits on the
+ * key provider. The row and its audit record commit together.
+ */
+export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: string, input: unknown, actor: string): Promise<{ created: boolean }> {
+  assertTargetShareName(shareName);
+  const config = validTargetConfig(input);
+  const { settings, credentials } = splitConfig(config);
+
+  const sealed = Object.keys(credentials).length === 0 ? null : await seal(deps, tenant, { shareName, kind: config.kind, credentials });
+
+  return withTenant(deps.pool, tenant, Roles.planner, async (client) => {
+    const { rows } = await client.query<{ created: boolean }>(
+      `INSERT INTO tier_target (share_name, kind, settings, credentials_sealed)
+       VALUES ($1, $2, $3, $4)
+       ON CONFLICT (share_name) DO UPDATE
+         SET kind = excluded.kind, settings = excluded.settings, credentials_sealed = excluded.credentials_sealed,
+             updated_at = extract(epoch from now())::bigint
+       RETURNING (xmax = 0) AS created`,
+      [shareName, config.kind, settings, sealed],
+    );
+    const created = rows[0]!.created;
+    await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'tier_target.set', $2)", [
+      actor,
+      { share: shareName, kind: config.kind, settings, credentials: sealed ? 'set' : 'not set', created },
+    ]);
+    return { created };
+  });
+}
+
+/** List the tenant's targets by share name, without credentials. */
+export async function listTargets(pool: pg.Pool, tenant: TenantRef, role: FunctionRole = Roles.planner): Promise<TargetSummary[]> {
+  return withTenant(pool, tenant, role, async (client) => {
+    const { rows } = await client.query<{ share_name: string; kind: TargetConfig['kind']; settings: Record<string, unknown>; has_credentials: boolean; created_at: string; updated_at: string }>(
+      `SELECT share_name, kind, settings, credentials_sealed IS NOT NULL AS has_credentials, created_at, updated_at
+         FROM tier_target ORDER BY share_name`,
+    );
+    return rows.map((row) => ({
+      shareName: row.share_name,
+      kind: row.kind,
+      settings: row.settings,
+      credentials: row.has_credentials ? 'set' : 'not set',
+      createdAt: new Date(Number(row.created_at) * 1000),
+      updatedAt: new Date(Number(row.updated_at) * 1000),
+    }));
+  });
+}
+
+/** Remove a share's target; returns false when it had none. Objects already on Tier-2 stay. */
+export async function removeTarget(pool: pg.Pool, tenant: TenantRef, shareName: string, actor: string): Promise<boolean> {
+  return withTenant(pool, tenant, Roles.planner, async (client) => {
+    const { rows } = await client.query<{ kind: string }>('DELETE FROM tier_target WHERE share_name = $1 RETURNING kind', [shareName]);
+    if (rows.length === 0) return false;
+    await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'tier_target.removed', $2)", [actor, { share: shareName, kind: rows[0]!.kind }]);
+    return true;
+  });
+}
+
+/**
+ * Load a share's full target, credentials decrypted, to open its store with
+ * `openTier2Store`; null when the share has none. For internal use only: never return
+ * the result to a client or log it. `role` is the caller's function role.
+ */
+export async function loadTarget(deps: TargetDeps, tenant: TenantRef, shareName: string, role: FunctionRole = Roles.actor): Promise<TargetConfig | null> {
+  const row = await withTenant(deps.pool, tenant, role, async (client) => {
+    const { rows } = await client.query<{ kind: TargetConfig['kind']; settings: Record<string, unknown>; credentials_sealed: string | null }>(
+      'SELECT kind, settings, credentials_sealed FROM tier_target WHERE share_name = $1',
+      [shareName],
+    );
+    return rows[0];
+  });
+  if (!row) return null;
+
+  let credentials: Record<string, string> = {};
+  if (row.credentials_sealed) {
+    const opened = await open(deps, tenant, row.credentials_sealed, shareName);
+    if (opened.shareName !== shareName || opened.kind !== row.kind) {
+      throw new StrataError('TARGET_CREDENTIALS_MISMATCH', `the credentials stored for share ${JSON.stringify(shareName)} were sealed for another share or kind; set the target again`, 500);
+    }
+    credentials = opened.credentials;
+  }
+  return validTargetConfig({ ...row.settings, ...credentials, kind: row.kind });
+}
+
+/** Split a config into its clear settings (without `kind`) and its credentials. */
+function splitConfig(config: TargetConfig): { settings: Record<string, unknown>; credentials: Record<string, string> } {
+  const secretFields: readonly string[] = CREDENTIAL_FIELDS[config.kind];
+  const settings: Record<string, unknown> = {};
+  const credentials: Record<string, string> = {};
+  for (const [field, value] of Object.entries(config)) {
+    if (field === 'kind' || value === undefined) continue;
+    if (secretFields.includes(field)) credentials[field] = String(value);
+    else settings[field] = value;
+  }
+  return { settings, credentials };
+}
+
+async function seal(deps: TargetDeps, tenant: TenantRef, value: SealedCredentials): Promise<string> {
+  const plaintext = Buffer.from(JSON.stringify(value), 'utf8');
+  try {
+    return await deps.deks.withDek(tenant, (dek) => sealSecret(dek, tenant.id, plaintext));
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+async function open(deps: TargetDeps, tenant: TenantRef, sealed: string, shareName: string): Promise<SealedCredentials> {
+  // Only a failure to open is wrapped: a key provider's own errors (unavailable, sealed)
+  // are StrataErrors and pass through unchanged so that callers can retry them.
+  // openSealed also tries the pending data key while `strata keys rotate-dek` runs.
+  let plaintext: Buffer;
+  try {
+    plaintext = await deps.deks.openSealed(tenant, sealed);
+  } catch (error) {
+    if (error instanceof StrataError) throw error;
+    // A tenant imported from an export has a new data key, so its old sealed values fail here.
+    throw new StrataError(
+      'TARGET_CREDENTIALS_UNREADABLE',
+      `the credentials stored for share ${JSON.stringify(shareName)} cannot be opened with tenant ${tenant.code}'s data key: ${(error as Error).message}; set the target again with \`strata target set\``,
+      500,
+      {},
+      { cause: error },
+    );
+  }
+  try {
+    return JSON.parse(plaintext.toString('utf8')) as SealedCredentials;
+  } finally {
+    plaintext.fill(0);
+  }
+}

@@ -1,0 +1,286 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
+import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
+import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
+import { contentMismatch, hashing } from './verifiedBody.ts';
+
+/** Folder under the root that holds one SHA-256 record per object, at the object's own key. */
+const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
+const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
+
+/** The SHA-256 record of one object, valid only while the object has this size and mtime. */
+interface ShaRecord {
+  sha256: string;
+  sizeBytes: number;
+  mtimeNs: string;
+  fullKey?: string;
+}
+
+/**
+ * A Tier-2 store in a filesystem folder: a local folder, a mounted SMB share, or on
+ * Windows a UNC path. An object is the file at `<root>/<key>`.
+ *
+ * Crash safety: `put` writes a temporary file in the object's own folder, flushes it
+ * with fsync and renames it to the key, so a crash never leaves part of an object under
+ * its final name. Temporary files are named `.strata~tmp-*` and never listed.
+ *
+ * SHA-256: Node has no extended-attribute API, so each object's SHA-256 is kept in a
+ * small JSON record at `<root>/.strata~sha256/<key>`, together with the size and mtime
+ * the object had when the record was written. `head` returns the SHA-256 only while the
+ * object still has that size and mtime (a rename keeps both), so an object replaced by
+ * other means, or a crash between writing the record and renaming the object, shows
+ * no SHA-256 instead of a wrong one.
+ *
+ * NOTE: deletes and moves leave empty folders behind; listings skip them.
+ */
+export class FsStore implements Tier2Store {
+  readonly kind = 'fs' as const;
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  async put(key: string, body: Readable, options: PutOptions): Promise<void> {
+    const target = this.objectPath(key);
+    const folder = path.dirname(target);
+    await mkdir(folder, { recursive: true });
+    const temp = path.join(folder, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+
+    try {
+      const written = hashing(body);
+      await pipeline(written, createWriteStream(temp, { flags: 'wx' }));
+      const mismatch = contentMismatch(written, options.sizeBytes, options.sha256);
+      if (mismatch) throw new Tier2ContentMismatchError(key, mismatch);
+
+      await fsyncFile(temp);
+      const stats = await stat(temp, { bigint: true });
+      await this.writeRecord(key, {
+        sha256: options.sha256.toLowerCase(),
+        sizeBytes: Number(stats.size),
+        mtimeNs: stats.mtimeNs.toString(),
+        ...(options.fullKey === undefined ? {} : { fullKey: options.fullKey }),
+      });
+      await rename(temp, target);
+      await fsyncFolder(folder);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<Tier2Object | null> {
+    const file = this.objectPath(key);
+    const stats = await statOrNull(file);
+    if (!stats || !stats.isFile()) return null;
+
+    const record = await this.readRecord(key);
+    const current = record && record.sizeBytes === Number(stats.size) && record.mtimeNs === stats.mtimeNs.toString();
+    return {
+      key,
+      sizeBytes: Number(stats.size),
+      ...(current ? { sha256: record.sha256 } : {}),
+      lastModified: new Date(Number(stats.mtimeMs)),
+      ...(current && record.fullKey !== undefined ? { fullKey: record.fullKey } : {}),
+    };
+  }
+
+  async get(key: string): Promise<Readable> {
+    const file = this.objectPath(key);
+    try {
+      const handle = await open(file, 'r');
+      if (!(await handle.stat()).isFile()) {
+        await handle.close();
+        throw new Tier2NotFoundError(this.kind, key);
+      }
+      return handle.createReadStream();
+    } catch (error) {
+      if (isMissing(error)) throw new Tier2NotFoundError(this.kind, key);
+      throw error;
+    }
+  }
+
+  async list(prefix: string, pageToken: string | null, requestedPageSize?: number): Promise<Tier2Page> {
+    assertValidPrefix(prefix);
+    const pageSize = pageSizeOf(requestedPageSize);
+    const objects: Tier2Object[] = [];
+    let more = false;
+
+    // The walk yields keys in UTF-8 byte order; one key beyond the page tells whether
+    // another page exists.
+    for await (const key of this.walk('', prefix, pageToken)) {
+      if (objects.length === pageSize) {
+        more = true;
+        break;
+      }
+      const object = await this.head(key);
+      if (object) objects.push(object);
+    }
+    return { objects, nextToken: more ? objects[objects.length - 1]!.key : null };
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.objectPath(key), { force: true });
+    await rm(this.recordPath(key), { force: true });
+  }
+
+  async move(fromKey: string, toKey: string): Promise<void> {
+    const from = this.objectPath(fromKey);
+    const to = this.objectPath(toKey);
+    if (fromKey === toKey) {
+      if (!(await this.head(fromKey))) throw new Tier2NotFoundError(this.kind, fromKey);
+      return;
+    }
+
+    const source = await statOrNull(from);
+    if (!source?.isFile()) {
+      // Done before: the object is at its new key already. Its old record may remain
+      // from a crash after the rename.
+      if ((await statOrNull(to))?.isFile()) {
+        await rm(this.recordPath(fromKey), { force: true });
+        return;
+      }
+      throw new Tier2NotFoundError(this.kind, fromKey);
+    }
+
+    // The record goes first: until the rename it describes nothing at `toKey` (or an
+    // older object there, which its size and mtime will not match).
+    const record = await this.readRecord(fromKey);
+    if (record) await this.writeRecord(toKey, record);
+    else await rm(this.recordPath(toKey), { force: true });
+
+    await mkdir(path.dirname(to), { recursive: true });
+    await rename(from, to);
+    await fsyncFolder(path.dirname(to));
+    await rm(this.recordPath(fromKey), { force: true });
+  }
+
+  private objectPath(key: string): string {
+    assertValidKey(key);
+    const segments = key.split('/');
+    if (process.platform === 'win32') {
+      // NOTE: this branch is tested through windowsSegmentProblem on Linux only.
+      for (const segment of segments) {
+        const problem = windowsSegmentProblem(segment);
+        if (problem) throw new InvalidTier2KeyError(key, `segment ${JSON.stringify(segment)} cannot be a Windows file name: ${problem}`);
+      }
+    }
+    return path.join(this.root, ...segments);
+  }
+
+  private recordPath(key: string): string {
+    assertValidKey(key);
+    return path.join(this.root, RECORD_FOLDER, ...key.split('/'));
+  }
+
+  private async readRecord(key: string): Promise<ShaRecord | null> {
+    try {
+      return JSON.parse(await readFile(this.recordPath(key), 'utf8')) as ShaRecord;
+    } catch (error) {
+      // A missing record means the SHA-256 is unknown; so does a torn one, which a
+      // crash while writing it cannot leave (it is renamed into place) but a full disk could.
+      if (isMissing(error) || error instanceof SyntaxError) return null;
+      throw error;
+    }
+  }
+
+  private async writeRecord(key: string, record: ShaRecord): Promise<void> {
+    const file = this.recordPath(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      await writeFile(temp, JSON.stringify(record), { flag: 'wx', flush: true });
+      await rename(temp, file);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Yield the keys under `folderKey` (a key prefix ending in `/`, or '') that start with
+   * `prefix` and sort after `after`, in UTF-8 byte order of the whole key. A folder's
+   * keys all start with `name/`, so sorting folders as `name/` among the files gives
+   * whole-key order; subtrees that cannot match are not read.
+   */
+  private async *walk(folderKey: string, prefix: string, after: string | null): AsyncGenerator<string> {
+    const entries = await readFolder(path.join(this.root, ...folderKey.split('/').filter(Boolean)));
+    const candidates: { key: string; sortKey: string; folder: boolean }[] = [];
+    for (const entry of entries) {
+      if (entry.name.startsWith(RESERVED_SEGMENT_PREFIX)) continue;
+      const key = `${folderKey}${entry.name}`;
+      if (entry.isDirectory()) candidates.push({ key: `${key}/`, sortKey: `${key}/`, folder: true });
+      else if (entry.isFile()) candidates.push({ key, sortKey: key, folder: false });
+    }
+    candidates.sort((left, right) => compareKeys(left.sortKey, right.sortKey));
+
+    for (const candidate of candidates) {
+      if (candidate.folder) {
+        // Descend only where the prefix and the folder overlap and the folder may hold
+        // keys after the page token.
+        const overlaps = candidate.key.startsWith(prefix) || prefix.startsWith(candidate.key);
+        const reachable = after === null || after.startsWith(candidate.key) || compareKeys(candidate.key, after) > 0;
+        if (overlaps && reachable) yield* this.walk(candidate.key, prefix, after);
+        continue;
+      }
+      if (!candidate.key.startsWith(prefix)) continue;
+      if (after !== null && compareKeys(candidate.key, after) <= 0) continue;
+      yield candidate.key;
+    }
+  }
+}
+
+async function readFolder(folder: string): Promise<Dirent[]> {
+  try {
+    return await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
+  }
+}
+
+async function statOrNull(file: string) {
+  try {
+    return await stat(file, { bigint: true });
+  } catch (error) {
+    if (isMissing(error)) return null;
+    throw error;
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Flush a folder so a rename in it survives a power loss. Windows cannot open a folder
+ * for fsync, and some network filesystems reject it; there the rename is as durable as
+ * the server makes it.
+ */
+async function fsyncFolder(folder: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(folder, 'r');
+    await handle.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EACCES') throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
