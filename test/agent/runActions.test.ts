@@ -10,7 +10,7 @@ import { parseStub } from '../../agent/tiering/stub.ts';
 import { tierFile } from '../../agent/tiering/tierFile.ts';
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import { ClaimDouble, claimFor } from './support/claimDouble.ts';
-import { FolderStore } from './support/folderStore.ts';
+import { CountingFsStore } from './support/countingStore.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -154,7 +154,7 @@ describe('agent action loop', function () {
       actions.push(claimFor(share, name, { sizeBytes: Number(stats.size), mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() }));
     }
     const source = new ClaimDouble(actions);
-    const store = new FolderStore(path.join(root, 'tier2'));
+    const store = new CountingFsStore(path.join(root, 'tier2'));
 
     const progress = await runActions({
       source,

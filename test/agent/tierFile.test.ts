@@ -13,7 +13,7 @@ import { tempNameFor } from '../../agent/tiering/tempNames.ts';
 import { IN_MEMORY_MAX_BYTES, tierFile, type TierContext } from '../../agent/tiering/tierFile.ts';
 import type { ClaimedAction } from '../../src/wire/acting.ts';
 import { claimFor } from './support/claimDouble.ts';
-import { FolderStore } from './support/folderStore.ts';
+import { CountingFsStore } from './support/countingStore.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -30,13 +30,13 @@ function claimOnDisk(filePath: string | Buffer, dirPath: string, name: string, o
 describe('agent tiering of one file', function () {
   let root: string;
   let share: string;
-  let context: TierContext & { store: FolderStore };
+  let context: TierContext & { store: CountingFsStore };
 
   beforeEach(async function () {
     root = await mkdtemp(path.join(os.tmpdir(), 'strata-tier-'));
     share = path.join(root, 'share');
     await mkdir(share);
-    context = { store: new FolderStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer() };
+    context = { store: new CountingFsStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer() };
   });
 
   afterEach(async function () {

@@ -56,7 +56,7 @@ export function claimFor(
     sizeBytes: file.sizeBytes,
     mtimeUnix: file.mtimeUnix,
     fileId: file.fileId,
-    tier2Key: `share/${id}/${name}`,
+    tier2Key: `share/${id}/${encodeURIComponent(name)}`,
     sha256: null,
     ...overrides,
   };
