@@ -1,5 +1,5 @@
-/** SHA-256 of content as it streams past, so one read both copies and hashes. */
-import { createHash, type Hash } from 'node:crypto';
+/** Size and SHA-256 of content, from memory, streams and open files. */
+import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
@@ -12,32 +12,28 @@ export interface ContentDigest {
   sha256: string;
 }
 
-/** A pass-through stream that hashes and counts what flows through it. */
-export class HashingStream extends Transform {
-  readonly #hash: Hash = createHash('sha256');
+/**
+ * A pass-through stream that counts what flows through it and calls `onFirstChunk` once,
+ * after the first chunk was passed on: the fault hook of a copy. It does not hash,
+ * because every store checks the body against the SHA-256 given to `put`.
+ */
+export class CountingStream extends Transform {
   readonly #onFirstChunk: (() => void) | undefined;
-  #sizeBytes = 0;
+  sizeBytes = 0;
 
-  /** `onFirstChunk` runs once, after the first chunk was passed on: the fault hook of a copy. */
   constructor(onFirstChunk?: () => void) {
     super();
     this.#onFirstChunk = onFirstChunk;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#hash.update(chunk);
-    const first = this.#sizeBytes === 0;
-    this.#sizeBytes += chunk.length;
+    const first = this.sizeBytes === 0;
+    this.sizeBytes += chunk.length;
     this.push(chunk);
     if (first) {
       this.#onFirstChunk?.();
     }
     callback();
-  }
-
-  /** Returns the digest of everything that passed; call it once the stream has ended. */
-  digest(): ContentDigest {
-    return { sizeBytes: this.#sizeBytes, sha256: this.#hash.digest('hex') };
   }
 }
 

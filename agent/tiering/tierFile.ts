@@ -14,11 +14,12 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
+import { Tier2ContentMismatchError } from '../../src/tier2/errors.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { faultPoint } from './faultHooks.ts';
 import type { FolderSyncer } from './folderSyncer.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
-import { digestBuffer, digestFile, digestStream, HashingStream, readChunks, type ContentDigest } from './hashing.ts';
+import { CountingStream, digestBuffer, digestFile, digestStream, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
 import { outcome } from './outcome.ts';
 import { formatStub, StubFormatError, type StubContent } from './stub.ts';
@@ -26,7 +27,8 @@ import { formatStub, StubFormatError, type StubContent } from './stub.ts';
 /**
  * Files up to this size are read into memory once, hashed, and sent from memory. Larger
  * files are read twice: once to hash them, because the store takes the SHA-256 with the
- * upload, and once to send them, hashed again to catch a change in between.
+ * upload, and once to send them. The store hashes what it receives and rejects the
+ * upload when a change in between gives another SHA-256.
  */
 export const IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -146,12 +148,19 @@ async function copyToTier2(action: ClaimedAction, handle: FileHandle, stats: Big
     throw new FileChangedError(`the file changed while it was read: ${digest.sizeBytes} bytes read, ${expectedSize} expected`);
   }
 
-  const sent = new HashingStream(() => faultPoint('tier.copying'));
-  await store.put(action.tier2Key, body().pipe(sent), { sizeBytes: digest.sizeBytes, sha256: digest.sha256 });
+  const sent = new CountingStream(() => faultPoint('tier.copying'));
+  try {
+    await store.put(action.tier2Key, body().pipe(sent), { sizeBytes: digest.sizeBytes, sha256: digest.sha256 });
+  } catch (error) {
+    // The store compared what it read with the SHA-256 of the first read, and removed it.
+    if (error instanceof Tier2ContentMismatchError) {
+      throw new FileChangedError('the file changed while it was copied to Tier-2');
+    }
+    throw error;
+  }
 
   const after = await handle.stat({ bigint: true });
-  const sentDigest = sent.digest();
-  if (!unchangedSince(stats, after) || sentDigest.sha256 !== digest.sha256 || sentDigest.sizeBytes !== digest.sizeBytes) {
+  if (!unchangedSince(stats, after) || sent.sizeBytes !== digest.sizeBytes) {
     // No stub names the object, so removing it loses nothing.
     await store.delete(action.tier2Key);
     throw new FileChangedError('the file changed while it was copied to Tier-2');

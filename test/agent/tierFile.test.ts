@@ -65,7 +65,7 @@ describe('agent tiering of one file', function () {
     expect(stubBytes.length).to.equal(STUB_SIZE_BYTES);
     const stub = parseStub(stubBytes);
     expect(stub).to.include({ kind: 'fs', key: action.tier2Key, size: content.length, sha256: sha256(content), mtimeUnix: 1_600_000_000 });
-    const stored = await readFile(path.join(context.store.root, ...action.tier2Key.split('/')));
+    const stored = await readFile(path.join(context.store.folder, ...action.tier2Key.split('/')));
     expect(stored.equals(content)).to.equal(true);
   });
 
@@ -265,7 +265,7 @@ describe('agent tiering of one file', function () {
 
     it('corrupt Tier-2 object keeps the stub', async function () {
       const { filePath, recall } = await tierForRecall('corrupt.txt', Buffer.from('original bytes'));
-      await writeFile(path.join(context.store.root, ...recall.tier2Key.split('/')), 'original byteZ');
+      await writeFile(path.join(context.store.folder, ...recall.tier2Key.split('/')), 'original byteZ');
 
       const result = await recallFile(recall, context);
 

@@ -6,12 +6,12 @@ import type { PutOptions } from '../../../src/tier2/tier2Store.ts';
 
 export class CountingFsStore extends FsStore {
   /** The folder objects are stored under, as `<root>/<key>`. */
-  readonly root: string;
+  readonly folder: string;
   puts = 0;
 
   constructor(root: string) {
     super(root);
-    this.root = root;
+    this.folder = root;
   }
 
   override async put(key: string, body: Readable, options: PutOptions): Promise<void> {
