@@ -21,6 +21,22 @@ export interface IngestLimits {
   maxNameChars: number;
 }
 
+/** Leases, claim sizes and the error-rate stop of the acting endpoints. */
+export interface ActingConfig {
+  /** Lease given when a claim names none, in seconds. */
+  defaultLeaseSeconds: number;
+  /** Maximum lease a claim may request, in seconds. */
+  maxLeaseSeconds: number;
+  /** Maximum actions one claim hands out, whatever the agent requests. */
+  maxClaim: number;
+  /** Failure fraction of a share's recent results above which its claims stop (a policy may set its own). */
+  maxFailureRate: number;
+  /** How many of a share's latest results the failure rate is computed over. */
+  failureWindow: number;
+  /** Results needed in the window before the rate can stop a share. */
+  failureMinResults: number;
+}
+
 export interface Config {
   /** PostgreSQL connection string; unset only where the caller brings its own database. */
   databaseUrl: string | undefined;
@@ -62,6 +78,7 @@ export interface Config {
   /** pg_dump and pg_restore for tenant export and import; unset means search PATH and /usr/lib/postgresql. */
   pgDumpPath: string | undefined;
   pgRestorePath: string | undefined;
+  acting: ActingConfig;
 }
 
 /** Connection and authentication settings of Vault (or OpenBao). */
@@ -103,6 +120,30 @@ function readChoice<T extends string>(env: Env, name: string, fallback: T, choic
     throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
   }
   return raw as T;
+}
+
+function readFraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new ConfigError(`${name} must be a number above 0 and at most 1, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Read the acting settings; the defaults suit agents that claim a few hundred files at a time. */
+export function loadActingConfig(env: Env = process.env): ActingConfig {
+  const maxLeaseSeconds = readInt(env, 'STRATA_ACT_MAX_LEASE_SECONDS', 3600, 10, 86_400);
+  return {
+    defaultLeaseSeconds: Math.min(readInt(env, 'STRATA_ACT_LEASE_SECONDS', 300, 5, 86_400), maxLeaseSeconds),
+    maxLeaseSeconds,
+    maxClaim: readInt(env, 'STRATA_ACT_MAX_CLAIM', 256, 1, 10_000),
+    maxFailureRate: readFraction(env, 'STRATA_ACT_MAX_FAILURE_RATE', 0.25),
+    failureWindow: readInt(env, 'STRATA_ACT_FAILURE_WINDOW', 200, 1, 100_000),
+    failureMinResults: readInt(env, 'STRATA_ACT_FAILURE_MIN_RESULTS', 20, 1, 100_000),
+  };
 }
 
 function readDatabaseUrl(env: Env): string | undefined {
@@ -240,6 +281,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowSuperuser: readAllowSuperuser(env, nodeEnv),
     pgDumpPath: env.STRATA_PG_DUMP || undefined,
     pgRestorePath: env.STRATA_PG_RESTORE || undefined,
+    acting: loadActingConfig(env),
   };
 }
 

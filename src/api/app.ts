@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
-import type { IngestLimits } from '../config.ts';
+import { loadActingConfig, type ActingConfig, type IngestLimits } from '../config.ts';
+import type { TargetDeps } from '../acting/targets.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
 import { errorHandler } from './errorHandler.ts';
 import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
+import { actionRoutes } from './routes/actions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { scanRoutes } from './routes/scans.ts';
+import { shareTargetRoutes } from './routes/shareTargets.ts';
 
 export interface AppDeps {
   pool: pg.Pool;
@@ -20,6 +23,10 @@ export interface AppDeps {
   maxConcurrentChunks?: number;
   /** Health of the key service for `/readyz`; omitted, the key service is not reported. */
   keyHealth?: () => Promise<KeyServiceHealth>;
+  /** Leases, claim sizes and the error-rate stop; the STRATA_ACT_* defaults when absent. */
+  acting?: ActingConfig;
+  /** Tenants' data keys, to open Tier-2 target credentials; without them the target lookup returns 503. */
+  deks?: TargetDeps['deks'];
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
@@ -46,7 +53,12 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorHandler);
 
-  const routers = [healthRoutes(deps.pool, metrics, deps.keyHealth), scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 })];
+  const routers = [
+    healthRoutes(deps.pool, metrics, deps.keyHealth),
+    scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
+    actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
+    shareTargetRoutes({ pool: deps.pool, deks: deps.deks }),
+  ];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

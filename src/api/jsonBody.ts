@@ -4,8 +4,8 @@ import { StrataError } from '../errors.ts';
 /** Largest JSON request body the API reads; the scan calls send a few hundred bytes. */
 export const MAX_JSON_BYTES = 64 * 1024;
 
-/** Read and parse a JSON request body, refusing anything larger than MAX_JSON_BYTES. */
-export async function readJsonBody(ctx: Context): Promise<unknown> {
+/** Read and parse a JSON request body, rejecting anything larger than `maxBytes` (MAX_JSON_BYTES by default). */
+export async function readJsonBody(ctx: Context, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
   if (!ctx.is('application/json')) {
     throw new StrataError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json', 415);
   }
@@ -14,7 +14,7 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
   let size = 0;
   for await (const part of ctx.req as AsyncIterable<Buffer>) {
     size += part.length;
-    if (size > MAX_JSON_BYTES) throw StrataError.tooLarge('MAX_JSON_BYTES', `JSON body exceeds ${MAX_JSON_BYTES} bytes`);
+    if (size > maxBytes) throw StrataError.tooLarge('MAX_JSON_BYTES', `JSON body exceeds ${maxBytes} bytes`);
     parts.push(part);
   }
 

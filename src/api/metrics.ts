@@ -7,6 +7,10 @@ export interface ApiMetrics {
   requests: Counter<'method' | 'route' | 'status'>;
   chunkSeconds: Histogram;
   rowsReceived: Counter;
+  actionsClaimed: Counter<'kind'>;
+  claimSeconds: Histogram<'kind'>;
+  actionResults: Counter<'outcome' | 'verdict'>;
+  sharesPaused: Counter;
 }
 
 export function createApiMetrics(): ApiMetrics {
@@ -30,6 +34,30 @@ export function createApiMetrics(): ApiMetrics {
     rowsReceived: new Counter({
       name: 'strata_rows_received_total',
       help: 'File rows committed to staging',
+      registers: [registry],
+    }),
+    actionsClaimed: new Counter({
+      name: 'strata_actions_claimed_total',
+      help: 'Actions leased to agents, by kind (tier, recall)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    claimSeconds: new Histogram({
+      name: 'strata_claim_seconds',
+      help: 'Time to serve one claim request, by kind',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    actionResults: new Counter({
+      name: 'strata_action_results_total',
+      help: 'Results reported by agents, by outcome and verdict (apply, duplicate, stale_fence, ...)',
+      labelNames: ['outcome', 'verdict'],
+      registers: [registry],
+    }),
+    sharesPaused: new Counter({
+      name: 'strata_shares_paused_total',
+      help: 'Shares whose claims the error-rate stop paused',
       registers: [registry],
     }),
   };

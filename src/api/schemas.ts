@@ -1,5 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { StrataError } from '../errors.ts';
+import type { ActionResult, ActionResultBatch, ClaimRequest } from '../wire/acting.ts';
 import type { CompleteScanRequest, OpenScanRequest } from '../wire/contract.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
@@ -54,6 +55,85 @@ const scanParamsSchema = {
 export const validateOpenScan = ajv.compile<OpenScanRequest>(openScanSchema);
 export const validateCompleteScan = ajv.compile<CompleteScanRequest>(completeScanSchema);
 export const validateScanParams = ajv.compile<{ scanGuid: string; seq?: string }>(scanParamsSchema);
+
+/** A tier object id or fence: a positive 64-bit integer as a decimal string. */
+const INT64_ID = '^[1-9][0-9]{0,18}$';
+
+/** Most results one `POST /v1/actions/results` may carry. */
+export const MAX_RESULTS_PER_BATCH = 1000;
+
+const claimSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['share', 'kind', 'max'],
+  properties: {
+    share: { type: 'string', pattern: SHARE_NAME },
+    kind: { enum: ['tier', 'recall'] },
+    max: { type: 'integer', minimum: 1, maximum: 10_000 },
+    leaseSeconds: { type: 'integer', minimum: 5, maximum: 86_400 },
+    pattern: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+};
+
+const resultProperties = {
+  id: { type: 'string', pattern: INT64_ID },
+  fence: { type: 'string', pattern: INT64_ID },
+  outcome: { enum: ['STUBBED', 'REHYDRATED', 'STALE', 'FAILED'] },
+  sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+  sizeBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+  error: { type: 'string', maxLength: 2000 },
+};
+
+/** STUBBED and REHYDRATED must carry the content's SHA-256. */
+const shaWhenCopied = {
+  if: { properties: { outcome: { enum: ['STUBBED', 'REHYDRATED'] } } },
+  then: { properties: { sha256: { type: 'string' } }, required: ['sha256'] },
+};
+
+const resultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'fence', 'outcome'],
+  properties: resultProperties,
+  ...shaWhenCopied,
+};
+
+/** `POST /v1/actions/{id}/result` carries the id in the path. */
+const { id: _pathId, ...singleResultProperties } = resultProperties;
+const singleResultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['fence', 'outcome'],
+  properties: singleResultProperties,
+  ...shaWhenCopied,
+};
+
+const resultBatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['results'],
+  properties: {
+    results: { type: 'array', minItems: 1, maxItems: MAX_RESULTS_PER_BATCH, items: resultSchema },
+  },
+};
+
+const actionParamsSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: INT64_ID } },
+};
+
+const shareParamsSchema = {
+  type: 'object',
+  required: ['share'],
+  properties: { share: { type: 'string', pattern: SHARE_NAME } },
+};
+
+export const validateClaim = ajv.compile<ClaimRequest>(claimSchema);
+export const validateResult = ajv.compile<Omit<ActionResult, 'id'>>(singleResultSchema);
+export const validateResultBatch = ajv.compile<ActionResultBatch>(resultBatchSchema);
+export const validateActionParams = ajv.compile<{ id: string }>(actionParamsSchema);
+export const validateShareParams = ajv.compile<{ share: string }>(shareParamsSchema);
 
 /** Check a value against a compiled schema; a failure is a 400 that names the field. */
 export function assertValid<T>(validate: ValidateFunction<T>, value: unknown, what: string): T {

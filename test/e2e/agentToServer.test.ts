@@ -69,7 +69,7 @@ describe('agent to server round trip', () => {
   });
 
   it('plans the files older than a year from the scan', async () => {
-    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'e2e', olderThanSeconds: 365 * 86_400, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'e2e', olderThanSeconds: 365 * 86_400, plannedBy: 'test', apply: true });
     expect(summary.plannedFiles).to.equal(5);
     const { rows } = await stack.services.pool.query("SELECT full_path FROM t_acme.tier_object WHERE share_name = 'e2e' ORDER BY full_path");
     expect(rows.map((row) => row.full_path)).to.include(path.join(root, 'a, b & "c"', 'plain.txt'));

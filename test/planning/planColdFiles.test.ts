@@ -49,7 +49,7 @@ describe('planColdFiles', () => {
   }
 
   it('plans exactly the files past the threshold of one share', async () => {
-    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'finance', olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'finance', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
 
     expect(await planned()).to.deep.equal([
       'finance|D:\\Finance\\2019\\old-a.xlsx|PLANNED',
@@ -64,19 +64,19 @@ describe('planColdFiles', () => {
   });
 
   it('plans nothing new when run again', async () => {
-    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'finance', olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'finance', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.newlyPlanned).to.equal(0);
     expect(summary.plannedFiles).to.equal(4);
   });
 
   it('plans every share when none is named, joining POSIX paths with /', async () => {
-    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.newlyPlanned).to.equal(1);
     expect(await planned()).to.include('media|/srv/media/raw/clip.mov|PLANNED');
   });
 
   it('records the plan in the audit log', async () => {
-    const { rows } = await stack.services.pool.query("SELECT count(*)::int AS n FROM t_acme.audit_log WHERE action = 'plan.built'");
+    const { rows } = await stack.services.pool.query("SELECT count(*)::int AS n FROM t_acme.audit_log WHERE action = 'plan.applied'");
     expect(rows[0].n).to.equal(3);
   });
 

@@ -45,7 +45,7 @@ describe('plan recomputation', () => {
       { dir: 'C:\\p', name: 'also-cold.doc', size: 20, atime: now - 2 * YEAR },
       { dir: 'C:\\p', name: 'hot.doc', size: 30, atime: now - 60 },
     ]);
-    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.newlyPlanned).to.equal(2);
     expect(await plannedNames()).to.deep.equal(['also-cold.doc:20', 'cold.doc:10']);
   });
@@ -55,7 +55,7 @@ describe('plan recomputation', () => {
       { dir: 'C:\\p', name: 'cold.doc', size: 11, atime: now - 2 * YEAR },
       { dir: 'C:\\p', name: 'hot.doc', size: 30, atime: now - 60 },
     ]);
-    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
 
     expect(summary.newlyPlanned).to.equal(0);
     expect(summary.dropped).to.equal(1);
@@ -64,17 +64,19 @@ describe('plan recomputation', () => {
   });
 
   it('drops plans a longer threshold no longer selects', async () => {
-    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: 3 * YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: 3 * YEAR, plannedBy: 'test', apply: true });
     expect(summary.dropped).to.equal(1);
     expect(summary.plannedFiles).to.equal(0);
   });
 
   it('keeps rows that moved past PLANNED', async () => {
-    await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+    await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
+    // The database allows STUBBED only after IN_PROGRESS.
+    await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'IN_PROGRESS' WHERE name = 'cold.doc'");
     await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'STUBBED' WHERE name = 'cold.doc'");
     await scan([]);
 
-    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.plannedFiles).to.equal(0);
     const { rows } = await stack.services.pool.query("SELECT state FROM t_acme.tier_object WHERE name = 'cold.doc'");
     expect(rows).to.deep.equal([{ state: 'STUBBED' }]);
@@ -83,7 +85,7 @@ describe('plan recomputation', () => {
   it('rejects a share with no OK scan', async () => {
     let failure: unknown;
     try {
-      await planColdFiles(stack.services.pool, tenant, { share: 'nope', olderThanSeconds: YEAR, plannedBy: 'test' });
+      await planColdFiles(stack.services.pool, tenant, { share: 'nope', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     } catch (error) {
       failure = error;
     }
@@ -104,7 +106,7 @@ describe('plan recomputation', () => {
     });
     await waitForScan(stack.api!.url, tenant.agentToken, opened.body.scanGuid);
 
-    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'posix', olderThanSeconds: YEAR, plannedBy: 'test' });
+    const summary = await planColdFiles(stack.services.pool, tenant, { share: 'posix', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.newlyPlanned).to.equal(2);
   });
 });

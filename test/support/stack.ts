@@ -59,7 +59,16 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   }
   if (wantApi && stack.queue) {
     stack.api = await startApiServer(
-      { pool: services.pool, queue: stack.queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, keyHealth: () => services.keys.health() },
+      {
+        pool: services.pool,
+        queue: stack.queue,
+        limits: config.ingest,
+        log,
+        maxConcurrentChunks: config.maxConcurrentChunks,
+        keyHealth: () => services.keys.health(),
+        acting: config.acting,
+        deks: services.deks,
+      },
       '127.0.0.1',
       0,
     );

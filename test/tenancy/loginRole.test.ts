@@ -184,7 +184,7 @@ describe('runtime login role', () => {
       expect(completed.status).to.equal(200);
       expect((await waitForScan(url, acme.agentToken, guid)).fileCount).to.equal(2);
 
-      const plan = await planColdFiles(serving.services.pool, acme, { olderThanSeconds: 86_400, plannedBy: 'test' });
+      const plan = await planColdFiles(serving.services.pool, acme, { olderThanSeconds: 86_400, plannedBy: 'test', apply: true });
       expect(plan.plannedFiles).to.equal(2);
     });
   });

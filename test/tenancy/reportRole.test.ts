@@ -41,8 +41,8 @@ describe('tenant reporting login', () => {
     globex = await createTenant(stack, uniqueCode('globex'));
     await ingest(acme, [['new.txt', 3], ['old.txt', 800], ['ancient.txt', 3000]]);
     await ingest(globex, [['globex-only.txt', 900]]);
-    await planColdFiles(stack.services.pool, acme, { olderThanSeconds: 365 * DAY, plannedBy: 'test' });
-    await planColdFiles(stack.services.pool, globex, { olderThanSeconds: 365 * DAY, plannedBy: 'test' });
+    await planColdFiles(stack.services.pool, acme, { olderThanSeconds: 365 * DAY, plannedBy: 'test', apply: true });
+    await planColdFiles(stack.services.pool, globex, { olderThanSeconds: 365 * DAY, plannedBy: 'test', apply: true });
 
     report = await createReportLogin(stack, acme);
     bi = new pg.Client({ connectionString: report.url });

@@ -41,7 +41,7 @@ describe('stage role privileges', () => {
     ]);
   });
 
-  it('lets the actor update only state, target and time', async () => {
+  it('lets the actor update only lease, result and state columns', async () => {
     const { rows } = await stack.services.pool.query(
       `SELECT attname FROM pg_attribute
         WHERE attrelid = $2::regclass AND attnum > 0 AND NOT attisdropped
@@ -49,7 +49,22 @@ describe('stage role privileges', () => {
         ORDER BY 1`,
       [Roles.actor, `${tenant.schemaName}.tier_object`],
     );
-    expect(rows.map((row) => row.attname)).to.deep.equal(['acted_at', 'state', 'target_uri']);
+    expect(rows.map((row) => row.attname)).to.deep.equal([
+      'acted_at',
+      'attempts',
+      'claimed_at',
+      'fence',
+      'last_error',
+      'last_outcome',
+      'lease_expires_at',
+      'leased_by',
+      'result_fence',
+      'sha256',
+      'state',
+      'target_uri',
+      'tier2_full_key',
+      'tier2_key',
+    ]);
   });
 
   it('gives the sanitizer reads of every tenant table and audit inserts', async () => {

@@ -107,9 +107,9 @@ async function runMainJob(
     step(`scan ${scanGuid} is ${scan.status}: ${formatCount(scan.fileCount ?? 0)} files in ${formatCount(scan.dirCount ?? 0)} folders that hold files (the agent also counts empty folders)`);
     if (scan.status !== 'OK') return 1;
 
-    const summary = await planColdFiles(services.pool, tenant, { olderThanSeconds, plannedBy: 'demo', share: 'demo' });
+    const summary = await planColdFiles(services.pool, tenant, { olderThanSeconds, plannedBy: 'demo', share: 'demo', apply: true });
     console.log('');
-    console.log(formatPlanSummary(summary, olderThan));
+    console.log(formatPlanSummary(summary));
     console.log('');
     console.log('Age by last access (latest scan of share "demo"):');
     const buckets = await ageHistogram(services.pool, tenant, 'demo');

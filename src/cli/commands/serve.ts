@@ -61,7 +61,16 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   }
   const api = roles.api
     ? await startApiServer(
-        { pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks, keyHealth: () => services.keys.health() },
+        {
+          pool: services.pool,
+          queue,
+          limits: config.ingest,
+          log,
+          maxConcurrentChunks: config.maxConcurrentChunks,
+          keyHealth: () => services.keys.health(),
+          acting: config.acting,
+          deks: services.deks,
+        },
         config.httpHost,
         config.httpPort,
       )

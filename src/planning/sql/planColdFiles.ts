@@ -2,22 +2,31 @@ import { PLACEHOLDER_ATTRIBUTES } from '../../../tenant-template/migrations/T000
 import { LATEST_SCANS } from './latestScans.ts';
 
 /**
- * Plan every file of the latest OK scans last used at or before `$2` (Unix seconds),
- * except cloud placeholders, whose content is not on the disk. A file's last use is the
- * later of its access and modification times: a file modified within the threshold is
- * never planned, even on a share whose access times are not maintained. `$1` share
- * or NULL, `$3` who planned it, `$4` this run's id. A file already PLANNED is brought
- * up to date with the latest scan and stamped with this run. Rows that have moved
- * past PLANNED (being moved, stubbed) are left alone. The full path joins folder and
- * name with the scan's own separator. Returns how many rows were new (`xmax = 0`
- * holds for a row this statement inserted, not for one it updated).
+ * The files a plan selects, as CTEs ending in `chosen`. Parameters:
+ * - `$1` share, or NULL for all;
+ * - `$2` the effective policy per share as a JSON array of
+ *   `{share_name, cutoff, basis, min_size, include, exclude}`, where `include` and
+ *   `exclude` are PostgreSQL regular expressions over the full path and `basis` picks
+ *   the time compared with `cutoff`: `access`, `modification` or `later` (the later of
+ *   the two, so a file modified within the threshold is never planned);
+ * - `$3` most files and `$4` most bytes this plan may hold.
+ *
+ * Cloud placeholders, whose content is not on the disk, are never selected. A file
+ * whose tier object has moved on (being tiered, stubbed, being recalled) is not
+ * selected; a FAILED one is selected again, and a STALE or REHYDRATED one when a newer
+ * scan shows it cold. The limits keep the least recently used files first. The full
+ * path joins folder and name with the scan's own separator.
  */
-export const PLAN_COLD_FILES = `
-  WITH latest AS (${LATEST_SCANS}),
-  upserted AS (
-    INSERT INTO tier_object (share_name, scan_id, dir_hash, name, full_path, size_bytes, atime_unix, mtime_unix, planned_by, plan_run)
-    SELECT l.share_name, f.scan_id, f.dir_hash, f.name, p.full_path, f.size_bytes, f.atime_unix, f.mtime_unix, $3, $4
+const SELECTION = `
+  latest AS (${LATEST_SCANS}),
+  policy AS (
+    SELECT * FROM jsonb_to_recordset($2::jsonb)
+      AS p(share_name text, cutoff bigint, basis text, min_size bigint, include text[], exclude text[])),
+  candidate AS (
+    SELECT l.share_name, f.scan_id, f.dir_hash, f.name, d.dir_path, p.full_path, f.size_bytes,
+           f.atime_unix, f.mtime_unix, f.frn, u.used_at
       FROM latest l
+      JOIN policy pol ON pol.share_name = l.share_name
       JOIN file f ON f.scan_id = l.scan_id
       JOIN dir d ON d.share_name = l.share_name AND d.dir_hash = f.dir_hash
      CROSS JOIN LATERAL (
@@ -25,38 +34,80 @@ export const PLAN_COLD_FILES = `
      CROSS JOIN LATERAL (
            SELECT CASE WHEN right(d.dir_path, 1) = s.sep THEN d.dir_path || f.name
                        ELSE d.dir_path || s.sep || f.name END AS full_path) p
-     WHERE greatest(f.atime_unix, f.mtime_unix) <= $2
+     CROSS JOIN LATERAL (
+           SELECT CASE pol.basis WHEN 'access' THEN f.atime_unix
+                                 WHEN 'modification' THEN f.mtime_unix
+                                 ELSE greatest(f.atime_unix, f.mtime_unix) END AS used_at) u
+     WHERE u.used_at <= pol.cutoff
+       AND f.size_bytes >= pol.min_size
        AND coalesce(f.attributes, 0) & ${PLACEHOLDER_ATTRIBUTES} = 0
-    ON CONFLICT (share_name, dir_hash, name) DO UPDATE
-       SET scan_id = EXCLUDED.scan_id, full_path = EXCLUDED.full_path, size_bytes = EXCLUDED.size_bytes,
-           atime_unix = EXCLUDED.atime_unix, mtime_unix = EXCLUDED.mtime_unix, plan_run = EXCLUDED.plan_run
-     WHERE tier_object.state = 'PLANNED'
-    RETURNING (xmax = 0) AS inserted)
-  SELECT count(*) FILTER (WHERE inserted) AS inserted FROM upserted`;
+       AND (cardinality(pol.include) = 0 OR p.full_path ~ ANY (pol.include))
+       AND NOT (p.full_path ~ ANY (pol.exclude))
+       AND NOT EXISTS (
+             SELECT 1 FROM tier_object t
+              WHERE t.share_name = l.share_name AND t.dir_hash = f.dir_hash AND t.name = f.name
+                AND NOT (t.state IN ('PLANNED', 'FAILED')
+                         OR (t.state IN ('STALE', 'REHYDRATED') AND t.scan_id < f.scan_id)))),
+  ranked AS (
+    SELECT c.*,
+           row_number() OVER oldest_first AS position,
+           sum(c.size_bytes) OVER oldest_first AS running_bytes
+      FROM candidate c
+    WINDOW oldest_first AS (ORDER BY c.used_at, c.share_name, c.dir_hash, c.name)),
+  chosen AS (
+    SELECT * FROM ranked WHERE position <= $3 AND running_bytes <= $4)`;
 
 /**
- * Drop PLANNED rows of the shares in scope that this run (`$2`) did not select: the
- * file was read or changed within the threshold, or is gone from the latest scan.
- * Nothing has been done to them yet, so dropping loses nothing.
+ * What applying the plan would do, without writing: files and bytes it would hold,
+ * how many are not PLANNED yet, how many PLANNED rows it would drop, how many
+ * candidates the limits leave out, and the folders with the most bytes (`$5` of them).
+ */
+export const PREVIEW_PLAN = `
+  WITH ${SELECTION}
+  SELECT (SELECT count(*) FROM chosen) AS files,
+         (SELECT coalesce(sum(size_bytes), 0)::bigint FROM chosen) AS bytes,
+         (SELECT count(*) FROM chosen c
+           WHERE NOT EXISTS (SELECT 1 FROM tier_object t
+                              WHERE t.share_name = c.share_name AND t.dir_hash = c.dir_hash AND t.name = c.name
+                                AND t.state = 'PLANNED')) AS newly_planned,
+         (SELECT count(*) FROM tier_object t
+            JOIN policy pol ON pol.share_name = t.share_name
+           WHERE t.state = 'PLANNED'
+             AND NOT EXISTS (SELECT 1 FROM chosen c
+                              WHERE c.share_name = t.share_name AND c.dir_hash = t.dir_hash AND c.name = t.name)) AS dropped,
+         (SELECT count(*) FROM candidate) - (SELECT count(*) FROM chosen) AS over_limit,
+         (SELECT coalesce(json_agg(top ORDER BY top.bytes DESC, top.dir_path), '[]')
+            FROM (SELECT share_name, dir_path, count(*) AS files, sum(size_bytes)::bigint AS bytes
+                    FROM chosen
+                   GROUP BY share_name, dir_path
+                   ORDER BY bytes DESC, dir_path
+                   LIMIT $5) top) AS top_dirs`;
+
+/**
+ * Write the plan: insert or refresh a PLANNED row per chosen file, stamped with this
+ * run (`$5`) and its author (`$6`). Rows that left PLANNED are not touched, except
+ * those the selection takes back (FAILED, and STALE or REHYDRATED after a newer scan).
+ */
+export const APPLY_PLAN = `
+  WITH ${SELECTION}
+  INSERT INTO tier_object (share_name, scan_id, dir_hash, name, full_path, size_bytes, atime_unix, mtime_unix, frn, planned_by, plan_run)
+  SELECT share_name, scan_id, dir_hash, name, full_path, size_bytes, atime_unix, mtime_unix, frn, $6, $5
+    FROM chosen
+  ON CONFLICT (share_name, dir_hash, name) DO UPDATE
+     SET scan_id = EXCLUDED.scan_id, full_path = EXCLUDED.full_path, size_bytes = EXCLUDED.size_bytes,
+         atime_unix = EXCLUDED.atime_unix, mtime_unix = EXCLUDED.mtime_unix, frn = EXCLUDED.frn,
+         plan_run = EXCLUDED.plan_run, state = 'PLANNED', planned_by = EXCLUDED.planned_by
+   WHERE tier_object.state IN ('PLANNED', 'FAILED')
+      OR (tier_object.state IN ('STALE', 'REHYDRATED') AND tier_object.scan_id < EXCLUDED.scan_id)`;
+
+/**
+ * Drop PLANNED rows of the planned shares (`$1`) that this run (`$2`) did not select:
+ * the file was used or changed within the threshold, is gone, is excluded now, or fell
+ * outside the limits. Nothing has been done to them yet, so dropping loses nothing.
  */
 export const DROP_STALE_PLANS = `
-  WITH latest AS (${LATEST_SCANS})
-  DELETE FROM tier_object t
-   USING latest l
-   WHERE t.share_name = l.share_name AND t.state = 'PLANNED' AND t.plan_run IS DISTINCT FROM $2::uuid`;
+  DELETE FROM tier_object
+   WHERE share_name = ANY ($1::text[]) AND state = 'PLANNED' AND plan_run IS DISTINCT FROM $2::uuid`;
 
-/** Files and bytes in state PLANNED, in the same scope as the plan. */
-export const PLANNED_TOTALS = `
-  SELECT count(*) AS files, coalesce(sum(size_bytes), 0)::bigint AS bytes
-    FROM tier_object
-   WHERE state = 'PLANNED' AND ($1::text IS NULL OR share_name = $1::text)`;
-
-/** The folders holding the most planned bytes; `$2` is how many to list. */
-export const TOP_PLANNED_DIRS = `
-  SELECT t.share_name, d.dir_path, count(*) AS files, sum(t.size_bytes)::bigint AS bytes
-    FROM tier_object t
-    JOIN dir d ON d.share_name = t.share_name AND d.dir_hash = t.dir_hash
-   WHERE t.state = 'PLANNED' AND ($1::text IS NULL OR t.share_name = $1::text)
-   GROUP BY t.share_name, d.dir_path
-   ORDER BY bytes DESC, d.dir_path
-   LIMIT $2`;
+/** Serialises plans of one tenant, so two applies never drop each other's rows. */
+export const LOCK_PLANNING = "SELECT pg_advisory_xact_lock(hashtextextended('strata.plan:' || current_schema(), 0))";

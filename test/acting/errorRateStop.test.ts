@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { planColdFiles } from '../../src/planning/planColdFiles.ts';
+import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
+import { claim, ingestShare, report, SHA_A } from '../support/acting.ts';
+import { runStrata } from '../support/cli.ts';
+import { createTenant, startStack, type Stack } from '../support/stack.ts';
+
+const YEAR = 365 * 86_400;
+
+describe('acting error-rate stop', () => {
+  let stack: Stack;
+  let acme: ProvisionedTenant;
+  const old = Math.floor(Date.now() / 1000) - 2 * YEAR;
+
+  before(async () => {
+    stack = await startStack('errorrate', {
+      env: { STRATA_ACT_FAILURE_MIN_RESULTS: '4', STRATA_ACT_MAX_FAILURE_RATE: '0.5', STRATA_ACT_FAILURE_WINDOW: '10' },
+    });
+    acme = await createTenant(stack, 'acme');
+    const files = Array.from({ length: 10 }, (_, i) => ({ dir: 'D:\\Flaky', name: `f${i}.dat`, size: 10, atime: old }));
+    await ingestShare(stack, acme, 'flaky', files);
+    await planColdFiles(stack.services.pool, acme, { share: 'flaky', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
+  });
+  after(async () => stack?.close());
+
+  it('pauses claims when failures exceed the rate', async () => {
+    const claimed = (await claim(stack, acme.agentToken, { share: 'flaky', kind: 'tier', max: 6 })).body.actions;
+    const results = claimed.slice(0, 5).map((action: any, i: number) =>
+      i === 0
+        ? { id: action.id, fence: action.fence, outcome: 'STUBBED', sha256: SHA_A }
+        : { id: action.id, fence: action.fence, outcome: 'FAILED', error: 'Tier-2 is full' },
+    );
+    const reported = await report(stack, acme.agentToken, results);
+    expect(reported.body.results.every((result: any) => result.accepted)).to.equal(true);
+
+    const rejected = await claim(stack, acme.agentToken, { share: 'flaky', kind: 'tier', max: 6 });
+    expect(rejected.status).to.equal(409);
+    expect(rejected.body.error.code).to.equal('SHARE_PAUSED');
+    expect(rejected.body.error.message).to.match(/4 of the latest 5 results failed/);
+  });
+
+  it('shows the pause in strata act status', async () => {
+    const status = await runStrata(stack, ['act', 'status', '--tenant', 'acme']);
+    expect(status.code, status.stderr).to.equal(0);
+    expect(status.stdout).to.match(/flaky .*4\/5 .*paused/);
+  });
+
+  it('hands out claims again after strata act resume', async () => {
+    const resumed = await runStrata(stack, ['act', 'resume', '--tenant', 'acme', '--share', 'flaky']);
+    expect(resumed.code, resumed.stderr).to.equal(0);
+
+    const claimed = await claim(stack, acme.agentToken, { share: 'flaky', kind: 'tier', max: 10 });
+    expect(claimed.status).to.equal(200);
+    expect(claimed.body.actions.length).to.equal(4);
+
+    // The window restarted at the resume, so one new failure does not pause the share again.
+    const action = claimed.body.actions[0];
+    await report(stack, acme.agentToken, [{ id: action.id, fence: action.fence, outcome: 'FAILED' }]);
+    const again = await claim(stack, acme.agentToken, { share: 'flaky', kind: 'tier', max: 10 });
+    expect(again.status).to.equal(200);
+  });
+
+  it('rejects resuming a share that is not paused', async () => {
+    const resumed = await runStrata(stack, ['act', 'resume', '--tenant', 'acme', '--share', 'flaky']);
+    expect(resumed.code).to.equal(1);
+    expect(resumed.stderr).to.match(/is not paused/);
+  });
+
+  it('audits the pause and the resume', async () => {
+    const { rows } = await stack.services.pool.query(
+      "SELECT action, actor FROM t_acme.audit_log WHERE action LIKE 'acting.%' ORDER BY audit_id",
+    );
+    expect(rows.map((row) => row.action)).to.deep.equal(['acting.paused', 'acting.resumed']);
+    expect(rows[1].actor).to.match(/^cli:/);
+  });
+});
