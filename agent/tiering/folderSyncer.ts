@@ -1,6 +1,6 @@
 /**
- * Flushes folders after renames, one fsync for every rename that asks while the
- * previous flush of that folder runs (group commit). Files of one folder tiered at
+ * Flushes folders after renames, with one fsync for all the renames whose flush is
+ * requested while the previous flush of that folder runs (group commit). Files of one folder tiered at
  * the same time then share a flush instead of each paying for one.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';

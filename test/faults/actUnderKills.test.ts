@@ -69,8 +69,8 @@ describe('agent act and recall under kills', function () {
     const run = await runAgent(agentArgs(command), { STRATA_AGENT_FAULT_AT: step, STRATA_AGENT_FAULT_SKIP: String(skip) });
     expect(run.signal, `${command} killed at ${step}: ${run.stderr}`).to.equal('SIGKILL');
 
-    // A claim the agent sent just before it died may still be running on the server;
-    // its leases must be expired too, as time would do.
+    // A claim the agent sent just before it died may still be running on the server.
+    // Its leases must end too, as they would with time.
     await setTimeout(1000);
     await expireLeases(stack, tenant, share);
   }
