@@ -162,10 +162,10 @@ async function runAgent(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Counts the regular files under a folder. */
+/** Counts the objects under a filesystem store's root, leaving out the store's own records and temporary files. */
 async function countFiles(folder: string): Promise<number> {
   const entries = await readdir(folder, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).length;
+  return entries.filter((entry) => entry.isFile() && !path.relative(folder, path.join(entry.parentPath, entry.name)).split(path.sep).some((segment) => segment.startsWith('.strata~'))).length;
 }
 
 async function dropTenant(tenantCode: string): Promise<void> {
