@@ -170,6 +170,7 @@ export class T0010Acting extends Migration {
   }
 
   private addResultLog(): void {
+    // NOTE: nothing prunes this log yet; it grows by one row per accepted result.
     this.addSql(`
       CREATE TABLE tier_result_log (
         ${TENANT_ID},
