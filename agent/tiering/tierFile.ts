@@ -149,6 +149,10 @@ async function copyToTier2(action: ClaimedAction, handle: FileHandle, stats: Big
   }
 
   const sent = new CountingStream(() => faultPoint('tier.copying'));
+
+  // NOTE: the claim carries only the object's key. For a key the server shortened to its
+  // hashed form, the object's metadata therefore lacks the full key (PutOptions.fullKey),
+  // and only the database maps it back to the file.
   try {
     await store.put(action.tier2Key, body().pipe(sent), { sizeBytes: digest.sizeBytes, sha256: digest.sha256 });
   } catch (error) {
