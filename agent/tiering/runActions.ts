@@ -53,6 +53,9 @@ export interface ActionProgress {
 /**
  * An action whose lease ends within this many seconds is not started: another agent may
  * claim it meanwhile, and its result would be rejected. It is claimed again later.
+ * NOTE: the contract has no lease renewal, so a file that takes longer than its lease
+ * (a very large file on a slow target) may be claimed by a second agent while the first
+ * still copies it. Both write the same key, and the first one's result is rejected.
  */
 const LEASE_MARGIN_SECONDS = 10;
 
@@ -84,8 +87,19 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
     report();
   });
 
+  // Once one worker fails (results cannot be reported, say), the others finish the file
+  // in hand and stop, rather than work on files whose results would be lost.
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let action = await queue.next(); action !== undefined; action = await queue.next()) {
+    try {
+      await work();
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
+  };
+  const work = async (): Promise<void> => {
+    for (let action = await queue.next(); action !== undefined && !failed; action = await queue.next()) {
       options.signal?.throwIfAborted();
       if (action.leaseExpiresAt - Date.now() / 1000 < LEASE_MARGIN_SECONDS) {
         progress.expired++;

@@ -78,6 +78,16 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     });
   }
 
+  // A key too long for a stub is found before anything is copied; the SHA-256 has a fixed length.
+  try {
+    formatStub({ kind: context.store.kind, key: action.tier2Key, size: action.sizeBytes, sha256: '0'.repeat(64), mtimeUnix: mtimeSeconds(state.stats), mtimeNs: state.stats.mtimeNs.toString() });
+  } catch (error) {
+    if (error instanceof StubFormatError) {
+      return outcome(action, 'FAILED', { error: error.message });
+    }
+    throw error;
+  }
+
   const handle = await open(file.path, 'r');
   let digest: ContentDigest;
   let stats: BigIntStats;
@@ -165,8 +175,8 @@ async function copyToTier2(action: ClaimedAction, handle: FileHandle, stats: Big
 
   const after = await handle.stat({ bigint: true });
   if (!unchangedSince(stats, after) || sent.sizeBytes !== digest.sizeBytes) {
-    // No stub names the object, so removing it loses nothing.
-    await store.delete(action.tier2Key);
+    // The object stays, for reconciliation to find as an orphan. Deleting it is not safe:
+    // a second agent that took over an expired lease may have stubbed the file with it.
     throw new FileChangedError('the file changed while it was copied to Tier-2');
   }
   return digest;
@@ -193,25 +203,15 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
  * owner and times, flushes it, checks the original once more, and renames the stub over it.
  */
 async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, context: TierContext): Promise<void> {
-  const store = context.store;
-  let content: Buffer;
-  try {
-    content = formatStub(stub);
-  } catch (error) {
-    if (error instanceof StubFormatError) {
-      await store.delete(stub.key);
-    }
-    throw error;
-  }
-
+  const content = formatStub(stub);
   const tempPath = tempPathFor(file, 'stub');
   await writeFileLike(tempPath, content, original);
   faultPoint('tier.stub-written');
 
   const current = await readFileState(file.path);
   if (current.kind !== 'other' || !unchangedSince(original, current.stats)) {
+    // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
     await rm(tempPath, { force: true });
-    await store.delete(stub.key);
     throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
   }
 

@@ -192,6 +192,18 @@ describe('agent tiering of one file', function () {
     expect(parseStub(await readFile(filePath))).to.not.equal(undefined);
   });
 
+  it('key too long for a stub is FAILED first', async function () {
+    const filePath = await makeFile('deep.txt', Buffer.from('kept'));
+    const action = claimOnDisk(filePath, share, 'deep.txt', { tier2Key: `share/${'x'.repeat(4100)}` });
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect(result.error).to.match(/more than the stub size/);
+    expect(context.store.puts).to.equal(0);
+    expect((await readFile(filePath)).toString()).to.equal('kept');
+  });
+
   it('hard-linked file is FAILED and kept', async function () {
     const filePath = await makeFile('linked.txt', Buffer.from('two names'));
     const { link } = await import('node:fs/promises');
