@@ -1,6 +1,7 @@
 /**
- * HTTP client for the scan and acting endpoints of the Strata API. Every call is retried with
- * backoff on network errors, timeouts and the statuses the contract marks retryable.
+ * HTTP client for the scan, inventory and acting endpoints of the Strata API. Every call
+ * is retried with backoff on network errors, timeouts and the statuses the contract
+ * marks retryable.
  */
 import { openAsBlob } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +16,12 @@ import {
   type OpenScanRequest,
   type ScanView,
 } from '../src/wire/contract.ts';
+import {
+  INVENTORY_MEDIA_TYPE,
+  type CompleteInventoryRequest,
+  type InventoryStatus,
+  type OpenInventoryRequest,
+} from '../src/wire/inventory.ts';
 import type {
   ActionResult,
   ActionResultBatchResponse,
@@ -151,6 +158,42 @@ export class ApiClient {
       path: `v1/scans/${encodeURIComponent(scanGuid)}`,
       action: `reading scan ${scanGuid}`,
       logFields: { scanGuid },
+      signal,
+    });
+  }
+
+  /** Opens an inventory of a share's Tier-2 root; repeating it with the same GUID returns the same run. */
+  async openInventory(request: OpenInventoryRequest, signal?: AbortSignal): Promise<InventoryStatus> {
+    return this.#send<InventoryStatus>({
+      method: 'POST',
+      path: 'v1/inventories',
+      body: jsonBody(request),
+      action: `opening inventory ${request.inventoryGuid}`,
+      logFields: { inventoryGuid: request.inventoryGuid },
+      signal,
+    });
+  }
+
+  /** Uploads one inventory chunk: JSON lines held in memory, resent whole on a retry. */
+  async uploadInventoryChunk(inventoryGuid: string, seq: number, lines: string, signal?: AbortSignal): Promise<unknown> {
+    return this.#send<unknown>({
+      method: 'PUT',
+      path: `v1/inventories/${encodeURIComponent(inventoryGuid)}/chunks/${seq}`,
+      body: async () => ({ data: lines, headers: { 'content-type': INVENTORY_MEDIA_TYPE } }),
+      action: `upload of inventory chunk ${seq}`,
+      logFields: { inventoryGuid, seq },
+      signal,
+    });
+  }
+
+  /** Declares an inventory complete with its totals. */
+  async completeInventory(inventoryGuid: string, request: CompleteInventoryRequest, signal?: AbortSignal): Promise<InventoryStatus> {
+    return this.#send<InventoryStatus>({
+      method: 'POST',
+      path: `v1/inventories/${encodeURIComponent(inventoryGuid)}/complete`,
+      body: jsonBody(request),
+      action: `completing inventory ${inventoryGuid}`,
+      logFields: { inventoryGuid },
       signal,
     });
   }

@@ -79,6 +79,25 @@ export interface Config {
   pgDumpPath: string | undefined;
   pgRestorePath: string | undefined;
   acting: ActingConfig;
+  sanitize: SanitizeSettings;
+}
+
+export interface SanitizeSettings {
+  /** Seconds a remediation proposal can be approved and started after it is made. */
+  proposalTtlSeconds: number;
+  /** Seconds a quarantined orphan is kept before it is deleted. */
+  quarantineGraceSeconds: number;
+  /** Objects asked for in one page of a server-side Tier-2 listing. */
+  inventoryPageSize: number;
+  /** Most objects one agent inventory chunk may carry. */
+  maxInventoryChunkObjects: number;
+  /** Largest agent inventory chunk body, in bytes. */
+  maxInventoryChunkBytes: number;
+  /**
+   * Fault injection for tests: a worker exits after recording this many remediation
+   * actions, as if killed. 0 (the default) turns it off; rejected in production.
+   */
+  faultExitAfterActions: number;
 }
 
 /** Connection and authentication settings of Vault (or OpenBao). */
@@ -160,6 +179,14 @@ function readFlag(env: Env, name: string): boolean {
   if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
   if (raw === '1' || raw === 'true') return true;
   throw new ConfigError(`${name} must be 1, true, 0 or false, got "${raw}"`);
+}
+
+function readFaultExit(env: Env, nodeEnv: string): number {
+  const after = readInt(env, 'STRATA_FAULT_EXIT_AFTER_ACTIONS', 0, 0, 1_000_000);
+  if (after > 0 && nodeEnv === 'production') {
+    throw new ConfigError('STRATA_FAULT_EXIT_AFTER_ACTIONS is for fault tests only and is rejected when NODE_ENV=production; unset it');
+  }
+  return after;
 }
 
 function readAllowSuperuser(env: Env, nodeEnv: string): boolean {
@@ -282,6 +309,14 @@ export function loadConfig(env: Env = process.env): Config {
     pgDumpPath: env.STRATA_PG_DUMP || undefined,
     pgRestorePath: env.STRATA_PG_RESTORE || undefined,
     acting: loadActingConfig(env),
+    sanitize: {
+      proposalTtlSeconds: readInt(env, 'STRATA_PROPOSAL_TTL_SECONDS', 86_400, 60, 30 * 86_400),
+      quarantineGraceSeconds: readInt(env, 'STRATA_QUARANTINE_GRACE_SECONDS', 30 * 86_400, 0, 3650 * 86_400),
+      inventoryPageSize: readInt(env, 'STRATA_INVENTORY_PAGE_SIZE', 1000, 1, 1000),
+      maxInventoryChunkObjects: readInt(env, 'STRATA_MAX_INVENTORY_CHUNK_OBJECTS', 100_000, 1, 10_000_000),
+      maxInventoryChunkBytes: readInt(env, 'STRATA_MAX_INVENTORY_CHUNK_BYTES', 64 * MiB, 1024, 1024 * MiB),
+      faultExitAfterActions: readFaultExit(env, nodeEnv),
+    },
   };
 }
 

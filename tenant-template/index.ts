@@ -8,6 +8,7 @@ import { T0007ReportViews } from './migrations/T0007_report_views.ts';
 import { T0008AccessTimeReliability } from './migrations/T0008_access_time_reliability.ts';
 import { T0009TierTargets } from './migrations/T0009_tier_targets.ts';
 import { T0010Acting } from './migrations/T0010_acting.ts';
+import { T0011Sanitizer } from './migrations/T0011_sanitizer.ts';
 import { T0012FolderHashRows } from './migrations/T0012_folder_hash_rows.ts';
 
 /**
@@ -25,6 +26,7 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0008_access_time_reliability', class: T0008AccessTimeReliability },
   { name: 'T0009_tier_targets', class: T0009TierTargets },
   { name: 'T0010_acting', class: T0010Acting },
+  { name: 'T0011_sanitizer', class: T0011Sanitizer },
   { name: 'T0012_folder_hash_rows', class: T0012FolderHashRows },
 ];
 

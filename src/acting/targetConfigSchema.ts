@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { Ajv } from 'ajv';
 import { SHARE_NAME } from '../api/schemas.ts';
 import { StrataError } from '../errors.ts';
@@ -105,9 +106,37 @@ function assertServiceUrl(field: string, text: string): void {
   if (url.username || url.password) throw StrataError.invalid('INVALID_TARGET', `target is invalid: ${field} must not contain a user name or password; give credentials separately`);
   if (url.search || url.hash) throw StrataError.invalid('INVALID_TARGET', `target is invalid: ${field} must not contain a query or fragment; give a SAS token as a credential`);
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (/^169\.254\./.test(host) || /^fe[89ab][0-9a-f]:/.test(host) || host === 'fd00:ec2::254' || host === 'metadata.google.internal') {
+  if (isMetadataAddress(host)) {
     throw StrataError.invalid('INVALID_TARGET', `target is invalid: ${field} points at a link-local or instance metadata address`);
   }
+}
+
+/** Addresses where cloud instance metadata services listen, as the URL parser normalises them. */
+const METADATA = new BlockList();
+METADATA.addSubnet('169.254.0.0', 16, 'ipv4');
+METADATA.addAddress('100.100.100.200', 'ipv4');
+METADATA.addSubnet('fe80::', 10, 'ipv6');
+METADATA.addAddress('fd00:ec2::254', 'ipv6');
+
+/**
+ * Tell whether a URL's host is a metadata address, an IPv6 form that embeds one (IPv4-
+ * mapped `::ffff:a9fe:a9fe`, IPv4-compatible, NAT64 `64:ff9b::`), or a metadata name.
+ * NOTE: a DNS name that resolves to such an address is not caught; the check would have
+ * to run on every connection, inside the SDKs.
+ */
+export function isMetadataAddress(host: string): boolean {
+  if (host === 'metadata.google.internal' || host === 'metadata') return true;
+  if (isIP(host) === 4) return METADATA.check(host, 'ipv4');
+  if (isIP(host) !== 6) return false;
+
+  const embedded = /^(?:::ffff:|::|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (embedded) {
+    const high = parseInt(embedded[1]!, 16);
+    const low = parseInt(embedded[2]!, 16);
+    const ipv4 = [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+    if (METADATA.check(ipv4, 'ipv4')) return true;
+  }
+  return METADATA.check(host, 'ipv6');
 }
 
 function describeFailure(value: unknown): string {

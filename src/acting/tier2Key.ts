@@ -26,14 +26,17 @@
  * Segments never end with a dot or space, never name a Windows device, and `~` never
  * appears, so no key can match a Windows 8.3 short name such as `REPORT~1.PDF`.
  *
- * A key longer than the target allows (1,024 bytes with the store prefix by default, a
- * segment over 255 bytes, or over 250 segments) is replaced by its hashed form
- * `<share>/!long/<h2>/<sha256>-<tail>`: the SHA-256 of the full key, and the end of the
- * encoded name for people to read. The full key is kept in the database and the
- * object's metadata; `parseTier2Key` returns only the digest for such keys.
+ * Some keys are longer than a target allows: over 1,024 bytes with the store prefix, a
+ * segment over 255 bytes, or over 250 segments. Such a key is replaced by its hashed
+ * form `<share>/!long/<h2>/<sha256>-<tail>`, which holds the SHA-256 of the full key and
+ * the end of the encoded name for people to read. The caller keeps the full key in the
+ * database and passes it to the store (`PutOptions.fullKey`), which keeps it with the
+ * object where it fits. `parseTier2Key` returns only the digest for such keys.
  */
 import { createHash } from 'node:crypto';
 import { canonicalFolder, folderPathProblem, type PathStyle } from '../ingest/folderPaths.ts';
+import { normalizeStorePrefix } from '../tier2/objectKeys.ts';
+import type { TargetConfig } from '../tier2/targetConfig.ts';
 import { decodeName, decodeWireDirSegments, encodeNameBytes, joinWirePath, utf8SequenceLength } from '../wire/escapedName.ts';
 
 /** One source file as the database stores it. */
@@ -116,6 +119,16 @@ export function tier2KeyFor(file: SourceFile, options: Tier2KeyOptions = {}): Ma
     throw new UnmappableFileError(`even the hashed Tier-2 key of ${JSON.stringify(file.name)} is longer than ${maxKeyBytes} bytes; shorten the target's prefix`);
   }
   return { key, fullKey, hashed: true };
+}
+
+/**
+ * Return the mapping options for a target: the 1,024-byte key limit less its prefix.
+ * Filesystem targets get the same limit, so that keys stay valid if a share's objects
+ * move to S3 or Azure later.
+ */
+export function tier2KeyOptionsFor(config: TargetConfig): Tier2KeyOptions {
+  const prefix = config.kind === 'fs' ? '' : normalizeStorePrefix(config.prefix);
+  return { maxKeyBytes: MAX_KEY_BYTES - Buffer.byteLength(prefix, 'utf8') };
 }
 
 /** Return the key prefix every object of a share starts with (the share segment and `/`). */
@@ -252,7 +265,7 @@ function shareSegment(shareName: string): string {
   return `${HASHED_SHARE}${createHash('sha256').update(shareName, 'utf8').digest('hex')}`;
 }
 
-/** The root token and the encoded folder segments of a file's canonical folder path. */
+/** Return the root token and the encoded folder segments of a file's canonical folder path. */
 function rootAndFolderSegments(file: SourceFile): string[] {
   const dirPath = file.pathStyle === 'windows' ? canonicalFolder(file.dirPath) : file.dirPath;
   const problem = folderPathProblem(dirPath, file.pathStyle);
@@ -305,7 +318,7 @@ function textOf(bytes: Uint8Array, key: string): string {
   return text;
 }
 
-/** The name as the agent sends it for these native bytes. */
+/** Return the name the agent sends for these native bytes. */
 function wireName(bytes: Uint8Array): string {
   return encodeNameBytes(bytes).name;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
 import type pg from 'pg';
-import { loadActingConfig, type ActingConfig, type IngestLimits } from '../config.ts';
+import { loadActingConfig, loadConfig, type ActingConfig, type IngestLimits, type SanitizeSettings } from '../config.ts';
 import type { TargetDeps } from '../acting/targets.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { KeyServiceHealth } from '../keys/keyProvider.ts';
@@ -10,6 +10,7 @@ import { errorHandler } from './errorHandler.ts';
 import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { healthRoutes } from './routes/health.ts';
+import { inventoryRoutes } from './routes/inventories.ts';
 import { scanRoutes } from './routes/scans.ts';
 import { shareTargetRoutes } from './routes/shareTargets.ts';
 
@@ -27,6 +28,8 @@ export interface AppDeps {
   acting?: ActingConfig;
   /** Tenants' data keys, to open Tier-2 target credentials; without them the target lookup returns 503. */
   deks?: TargetDeps['deks'];
+  /** Inventory chunk limits; the STRATA_* defaults when absent. */
+  sanitize?: SanitizeSettings;
 }
 
 /** Build the Koa application: request ids and logging, error mapping, then the routes. */
@@ -58,6 +61,7 @@ export function createApp(deps: AppDeps): Koa {
     scanRoutes({ ...deps, metrics, maxConcurrentChunks: deps.maxConcurrentChunks ?? 12 }),
     actionRoutes({ pool: deps.pool, acting: deps.acting ?? loadActingConfig({}), metrics }),
     shareTargetRoutes({ pool: deps.pool, deks: deps.deks }),
+    inventoryRoutes({ pool: deps.pool, settings: deps.sanitize ?? loadConfig({}).sanitize }),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -34,7 +34,7 @@ function toErrorBody(ctx: Context, error: unknown): ErrorBody {
   if (error instanceof StrataError) {
     ctx.status = error.status;
     if (error.details.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(error.details.retryAfterSeconds));
-    ctx.state.log?.info({ code: error.code, status: error.status, err: error.cause ?? undefined }, error.message);
+    ctx.state.log?.info({ code: error.code, status: error.status, cause: causeForLog(error.cause) }, error.message);
     const { line, row, column, limit } = error.details;
     return { error: { code: error.code, message: error.message, line, row, column, limit } };
   }
@@ -50,4 +50,15 @@ function toErrorBody(ctx: Context, error: unknown): ErrorBody {
   ctx.status = 500;
   ctx.state.log?.error({ err: error }, 'request failed');
   return { error: { code: 'INTERNAL', message: `internal error; quote request id ${ctx.state.requestId} to the operator` } };
+}
+
+/**
+ * Reduce an error's cause to what an operator needs. A PostgreSQL error from COPY
+ * carries the rejected row in its detail and context, which would put a tenant's file
+ * names in the API log; the client already got the line and column.
+ */
+function causeForLog(cause: unknown): Record<string, unknown> | undefined {
+  if (cause === undefined || cause === null) return undefined;
+  const { code, constraint, routine, name } = cause as { code?: unknown; constraint?: unknown; routine?: unknown; name?: unknown };
+  return { name, code, constraint, routine };
 }

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Run> }> = 
   policy: { summary: 'set, list and remove tiering policies and exclusions', load: async () => (await import('./commands/policy.ts')).run },
   plan: { summary: 'show, then apply, the plan of cold files to tier', load: async () => (await import('./commands/plan.ts')).run },
   act: { summary: 'show acting status and resume shares paused by the error-rate stop', load: async () => (await import('./commands/act.ts')).run },
+  sanitize: { summary: 'reconcile the plan with Tier-2 and repair it with two approvals', load: async () => (await import('./commands/sanitize.ts')).run },
   api: { summary: 'serve the HTTP API', load: async () => (await import('./commands/serve.ts')).runApi },
   worker: { summary: 'run the job handlers', load: async () => (await import('./commands/serve.ts')).runWorker },
   doctor: { summary: 'check the database for ways around tenant isolation', load: async () => (await import('./commands/doctor.ts')).run },

@@ -9,6 +9,8 @@ export interface Principal {
   tokenId: string;
   tokenName: string;
   scopes: TokenScope[];
+  /** The person the token belongs to, or null for tokens issued without one (agents). */
+  person: string | null;
 }
 
 interface TokenRow {
@@ -16,6 +18,7 @@ interface TokenRow {
   token_name: string;
   token_sha256: Buffer;
   scopes: TokenScope[];
+  person: string | null;
   expired: boolean;
   revoked: boolean;
   tenant_id: string;
@@ -32,7 +35,7 @@ interface TokenRow {
 export async function authenticate(db: pg.Pool, token: string): Promise<Principal> {
   const digest = hashToken(token);
   const { rows } = await db.query<TokenRow>(
-    `SELECT k.id AS token_id, k.name AS token_name, k.token_sha256, k.scopes,
+    `SELECT k.id AS token_id, k.name AS token_name, k.token_sha256, k.scopes, k.person,
             (k.expires_at IS NOT NULL AND k.expires_at <= now()) AS expired,
             (k.revoked_at IS NOT NULL) AS revoked,
             t.id AS tenant_id, t.code, t.schema_name, t.status
@@ -64,5 +67,6 @@ export async function authenticate(db: pg.Pool, token: string): Promise<Principa
     tokenId: row.token_id,
     tokenName: row.token_name,
     scopes: row.scopes,
+    person: row.person,
   };
 }

@@ -9,6 +9,8 @@ export interface TokenSummary {
   id: string;
   name: string;
   scopes: TokenScope[];
+  /** The person the token belongs to; null for agent tokens. */
+  person: string | null;
   state: 'active' | 'expired' | 'revoked';
   createdAt: Date;
   expiresAt: Date | null;
@@ -17,6 +19,7 @@ export interface TokenSummary {
 }
 
 const NAME_RULE = /^[^\u0000-\u001f\u007f-\u009f]{1,100}$/;
+const PERSON_RULE = /^[^\u0000-\u001f\u007f-\u009f]{1,200}$/;
 
 /** Parse a comma-separated scope list, rejecting unknown scopes by name. */
 export function parseScopes(text: string): TokenScope[] {
@@ -33,21 +36,25 @@ export function parseScopes(text: string): TokenScope[] {
 export async function createToken(
   pool: pg.Pool,
   tenant: TenantRecord,
-  request: { name: string; scopes: TokenScope[]; expiresAt: Date | null; actor: string },
+  request: { name: string; scopes: TokenScope[]; expiresAt: Date | null; actor: string; person?: string | null },
 ): Promise<IssuedToken> {
   if (!NAME_RULE.test(request.name)) {
     throw StrataError.invalid('INVALID_TOKEN_NAME', 'token name must be 1 to 100 characters without control characters');
+  }
+  const person = request.person ?? null;
+  if (person !== null && !PERSON_RULE.test(person)) {
+    throw StrataError.invalid('INVALID_PERSON', 'person must be 1 to 200 characters without control characters, such as an e-mail address');
   }
 
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const issued = await issueToken(client, tenant.id, request.name, request.scopes, request.expiresAt);
+    const issued = await issueToken(client, tenant.id, request.name, request.scopes, request.expiresAt, person);
     await recordAuditEvent(client, {
       actor: request.actor,
       action: 'token.created',
       tenant,
-      details: { tokenId: issued.id, name: request.name, scopes: request.scopes, expiresAt: request.expiresAt?.toISOString() ?? null },
+      details: { tokenId: issued.id, name: request.name, person, scopes: request.scopes, expiresAt: request.expiresAt?.toISOString() ?? null },
     });
     await client.query('COMMIT');
     return issued;
@@ -62,7 +69,7 @@ export async function createToken(
 /** List a tenant's tokens, newest first. */
 export async function listTokens(db: pg.Pool, tenantId: string): Promise<TokenSummary[]> {
   const { rows } = await db.query(
-    `SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at,
+    `SELECT id, name, scopes, person, created_at, expires_at, revoked_at, last_used_at,
             CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
                  WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired'
                  ELSE 'active' END AS state
@@ -74,6 +81,7 @@ export async function listTokens(db: pg.Pool, tenantId: string): Promise<TokenSu
     id: row.id,
     name: row.name,
     scopes: row.scopes,
+    person: row.person,
     state: row.state,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
@@ -113,4 +121,19 @@ export async function revokeToken(pool: pg.Pool, tenant: TenantRecord, tokenId: 
   } finally {
     client.release();
   }
+}
+
+/**
+ * Return which of `tokenIds` are admin tokens of the tenant that are neither revoked nor
+ * expired now. An approval made through a token revoked since then no longer counts.
+ */
+export async function activeAdminTokens(db: pg.Pool, tenantId: string, tokenIds: string[]): Promise<Set<string>> {
+  if (tokenIds.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM control.api_token
+      WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND 'admin' = ANY(scopes)
+        AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+    [tenantId, tokenIds],
+  );
+  return new Set(rows.map((row) => row.id));
 }

@@ -24,21 +24,25 @@ export interface IssuedToken {
   token: string;
 }
 
-/** Store a new token's hash for a tenant and return the plaintext once. */
+/**
+ * Store a new token's hash for a tenant and return the plaintext once. `person` names
+ * the human the token belongs to; remediation approvals count people, not tokens.
+ */
 export async function issueToken(
   db: pg.ClientBase,
   tenantId: string,
   name: string,
   scopes: TokenScope[],
   expiresAt: Date | null,
+  person: string | null = null,
 ): Promise<IssuedToken> {
   const id = randomUUID();
   const token = generateToken();
 
   await db.query(
-    `INSERT INTO control.api_token (id, tenant_id, name, token_sha256, scopes, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [id, tenantId, name, hashToken(token), scopes, expiresAt],
+    `INSERT INTO control.api_token (id, tenant_id, name, token_sha256, scopes, expires_at, person)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [id, tenantId, name, hashToken(token), scopes, expiresAt, person],
   );
   return { id, token };
 }

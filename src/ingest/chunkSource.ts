@@ -60,6 +60,14 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
 }
 
 /**
+ * The longest record a chunk may hold: a folder path and a name at their limits, every
+ * character 4 bytes of UTF-8 and every one a doubled quote, plus the other fields.
+ */
+export function maxRecordBytes(limits: Pick<IngestLimits, 'maxPathChars' | 'maxNameChars'>): number {
+  return 8 * (limits.maxPathChars + limits.maxNameChars) + 1024;
+}
+
+/**
  * Stream a CSV body straight through to COPY: only what COPY has not consumed yet is
  * in memory. The request stays out of `pipeline`, so a rejected chunk does not
  * destroy the socket: `close` unhooks the transforms and drains what the client is
@@ -67,7 +75,7 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
  */
 export function csvSource(body: Readable, limits: IngestLimits, gzip: boolean): ChunkSource {
   const { hasher, sent, stages: limited } = limitStages(limits, gzip);
-  const scanner = new CsvRecordScanner(limits.maxChunkRows);
+  const scanner = new CsvRecordScanner(limits.maxChunkRows, maxRecordBytes(limits));
   const rewriter = new FolderHashRewriter();
   const stages = [...limited, scanner, rewriter];
   const first = stages[0] as unknown as Writable;

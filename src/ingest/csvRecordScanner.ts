@@ -41,8 +41,19 @@ export class CsvRecordScanner extends Transform {
   /** Bytes of the chunk before the buffer being scanned. */
   private bytesBefore = 0;
   private readonly utf8 = new Utf8Validator();
+  /** Bytes of the current record in earlier buffers. */
+  private carriedRecordBytes = 0;
+  /** Offset in the buffer being scanned where the current record's bytes in it start. */
+  private segmentStart = 0;
 
-  constructor(private readonly maxRows: number) {
+  /**
+   * `maxRecordBytes` bounds one record, so that a single endless field is rejected as
+   * it streams instead of being buffered and re-read by the stages after this one.
+   */
+  constructor(
+    private readonly maxRows: number,
+    private readonly maxRecordBytes: number = Number.MAX_SAFE_INTEGER,
+  ) {
     super();
   }
 
@@ -82,6 +93,7 @@ export class CsvRecordScanner extends Transform {
     const length = chunk.length;
     const startsInQuotes = this.inQuotes;
     this.recordStart = -1;
+    this.segmentStart = 0;
     let i = 0;
     let nextQuote = -2;
     let nextNewline = -2;
@@ -97,9 +109,10 @@ export class CsvRecordScanner extends Transform {
 
       if (nextNewline !== -1 && (nextQuote === -1 || nextNewline < nextQuote)) {
         // A line feed comes first: it ends a record unless it sits inside quotes.
+        i = nextNewline + 1;
+        if (!this.inQuotes) this.endRecordAt(i);
         this.physicalLine++;
         this.atLineStart = !this.inQuotes;
-        i = nextNewline + 1;
         if (!this.inQuotes) {
           this.countRecord();
           this.recordStart = i;
@@ -114,6 +127,8 @@ export class CsvRecordScanner extends Transform {
       }
     }
     if (length > 0) this.lastByte = chunk[length - 1]!;
+    this.carriedRecordBytes += length - this.segmentStart;
+    this.checkRecordLength(this.carriedRecordBytes);
 
     // Only the bytes after the last record start are walked one by one: error messages
     // need the field a bad byte sits in, and a per-comma count would slow every row.
@@ -133,6 +148,7 @@ export class CsvRecordScanner extends Transform {
 
       if (byte === NEWLINE) {
         // The marker check rejected a \. line already; any other line simply ended.
+        this.endRecordAt(i);
         this.physicalLine++;
         this.countRecord();
         this.recordStart = i;
@@ -232,6 +248,22 @@ export class CsvRecordScanner extends Transform {
       'INVALID_CHUNK_ROW',
       `chunk rejected at line ${this.physicalLine}: a line holding only \\. would end the data early; quote the field; no row of this chunk was kept`,
       { line: this.physicalLine },
+    );
+  }
+
+  /** Check the length of the record whose line feed ends just before `offset`, and start the next one there. */
+  private endRecordAt(offset: number): void {
+    this.checkRecordLength(this.carriedRecordBytes + (offset - this.segmentStart));
+    this.carriedRecordBytes = 0;
+    this.segmentStart = offset;
+  }
+
+  private checkRecordLength(bytes: number): void {
+    if (bytes <= this.maxRecordBytes) return;
+    throw StrataError.invalid(
+      'LIMIT_EXCEEDED',
+      `chunk rejected at line ${this.physicalLine}: the record is longer than ${this.maxRecordBytes} bytes, more than STRATA_MAX_PATH_CHARS and STRATA_MAX_NAME_CHARS allow for one file; no row of this chunk was kept`,
+      { line: this.physicalLine, limit: 'STRATA_MAX_PATH_CHARS' },
     );
   }
 

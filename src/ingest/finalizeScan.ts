@@ -7,13 +7,14 @@ import type { FinalizeJob } from './ingestJobs.ts';
 import {
   LOCK_SHARE_FINISHING,
   NEWER_OK_SCAN,
+  PREVIOUS_NONEMPTY_SCAN,
   PARTITIONS_LEFT_OVER,
   SCAN_TOTALS,
   SCANS_TO_EXPIRE,
   SUPERSEDE_OLDER_OPEN_SCANS,
 } from './sql/finalizeScan.ts';
 
-export type FinalizeOutcome = 'finished' | 'superseded' | 'not-completing';
+export type FinalizeOutcome = 'finished' | 'superseded' | 'empty' | 'not-completing';
 
 export interface FinalizeOptions {
   /** OK scans kept per share; older ones expire and their partitions are dropped. */
@@ -70,6 +71,8 @@ export async function finalizeScan(
   if (!finished) return 'not-completing';
   if (finished.supersededBy !== undefined) {
     log.warn({ scanId: job.scanId, share, newerScanId: finished.supersededBy }, 'scan superseded: a scan opened after it finished first');
+  } else if (finished.emptiedShare !== undefined) {
+    log.warn({ scanId: job.scanId, share, previousScanId: finished.emptiedShare }, 'scan failed: it found no files where the previous scan found some');
   } else {
     log.info({ ...finished, dirs: Number(totals.dirs), indexMs, totalMs: elapsed() }, 'scan finished');
   }
@@ -79,7 +82,8 @@ export async function finalizeScan(
 
   await expireOldScans(pool, tenant, share, options.keepScans, log);
   await dropLeftOverPartitions(pool, tenant, share, log);
-  return finished.supersededBy === undefined ? 'finished' : 'superseded';
+  if (finished.supersededBy !== undefined) return 'superseded';
+  return finished.emptiedShare === undefined ? 'finished' : 'empty';
 }
 
 /** Build the unique index; count the duplicates it removed into the scan's row in the same transaction. */
@@ -108,6 +112,8 @@ interface Marked {
   supersededBy?: number;
   /** Older OPEN scans of the share failed because this one finished. */
   failedOlder: number[];
+  /** The share's latest scan with files, when this one found none and failed for it. */
+  emptiedShare?: number;
 }
 
 /**
@@ -139,6 +145,22 @@ async function markOk(pool: pg.Pool, tenant: TenantRef, share: string, scanId: n
     }
 
     const totals = duplicates > 0 ? (await client.query<Totals>(SCAN_TOTALS, [scanId])).rows[0]! : counted;
+    if (Number(totals.files) === 0) {
+      const previous = await client.query<{ scan_id: number; file_count: string }>(PREVIOUS_NONEMPTY_SCAN, [share, scanId]);
+      if (previous.rows[0]) {
+        // An empty scan of a share that had files is almost always an unmounted or
+        // unreadable root. As the latest snapshot it would drop every plan of the share.
+        await client.query(
+          `UPDATE scan SET status = 'FAILED', finished_at = extract(epoch from clock_timestamp())::bigint, file_count = 0,
+                  error = 'found no files where scan ' || $2 || ' found ' || $3 || '; the share root may be unmounted or unreadable, so the previous snapshot stays the latest'
+            WHERE scan_id = $1`,
+          [scanId, previous.rows[0].scan_id, previous.rows[0].file_count],
+        );
+        await audit(client, scanId, 'scan.rejected_empty');
+        return { files: 0, duplicates, emptiedShare: previous.rows[0].scan_id, failedOlder: [] };
+      }
+    }
+
     // clock_timestamp, not now(): the transaction may have waited for the share's lock.
     await client.query(
       `UPDATE scan SET status = 'OK', finished_at = extract(epoch from clock_timestamp())::bigint,

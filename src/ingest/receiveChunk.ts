@@ -78,6 +78,11 @@ export async function receiveChunk(
       if (previous) return compareRepeat(ready, previous, upload.seq);
 
       await claimChunk(client, tenant.id, scan, upload.seq);
+      // Another request may have stored this chunk and released the lock between the
+      // lookup above and the claim; this statement sees its commit.
+      const stored = await findChunk(client, scan.scan_id, upload.seq);
+      if (stored) return compareRepeat(ready, stored, upload.seq);
+
       const copyStarted = performance.now();
       const rows = await copyChunk(client, ready, opened, limits, scan);
       const foldersStarted = performance.now();

@@ -9,6 +9,9 @@ export const JOBS_SCHEMA = 'pgboss';
 /** Queue names; every queue is created at start-up, before anything is sent to it. */
 export const QueueNames = {
   finalize: 'scan.finalize',
+  inventory: 'tier2.inventory',
+  reconcile: 'sanitize.reconcile',
+  remediation: 'remediation.execute',
   rotateDek: 'keys.rotate_dek',
 } as const;
 
@@ -45,6 +48,33 @@ export const QUEUE_OPTIONS: Record<string, Omit<Queue, 'name'>> = {
     retryDelay: 2,
     retryBackoff: true,
     retryDelayMax: 600,
+    expireInSeconds: 6 * 3600,
+    heartbeatSeconds: 60,
+  },
+  // A server-side listing resumes from its stored continuation token, so a retry
+  // repeats at most one page.
+  [QueueNames.inventory]: {
+    retryLimit: 20,
+    retryDelay: 10,
+    retryBackoff: true,
+    retryDelayMax: 600,
+    expireInSeconds: 6 * 3600,
+    heartbeatSeconds: 60,
+  },
+  // A reconciliation commits all of its findings at once, so a retry starts over.
+  [QueueNames.reconcile]: {
+    retryLimit: 5,
+    retryDelay: 10,
+    retryBackoff: true,
+    expireInSeconds: 3600,
+    heartbeatSeconds: 60,
+  },
+  // The executor's ledger skips recorded actions, so a retry continues where the last attempt stopped.
+  [QueueNames.remediation]: {
+    retryLimit: 20,
+    retryDelay: 5,
+    retryBackoff: true,
+    retryDelayMax: 300,
     expireInSeconds: 6 * 3600,
     heartbeatSeconds: 60,
   },

@@ -1,5 +1,6 @@
 import type { PgBoss, Job } from 'pg-boss';
 import type pg from 'pg';
+import { StrataError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { findTenantById } from '../control/tenants.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
@@ -8,6 +9,7 @@ import type { KeyProvider } from '../keys/keyProvider.ts';
 import { rotateTenantDek } from '../keys/rotation/rotateTenantDek.ts';
 import type { TenantDeks } from '../keys/tenantDeks.ts';
 import { LEGACY_FINALIZE_QUEUE, QueueNames } from './queues.ts';
+import { registerSanitizeWorkers, type SanitizeWorkerDeps } from './sanitizeWorkers.ts';
 
 /** Payload of a `keys.rotate_dek` job. */
 export interface RotateDekJob {
@@ -26,6 +28,8 @@ export interface WorkerDeps {
   finalizeMemoryMb: number;
   /** Seconds between polls of an idle queue. */
   pollingIntervalSeconds?: number;
+  /** The sanitizer's settings and Tier-2 access; its queues are worked only when given. */
+  sanitize?: Pick<SanitizeWorkerDeps, 'settings' | 'tier2Stores' | 'afterRemediationAction'>;
   /** Key provider and data keys; without them the key jobs are not handled by this process. */
   keys?: { provider: () => KeyProvider; deks: TenantDeks };
 }
@@ -56,6 +60,10 @@ export async function registerWorkers(deps: WorkerDeps): Promise<void> {
       }),
     );
   }
+
+  if (deps.sanitize) {
+    await registerSanitizeWorkers({ boss: deps.boss, pool: deps.pool, log: deps.log, pollingIntervalSeconds: deps.pollingIntervalSeconds, ...deps.sanitize });
+  }
 }
 
 async function runJob<T extends { tenantId: string }>(
@@ -76,9 +84,20 @@ async function runJob<T extends { tenantId: string }>(
     const outcome = await handle(tenant, log.child({ tenant: tenant.code }));
     log.debug({ outcome }, 'job done');
   } catch (err) {
+    if (cannotSucceed(err)) {
+      // A retry cannot help (the tenant's key is kept by another key provider, say), so
+      // the job ends here and the error stays in the log for the operator.
+      log.error({ err }, 'job failed and is not retried: its request is invalid for this process');
+      return;
+    }
     log.error({ err, retry: job.retryCount }, 'job failed; pg-boss will retry it');
     throw err;
   }
+}
+
+/** Tell a client or configuration error (4xx), which no retry fixes, from a transient one. */
+function cannotSucceed(err: unknown): boolean {
+  return err instanceof StrataError && err.status >= 400 && err.status < 500 && err.status !== 409 && err.status !== 429;
 }
 
 function ids(data: object): Record<string, unknown> {

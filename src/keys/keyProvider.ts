@@ -23,7 +23,7 @@ export interface KeyVersions {
 
 /** Key service status, as `/readyz` reports it. */
 export interface KeyServiceHealth {
-  status: 'ok' | 'sealed' | 'unreachable' | 'uninitialized' | 'standby';
+  status: 'ok' | 'sealed' | 'unreachable' | 'uninitialized' | 'standby' | 'denied';
   detail?: string;
 }
 
@@ -34,6 +34,12 @@ export interface KeyServiceHealth {
  */
 export interface KeyProvider {
   readonly name: string;
+
+  /**
+   * Check that `keyRef` names a key this provider keeps, and throw KEY_REF_MISMATCH
+   * (422) when it does not: a tenant created under another provider or mount.
+   */
+  assertOwnsKeyRef(keyRef: string): void;
 
   /** Create the tenant's key-encryption key and a new data key wrapped by it. */
   createTenantKey(owner: TenantKeyOwner): Promise<WrappedDek>;

@@ -3,10 +3,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { StrataError } from '../errors.ts';
 import { KeyProviderUnsupportedError } from './keyErrors.ts';
 import type { KeyProvider, KeyServiceHealth, KeyVersions, TenantKeyOwner, WrappedDek } from './keyProvider.ts';
 
 const FORMAT = 'local-v1';
+const KEY_REF_PREFIX = 'local:';
 
 /**
  * A development key provider: each tenant's key-encryption key is a random 256-bit key
@@ -45,7 +47,18 @@ export class LocalKeyring implements KeyProvider {
     }
   }
 
-  async createDek(owner: TenantKeyOwner): Promise<WrappedDek> {
+  assertOwnsKeyRef(keyRef: string): void {
+    if (!keyRef.startsWith(KEY_REF_PREFIX)) {
+      throw new StrataError(
+        'KEY_REF_MISMATCH',
+        `key reference ${JSON.stringify(keyRef)} is not a local keyring key; the tenant was created with another key provider, so set STRATA_KEY_PROVIDER to that provider`,
+        422,
+      );
+    }
+  }
+
+  async createDek(owner: TenantKeyOwner, keyRef: string): Promise<WrappedDek> {
+    this.assertOwnsKeyRef(keyRef);
     const kek = await this.readKek(owner.id);
     try {
       return wrapNewDek(kek, owner.id);
@@ -55,6 +68,7 @@ export class LocalKeyring implements KeyProvider {
   }
 
   async unwrapDek(owner: TenantKeyOwner, wrapped: WrappedDek): Promise<Buffer> {
+    this.assertOwnsKeyRef(wrapped.keyRef);
     const kek = await this.readKek(owner.id);
     try {
       return unwrap(kek, wrapped.wrappedDek, owner.id);
@@ -63,7 +77,8 @@ export class LocalKeyring implements KeyProvider {
     }
   }
 
-  async destroyTenantKey(owner: TenantKeyOwner): Promise<void> {
+  async destroyTenantKey(owner: TenantKeyOwner, keyRef: string): Promise<void> {
+    this.assertOwnsKeyRef(keyRef);
     await rm(this.keyFile(owner.id), { force: true });
   }
 
@@ -77,7 +92,8 @@ export class LocalKeyring implements KeyProvider {
     return Promise.reject(new KeyProviderUnsupportedError(this.name, 'rewrapping a data key'));
   }
 
-  async readVersions(): Promise<KeyVersions> {
+  async readVersions(_owner: TenantKeyOwner, keyRef: string): Promise<KeyVersions> {
+    this.assertOwnsKeyRef(keyRef);
     return { latestVersion: 1, minDecryptionVersion: 1 };
   }
 
@@ -104,7 +120,7 @@ export class LocalKeyring implements KeyProvider {
 function wrapNewDek(kek: Buffer, tenantId: string): WrappedDek {
   const dek = randomBytes(32);
   try {
-    return { keyRef: `local:${tenantId}`, wrappedDek: wrap(kek, dek, tenantId), keyVersion: 1 };
+    return { keyRef: `${KEY_REF_PREFIX}${tenantId}`, wrappedDek: wrap(kek, dek, tenantId), keyVersion: 1 };
   } finally {
     dek.fill(0);
   }

@@ -50,6 +50,9 @@ export async function deleteTenant(
     );
     if (!rows[0]) throw StrataError.notFound(`tenant ${tenant.code}`);
     keyRef = rows[0].key_ref;
+    // Checked before anything is dropped: a process on another key provider would
+    // otherwise delete the tenant and report a key destroyed that it never touched.
+    deps.keys.assertOwnsKeyRef(keyRef);
 
     const revoked = await client.query('UPDATE control.api_token SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL', [tenant.id]);
     tokensRevoked = revoked.rowCount ?? 0;

@@ -47,15 +47,19 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
 
   const owner = { id: randomUUID(), code: request.code };
   const log = deps.log.child({ tenant: request.code, tenantId: owner.id });
-  // Checked before the key is made, so a taken code gets TENANT_EXISTS rather than an
-  // error about the other tenant's transit key. The unique index still decides races.
-  const { rowCount } = await deps.pool.query('SELECT 1 FROM control.tenant WHERE code = $1', [request.code]);
-  if (rowCount) throw translateProvisionError({ code: SqlState.uniqueViolation }, request.code);
-  const key = await deps.keys.createTenantKey(owner);
-
   const client = await deps.pool.connect();
+  let key: WrappedDek | undefined;
   try {
     await client.query('BEGIN');
+    // Onboardings of one code wait for each other here, so the loser of a race sees the
+    // code taken before it touches the key service: a second "create" of a transit key
+    // that exists succeeds in Vault, and destroying it after losing would shred the
+    // winner's key. The lock is transaction-scoped, so it is safe behind PgBouncer.
+    await client.query("SELECT pg_advisory_xact_lock(hashtextextended('strata.provision:' || $1, 0))", [request.code]);
+    const { rowCount } = await client.query('SELECT 1 FROM control.tenant WHERE code = $1', [request.code]);
+    if (rowCount) throw translateProvisionError({ code: SqlState.uniqueViolation }, request.code);
+
+    key = await deps.keys.createTenantKey(owner);
     const result = await createInTransaction(client, deps, owner, name, schemaName, key);
     await client.query('COMMIT');
 
@@ -63,7 +67,7 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
     return result;
   } catch (error) {
     await client.query('ROLLBACK');
-    await destroyUnusedKey(deps, owner, key.keyRef, log);
+    if (key) await destroyUnusedKey(deps, owner, key.keyRef, log);
 
     const translated = translateProvisionError(error, request.code);
     if (translated instanceof StrataError) {

@@ -9,9 +9,11 @@ import { contentMismatch, hashing } from './verifiedBody.ts';
 
 /** Azure allows 8 KB of metadata per blob; the rest is left for the SHA-256 and names. */
 const MAX_FULL_KEY_METADATA_BYTES = 7000;
-/** Block size and blocks in flight of a streamed upload; a block blob holds 50,000 blocks. */
+/** Smallest block of a streamed upload; larger bodies get larger blocks (blockBytesFor). */
 const BLOCK_BYTES = 8 * 1024 * 1024;
 const BLOCKS_IN_FLIGHT = 4;
+/** A block blob holds 50,000 blocks; the rest is a margin for a body that grew while read. */
+const MAX_BLOCKS = 45_000;
 
 /**
  * A Tier-2 store in an Azure Blob container, under an optional prefix. The SHA-256 is
@@ -46,8 +48,10 @@ export class AzureBlobStore implements Tier2Store {
     const blob = this.container.getBlockBlobClient(this.blobName(key));
     const written = hashing(body);
     try {
-      await blob.uploadStream(written, BLOCK_BYTES, BLOCKS_IN_FLIGHT, { metadata: metadataOf(options) });
+      await blob.uploadStream(written, blockBytesFor(options.sizeBytes), BLOCKS_IN_FLIGHT, { metadata: metadataOf(options) });
     } catch (error) {
+      // The upload may stop before reading the body to its end; close the source now.
+      body.destroy();
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
 
@@ -135,7 +139,16 @@ export class AzureBlobStore implements Tier2Store {
   }
 }
 
-/** The user metadata of a put: the SHA-256, and the full key when it fits. */
+/**
+ * Choose the block size for a body: 8 MiB, or more for bodies over about 350 GiB so the
+ * blob stays under 50,000 blocks. Up to BLOCKS_IN_FLIGHT blocks are held in memory.
+ */
+export function blockBytesFor(sizeBytes: number): number {
+  const mebibyte = 1024 * 1024;
+  return Math.max(BLOCK_BYTES, Math.ceil(sizeBytes / MAX_BLOCKS / mebibyte) * mebibyte);
+}
+
+/** Build the user metadata of a put: the SHA-256, and the full key when it fits. */
 function metadataOf(options: PutOptions): Record<string, string> {
   const fullKey = options.fullKey === undefined ? undefined : encodeFullKey(options.fullKey, MAX_FULL_KEY_METADATA_BYTES);
   // Azure metadata names must be C# identifiers, so no hyphen.

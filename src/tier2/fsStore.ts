@@ -36,7 +36,8 @@ interface ShaRecord {
  * other means, or a crash between writing the record and renaming the object, shows
  * no SHA-256 instead of a wrong one.
  *
- * NOTE: deletes and moves leave empty folders behind; listings skip them.
+ * NOTE: deletes and moves leave empty folders behind; listings skip them. A file whose
+ * name is not valid UTF-8 is not listed, because Node reads its name with U+FFFD.
  */
 export class FsStore implements Tier2Store {
   readonly kind = 'fs' as const;
@@ -75,11 +76,15 @@ export class FsStore implements Tier2Store {
   }
 
   async head(key: string): Promise<Tier2Object | null> {
-    const file = this.objectPath(key);
+    return this.describe(key, this.objectPath(key), this.recordPath(key));
+  }
+
+  /** Describe the file at `file`, with its SHA-256 record at `recordFile`; null when it is no file. */
+  private async describe(key: string, file: string, recordFile: string): Promise<Tier2Object | null> {
     const stats = await statOrNull(file);
     if (!stats || !stats.isFile()) return null;
 
-    const record = await this.readRecord(key);
+    const record = await this.readRecordAt(recordFile);
     const current = record && record.sizeBytes === Number(stats.size) && record.mtimeNs === stats.mtimeNs.toString();
     return {
       key,
@@ -118,7 +123,10 @@ export class FsStore implements Tier2Store {
         more = true;
         break;
       }
-      const object = await this.head(key);
+      // Files written by others may have names no key may have (a backslash, a control
+      // character), so listed names are described without the key checks.
+      const segments = key.split('/');
+      const object = await this.describe(key, path.join(this.root, ...segments), path.join(this.root, RECORD_FOLDER, ...segments));
       if (object) objects.push(object);
     }
     return { objects, nextToken: more ? objects[objects.length - 1]!.key : null };
@@ -178,9 +186,13 @@ export class FsStore implements Tier2Store {
     return path.join(this.root, RECORD_FOLDER, ...key.split('/'));
   }
 
-  private async readRecord(key: string): Promise<ShaRecord | null> {
+  private readRecord(key: string): Promise<ShaRecord | null> {
+    return this.readRecordAt(this.recordPath(key));
+  }
+
+  private async readRecordAt(recordFile: string): Promise<ShaRecord | null> {
     try {
-      return JSON.parse(await readFile(this.recordPath(key), 'utf8')) as ShaRecord;
+      return JSON.parse(await readFile(recordFile, 'utf8')) as ShaRecord;
     } catch (error) {
       // A missing record means the SHA-256 is unknown; so does a torn one, which a
       // crash while writing it cannot leave (it is renamed into place) but a full disk could.

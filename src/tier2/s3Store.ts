@@ -21,9 +21,11 @@ import { contentMismatch, hashing } from './verifiedBody.ts';
 
 /** S3 allows 2 KB of user metadata per object; the SHA-256 takes about 70 bytes of it. */
 const MAX_FULL_KEY_METADATA_BYTES = 1500;
-/** Parts of a multipart upload; S3 allows 10,000 parts, so one object may reach about 78 GiB. */
+/** Smallest part of a multipart upload; larger bodies get larger parts (partBytesFor). */
 const PART_BYTES = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT = 4;
+/** S3 allows 10,000 parts per upload; the rest is a margin for a body that grew while read. */
+const MAX_PARTS = 9000;
 /** CopyObject copies at most 5 GiB; larger objects are copied part by part. */
 const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
 const COPY_PART_BYTES = 512 * 1024 ** 2;
@@ -81,12 +83,14 @@ export class S3Store implements Tier2Store {
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.bucket, Key: name, Body: written, Metadata: metadataOf(options) },
-        partSize: PART_BYTES,
+        partSize: partBytesFor(options.sizeBytes),
         queueSize: PARTS_IN_FLIGHT,
         leavePartsOnError: false,
       });
       await upload.done();
     } catch (error) {
+      // The upload may stop before reading the body to its end; close the source now.
+      body.destroy();
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
 
@@ -190,10 +194,12 @@ export class S3Store implements Tier2Store {
     const sourceHead = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectName(fromKey) }));
     const target = { Bucket: this.bucket, Key: this.objectName(toKey) };
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ ...target, Metadata: sourceHead.Metadata }));
+    // A 5 TiB object, the S3 maximum, needs parts over 512 MiB to stay within 10,000 parts.
+    const partBytes = Math.max(this.copyPartBytes, Math.ceil(sizeBytes / MAX_PARTS));
     try {
       const parts = [];
-      for (let start = 0, number = 1; start < sizeBytes; start += this.copyPartBytes, number++) {
-        const end = Math.min(start + this.copyPartBytes, sizeBytes) - 1;
+      for (let start = 0, number = 1; start < sizeBytes; start += partBytes, number++) {
+        const end = Math.min(start + partBytes, sizeBytes) - 1;
         const result = await this.client.send(
           new UploadPartCopyCommand({ ...target, UploadId, PartNumber: number, CopySource: this.copySource(fromKey), CopySourceRange: `bytes=${start}-${end}` }),
         );
@@ -226,7 +232,16 @@ export class S3Store implements Tier2Store {
   }
 }
 
-/** The user metadata of a put: the SHA-256, and the full key when it fits. */
+/**
+ * Choose the part size for a body: 8 MiB, or more for bodies over about 70 GiB so the
+ * upload stays under S3's 10,000 parts. Up to PARTS_IN_FLIGHT parts are held in memory.
+ */
+export function partBytesFor(sizeBytes: number): number {
+  const mebibyte = 1024 * 1024;
+  return Math.max(PART_BYTES, Math.ceil(sizeBytes / MAX_PARTS / mebibyte) * mebibyte);
+}
+
+/** Build the user metadata of a put: the SHA-256, and the full key when it fits. */
 function metadataOf(options: PutOptions): Record<string, string> {
   const fullKey = options.fullKey === undefined ? undefined : encodeFullKey(options.fullKey, MAX_FULL_KEY_METADATA_BYTES);
   return { sha256: options.sha256.toLowerCase(), ...(fullKey ? { 'full-key': fullKey } : {}) };

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { decodeSegment, encodeSegment, parseTier2Key, tier2KeyFor, tier2SharePrefix, UnmappableFileError, type SourceFile } from '../../src/acting/tier2Key.ts';
+import { decodeSegment, encodeSegment, parseTier2Key, tier2KeyFor, tier2KeyOptionsFor, tier2SharePrefix, UnmappableFileError, type SourceFile } from '../../src/acting/tier2Key.ts';
 import { assertValidKey } from '../../src/tier2/objectKeys.ts';
 import { decodeListedKey } from '../../src/tier2/s3Store.ts';
 import { encodeNameBytes } from '../../src/wire/escapedName.ts';
@@ -152,6 +152,22 @@ describe('tier2KeyFor', () => {
     expect(long.hashed).to.equal(true);
     expect(short.hashed).to.equal(false);
     expect(parseTier2Key(long.fullKey)).to.deep.equal({ kind: 'path', ...posixFile(`${'\u00e9'.repeat(128)}.txt`) });
+  });
+
+  it('leaves room for the store prefix', () => {
+    const s3 = { kind: 's3', bucket: 'b', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 's', prefix: '/tenant/acme/' } as const;
+    expect(tier2KeyOptionsFor(s3)).to.deep.equal({ maxKeyBytes: 1024 - 'tenant/acme/'.length });
+    expect(tier2KeyOptionsFor({ kind: 'fs', root: '/mnt/tier2' })).to.deep.equal({ maxKeyBytes: 1024 });
+
+    const name = 'n'.repeat(900);
+    expect(tier2KeyFor(posixFile(name), tier2KeyOptionsFor({ kind: 'fs', root: '/x' })).hashed).to.equal(true);
+    // 1,019 bytes: under 1,024 but over 1,024 less the 12-byte prefix.
+    const dirPath = `/${'d'.repeat(200)}/${'e'.repeat(200)}/${'f'.repeat(200)}/${'g'.repeat(200)}`;
+    const plain = tier2KeyFor(posixFile('x'.repeat(200), dirPath), tier2KeyOptionsFor({ kind: 'fs', root: '/x' }));
+    const prefixed = tier2KeyFor(posixFile('x'.repeat(200), dirPath), tier2KeyOptionsFor(s3));
+    expect(Buffer.byteLength(plain.key)).to.equal(1019);
+    expect(plain.hashed).to.equal(false);
+    expect(prefixed.hashed).to.equal(true);
   });
 
   it('gives every key the share prefix', () => {

@@ -82,4 +82,18 @@ describe('chunk burst', () => {
     const again = await call(stack.api!.url, 'GET', `/v1/scans/${scanGuid}`, { token: tenant.agentToken });
     expect(again.body).to.deep.equal(view);
   });
+
+  it('answers doubled uploads without a 500', async () => {
+    for (let round = 0; round < 5; round++) {
+      const scanGuid = await openScan(stack.api!.url, tenant.agentToken);
+      const bodies = Array.from({ length: CHUNKS }, (_, seq) => HEADER + csvLines(chunkRows(seq)));
+      const uploads = bodies.flatMap((body, seq) => [seq, seq].map((same) => putChunk(stack.api!.url, tenant.agentToken, scanGuid, same, body)));
+
+      for (const result of await Promise.all(uploads)) {
+        const inFlight = result.status === 409 && result.body.error.code === 'CHUNK_IN_FLIGHT';
+        expect(result.status === 200 || inFlight, JSON.stringify(result.body)).to.equal(true);
+      }
+      expect(await storedRowCount(stack, 't_acme', scanGuid)).to.equal(CHUNKS * ROWS_PER_CHUNK);
+    }
+  });
 });

@@ -65,7 +65,18 @@ describe('strata target', () => {
 
     expect(result.code, result.stderr).to.equal(0);
     expect(result.stdout).to.contain('target of share Docs replaced');
+    expect(result.stderr).not.to.contain('warning');
     expect(await loadTarget(stack.services, tenant, 'Docs')).to.deep.include({ accessKeyId: 'AKIAFILE0001', secretAccessKey: 'file-secret' });
+  });
+
+  it('set warns of a readable credentials file', async () => {
+    const file = path.join(folder, 'open-credentials.json');
+    await writeFile(file, JSON.stringify({ accessKeyId: 'AKIAFILE0002', secretAccessKey: 'file-secret-2' }), { mode: 0o644 });
+    const result = await runStrata(stack, ['target', 'set', '--tenant', 'acme', '--share', 'Open', ...s3Args, '--credentials-file', file]);
+
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stderr).to.contain('can be read by other users');
+    expect(result.stderr).not.to.contain('file-secret-2');
   });
 
   it('set takes no credentials on argv', async () => {

@@ -44,9 +44,9 @@ describe('strata token', () => {
     const result = await runStrata(stack, ['token', 'list', '--tenant', 'acme']);
 
     expect(result.code, result.stderr).to.equal(0);
-    expect(result.stdout).to.match(/^id\s+name\s+scopes\s+state\s+created\s+expires\s+last used$/m);
+    expect(result.stdout).to.match(/^id\s+name\s+person\s+scopes\s+state\s+created\s+expires\s+last used$/m);
     expect(result.stdout).to.contain(uploadTokenId);
-    expect(result.stdout).to.match(new RegExp(`${uploadTokenId}\\s+site-2 agent\\s+upload,act\\s+active`));
+    expect(result.stdout).to.match(new RegExp(`${uploadTokenId}\\s+site-2 agent\\s+-\\s+upload,act\\s+active`));
     expect(result.stdout).not.to.contain(uploadToken);
     expect(result.stdout).not.to.contain(uploadToken.slice('strata_'.length, 20));
     expect(result.stdout).not.to.contain(hashToken(uploadToken).toString('hex'));
@@ -62,7 +62,7 @@ describe('strata token', () => {
     const again = await runStrata(stack, ['token', 'revoke', '--tenant', 'acme', '--id', uploadTokenId]);
     expect(again.stdout).to.contain('already revoked');
     const list = await runStrata(stack, ['token', 'list', '--tenant', 'acme']);
-    expect(list.stdout).to.match(new RegExp(`${uploadTokenId}\\s+site-2 agent\\s+upload,act\\s+revoked`));
+    expect(list.stdout).to.match(new RegExp(`${uploadTokenId}\\s+site-2 agent\\s+-\\s+upload,act\\s+revoked`));
 
     const audit = await stack.services.pool.query("SELECT action FROM control.audit_event WHERE details->>'tokenId' = $1 ORDER BY event_id", [uploadTokenId]);
     expect(audit.rows.map((row) => row.action)).to.deep.equal(['token.created', 'token.revoked']);

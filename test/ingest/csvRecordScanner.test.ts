@@ -3,8 +3,8 @@ import { CsvRecordScanner } from '../../src/ingest/csvRecordScanner.ts';
 import { StrataError } from '../../src/errors.ts';
 
 /** Feed `text` to a scanner in pieces of `size` bytes; return the records counted or the error. */
-function scan(text: string | Buffer, size: number, maxRows = 1000): { records?: number; error?: StrataError } {
-  const scanner = new CsvRecordScanner(maxRows);
+function scan(text: string | Buffer, size: number, maxRows = 1000, maxRecordBytes?: number): { records?: number; error?: StrataError } {
+  const scanner = new CsvRecordScanner(maxRows, maxRecordBytes);
   const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   const pieces: Buffer[] = [];
   for (let at = 0; at < bytes.length; at += size) pieces.push(bytes.subarray(at, at + size));
@@ -87,5 +87,25 @@ describe('CsvRecordScanner', () => {
   it('accepts multi-byte characters cut by every piece boundary', () => {
     const text = `${HEAD}"C:\\Données","漢字 😀 café",1\n`;
     for (const size of [1, 2, 3, 5]) expect(scan(text, size).records, `${size}-byte pieces`).to.equal(2);
+  });
+
+  it('rejects a record over the byte limit', () => {
+    for (const size of [1, 7, 64, 4096]) {
+      const long = scan(`a,b\n1,2\n${'x'.repeat(300)},2\n3,4\n`, size, 1000, 100);
+      expect(long.error?.code, `pieces of ${size}`).to.equal('LIMIT_EXCEEDED');
+      expect(long.error?.details.line, `pieces of ${size}`).to.equal(3);
+    }
+
+    const quoted = scan(`a,b\n"${'y\n'.repeat(100)}",2\n`, 16, 1000, 100);
+    expect(quoted.error?.code).to.equal('LIMIT_EXCEEDED');
+  });
+
+  it('accepts many records at the byte limit', () => {
+    const line = `${'x'.repeat(97)},2\n`;
+    for (const size of [5, 64, 4096]) {
+      expect(scan(`a,b\n${line.repeat(500)}`, size, 1000, 100).records, `pieces of ${size}`).to.equal(501);
+    }
+    const unquotedUnc = `\\\\srv\\share\\${'d'.repeat(60)},2\n`;
+    expect(scan(`a,b\n${unquotedUnc.repeat(500)}`, 4096, 1000, 100).records).to.equal(501);
   });
 });

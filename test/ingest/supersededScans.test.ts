@@ -107,4 +107,22 @@ describe('superseded scans', () => {
     );
     expect(rows[0].n).to.equal(1);
   });
+
+  it('fails an empty rescan of a share with files', async () => {
+    const first = await openScan(stack.api!.url, tenant.agentToken, { shareName: 'mounts' });
+    await uploadOne(first);
+    expect((await completeAndWait(stack.api!.url, tenant.agentToken, first, { chunkCount: 1, rowCount: 1 })).status).to.equal('OK');
+
+    const empty = await openScan(stack.api!.url, tenant.agentToken, { shareName: 'mounts' });
+    const view = await completeAndWait(stack.api!.url, tenant.agentToken, empty, { chunkCount: 0, rowCount: 0 });
+
+    expect(view.status).to.equal('FAILED');
+    expect((await scanRow(empty)).error).to.match(/^found no files where scan \d+ found 1; the share root may be unmounted/);
+    expect((await scanRow(first)).status).to.equal('OK');
+  });
+
+  it('accepts an empty first scan', async () => {
+    const empty = await openScan(stack.api!.url, tenant.agentToken, { shareName: 'fresh' });
+    expect((await completeAndWait(stack.api!.url, tenant.agentToken, empty, { chunkCount: 0, rowCount: 0 })).status).to.equal('OK');
+  });
 });

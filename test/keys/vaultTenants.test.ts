@@ -65,6 +65,23 @@ describe('tenant keys in Vault Transit', () => {
     assert.equal(tenants.length, 0, 'registry row left behind');
   }
 
+  it("keeps the winner's key in a race", async () => {
+    const results = await Promise.allSettled([createTenant(stack, 'vt_race'), createTenant(stack, 'vt_race')]);
+
+    const won = results.filter((result) => result.status === 'fulfilled');
+    const lost = results.filter((result) => result.status === 'rejected');
+    assert.equal(won.length, 1);
+    assert.equal(lost.length, 1);
+    assert.equal((lost[0] as PromiseRejectedResult).reason.code, 'TENANT_EXISTS');
+    assert.equal(server.keys.has('vt_race'), true, 'the winning tenant lost its transit key');
+
+    const winner = (won[0] as PromiseFulfilledResult<ProvisionedTenant>).value;
+    const sealed = await stack.services.deks.withDek(winner, (dek) => sealSecret(dek, winner.id, Buffer.from('still readable')));
+    stack.services.deks.evict(winner.id);
+    const opened = await stack.services.deks.withDek(winner, (dek) => openSecret(dek, winner.id, sealed));
+    assert.equal(opened.toString(), 'still readable');
+  });
+
   it('stores only wrapped key material', async () => {
     const tenant = await createTenant(stack, 'vt_wrapped');
     const row = await registryRow(tenant.id);

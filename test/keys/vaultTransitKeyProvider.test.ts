@@ -126,6 +126,18 @@ for (const kind of ['test server', 'real Vault'] as const) {
         if (!target.server) this.skip();
       });
 
+      it('reports a denied token as not ready', async () => {
+        const server = target.server!;
+        server.state.denied = [/^auth\/token\/lookup-self$/];
+        try {
+          const health = await provider.health();
+          assert.equal(health.status, 'denied');
+        } finally {
+          server.state.denied = [];
+        }
+        assert.deepEqual(await provider.health(), { status: 'ok' });
+      });
+
       it('fails closed when sealed at onboarding', async () => {
         const server = target.server!;
         const code = uniqueCode('kp_sealed');

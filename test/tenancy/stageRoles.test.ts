@@ -67,7 +67,7 @@ describe('stage role privileges', () => {
     ]);
   });
 
-  it('gives the sanitizer reads of every tenant table and audit inserts', async () => {
+  it('gives the sanitizer reads, inventory and state writes', async () => {
     expect(await privileges(Roles.sanitizer)).to.deep.equal([
       'audit_log:INSERT',
       'audit_log:SELECT',
@@ -75,8 +75,10 @@ describe('stage role privileges', () => {
       'file:SELECT',
       'ingest_chunk:SELECT',
       'scan:SELECT',
+      'tier2_inventory:INSERT',
       'tier2_inventory:SELECT',
       'tier_object:SELECT',
+      'tier_object:UPDATE',
     ]);
   });
 

@@ -85,4 +85,13 @@ describe('FsStore', () => {
       expect(windowsSegmentProblem(segment), segment).to.equal(undefined);
     }
   });
+
+  it('lists files with names no key may have', async () => {
+    await putBytes(store, 'share/a.txt', Buffer.from('a'));
+    await writeFile(path.join(root, 'share', 'back\\slash.txt'), 'written by another program');
+
+    const page = await store.list('share/', null);
+    expect(page.objects.map((object) => object.key)).to.deep.equal(['share/a.txt', 'share/back\\slash.txt']);
+    expect(page.objects[1]!.sha256).to.equal(undefined);
+  });
 });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { Tier2Error } from '../../src/tier2/errors.ts';
+import { blockBytesFor } from '../../src/tier2/azureBlobStore.ts';
 import { openTier2Store } from '../../src/tier2/openTier2Store.ts';
+import { partBytesFor } from '../../src/tier2/s3Store.ts';
 import { startAzurite, type AzuriteServer } from '../support/azurite.ts';
 import { startS3Server, type S3TestServer } from '../support/s3Server.ts';
 
@@ -62,5 +64,15 @@ describe('Tier-2 store errors', function () {
     expect(openTier2Store(s3.config).kind).to.equal('s3');
     expect(openTier2Store(azurite.config).kind).to.equal('azure');
     expect(openTier2Store({ kind: 'fs', root: '/tmp' }).kind).to.equal('fs');
+  });
+
+  it('sizes parts to the part limits', () => {
+    const mebibyte = 1024 * 1024;
+    expect(partBytesFor(0)).to.equal(8 * mebibyte);
+    expect(partBytesFor(50 * 1024 ** 3)).to.equal(8 * mebibyte);
+    expect(Math.ceil((1024 ** 4) / partBytesFor(1024 ** 4))).to.be.at.most(10_000);
+    expect(Math.ceil((5 * 1024 ** 4) / partBytesFor(5 * 1024 ** 4))).to.be.at.most(10_000);
+    expect(blockBytesFor(100 * 1024 ** 3)).to.equal(8 * mebibyte);
+    expect(Math.ceil((4 * 1024 ** 4) / blockBytesFor(4 * 1024 ** 4))).to.be.at.most(50_000);
   });
 });

@@ -21,6 +21,7 @@ import { cliBasics } from '../context.ts';
 import { MAX_AGE_SECONDS, parseDuration } from '../duration.ts';
 import { formatBytes, formatCount, formatTable, printable } from '../format.ts';
 import { migrateAll } from './migrate.ts';
+import { demoSanitizerReport } from './demoSanitizer.ts';
 import { formatPlanSummary } from './plan.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -34,7 +35,8 @@ Run Strata's main job end to end on one machine: start PostgreSQL (embedded, unl
 DATABASE_URL is set), migrate, create the tenant "demo", run the self-check of
 \`strata doctor\` (accepting a superuser login, with a warning), start the API and the
 workers, scan PATH with strata-agent, wait until the scan is ingested, plan the files
-not used (read or modified) for DURATION, and print the plan and an age histogram.
+not used (read or modified) for DURATION, and print the plan and an age histogram,
+then reconcile the plan and print the sanitizer's report.
 
 Options:
   --root PATH            tree to scan (default: this project's node_modules)
@@ -119,6 +121,9 @@ async function runMainJob(
       if (root === DEFAULT_ROOT) console.log('This node_modules was installed minutes ago; try --root with an older tree, such as /usr/share.');
       else console.log('Try a shorter --older-than, or a tree with files that were last read longer ago.');
     }
+
+    console.log('');
+    console.log(await demoSanitizerReport(services, tenant, 'demo', olderThanSeconds));
     return 0;
   } finally {
     await api.close();

@@ -4,9 +4,10 @@ import { assertSafeToServe } from '../../db/selfCheck/selfCheck.ts';
 import { startBoss } from '../../jobs/boss.ts';
 import { PgBossIngestQueue } from '../../jobs/pgBossIngestQueue.ts';
 import { registerWorkers } from '../../jobs/workers.ts';
-import { createLogger } from '../../log.ts';
+import { createLogger, type Logger } from '../../log.ts';
 import { openServices } from '../../services.ts';
 import { loadConfig } from '../../config.ts';
+import { targetStores } from '../../sanitize/targetStores.ts';
 import { parseCommand } from '../args.ts';
 
 export const apiUsage = `Usage: strata api
@@ -21,7 +22,8 @@ superuser login for development, with a warning.`;
 
 export const workerUsage = `Usage: strata worker
 
-Run the pg-boss job handlers (scan.finalize), finishing up to
+Run the pg-boss job handlers (scan.finalize, tier2.inventory, sanitize.reconcile,
+remediation.execute), finishing up to
 STRATA_FINALIZE_CONCURRENCY scans at once and keeping the last STRATA_SCAN_RETENTION
 OK scans per share. Stops cleanly on SIGTERM or SIGINT.
 
@@ -56,7 +58,16 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   const queue = new PgBossIngestQueue(boss);
 
   if (roles.worker) {
-    await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb, keys: { provider: () => services.keys, deks: services.deks } });
+    await registerWorkers({
+      boss,
+      pool: services.pool,
+      log,
+      finalizeConcurrency: config.finalizeConcurrency,
+      keepScans: config.scanRetention,
+      finalizeMemoryMb: config.finalizeMemoryMb,
+      keys: { provider: () => services.keys, deks: services.deks },
+      sanitize: { settings: config.sanitize, tier2Stores: targetStores(services), afterRemediationAction: exitAfter(config.sanitize.faultExitAfterActions, log) },
+    });
     log.info({ concurrency: config.finalizeConcurrency, scanRetention: config.scanRetention }, 'worker started');
   }
   const api = roles.api
@@ -70,6 +81,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
           keyHealth: () => services.keys.health(),
           acting: config.acting,
           deks: services.deks,
+          sanitize: config.sanitize,
         },
         config.httpHost,
         config.httpPort,
@@ -94,4 +106,21 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
 async function assertControlSchema(pool: import('pg').Pool): Promise<void> {
   const { rows } = await pool.query<{ present: boolean }>("SELECT to_regclass('control.tenant') IS NOT NULL AS present");
   if (!rows[0]?.present) throw new Error('the control schema is missing; run `strata migrate` first');
+}
+
+/**
+ * Build the fault hook of STRATA_FAULT_EXIT_AFTER_ACTIONS, which ends the process at
+ * once, as a kill would, after this many remediation actions are recorded. Returns
+ * undefined when the setting is off.
+ */
+function exitAfter(actions: number, log: Logger): ((recorded: number) => void) | undefined {
+  if (actions === 0) return undefined;
+  log.warn({ actions }, 'fault injection: this worker exits after recording that many remediation actions');
+  return (recorded) => {
+    if (recorded >= actions) {
+      log.warn({ recorded }, 'fault injection: exiting now');
+      log.flush();
+      process.exit(137);
+    }
+  };
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { listTargets, removeTarget, setTarget } from '../../acting/targets.ts';
 import { cliActor } from '../../control/audit.ts';
@@ -190,6 +190,9 @@ async function readCredentials(kind: TargetConfig['kind'], file: string | undefi
   }
 
   const source = file === '-' ? 'stdin' : file;
+  if (file !== '-' && process.platform !== 'win32' && ((await stat(file)).mode & 0o077) !== 0) {
+    console.error(`strata: warning: ${file} can be read by other users; keep credential files at mode 0600 and remove them after use`);
+  }
   const content = file === '-' ? await text(process.stdin) : await readFile(file, 'utf8');
   let parsed: unknown;
   try {

@@ -13,13 +13,13 @@ export const usage = `Usage: strata token <create|list|revoke> --tenant CODE [op
 API tokens of a tenant. A token is shown once, when it is created; only its SHA-256
 is stored. A revoked or expired token gets 401 from the API.
 
-  strata token create --tenant CODE --name NAME --scopes LIST [--expires DURATION]
+  strata token create --tenant CODE --name NAME --scopes LIST [--person WHO] [--expires DURATION]
   strata token list --tenant CODE
   strata token revoke --tenant CODE --id TOKEN_ID
 
 Run \`strata token <action> --help\` for each action's options.`;
 
-const createUsage = `Usage: strata token create --tenant CODE --name NAME --scopes LIST [--expires DURATION]
+const createUsage = `Usage: strata token create --tenant CODE --name NAME --scopes LIST [--person WHO] [--expires DURATION]
 
 Create a token and print it once (store it in the agent's token file).
 
@@ -28,12 +28,15 @@ Options:
   --name NAME           label shown by \`strata token list\` (1 to 100 characters)
   --scopes LIST         comma-separated scopes: ${TOKEN_SCOPES.join(', ')}
                         (an agent needs upload, act, inventory)
+  --person WHO          the person who holds the token, such as an e-mail address (1 to 200
+                        characters); admin tokens need one to request or approve remediation,
+                        and two approvals must come from two different people
   --expires DURATION    lifetime from now: 30d, 12w, 1y, 36h (units s, m, h, d, w, y; at most 10y);
                         without it the token does not expire`;
 
 const listUsage = `Usage: strata token list --tenant CODE
 
-List the tenant's tokens, newest first: id, name, scopes, state (active, expired,
+List the tenant's tokens, newest first: id, name, person, scopes, state (active, expired,
 revoked), created, expires and last used. Tokens themselves are never shown.
 
 Options:
@@ -65,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
 async function create(argv: string[]): Promise<number> {
   const options = parseCommand(
     argv,
-    { tenant: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, expires: { type: 'string' } },
+    { tenant: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, person: { type: 'string' }, expires: { type: 'string' } },
     createUsage,
   );
   const code = required(options.tenant, 'tenant', createUsage);
@@ -75,10 +78,12 @@ async function create(argv: string[]): Promise<number> {
 
   return withServices(async (services) => {
     const tenant = await requireTenant(services, code);
-    const issued = await createToken(services.pool, tenant, { name, scopes, expiresAt, actor: cliActor() });
+    const person = options.person ?? null;
+    const issued = await createToken(services.pool, tenant, { name, scopes, expiresAt, person, actor: cliActor() });
 
     const expiry = expiresAt ? `expires ${expiresAt.toISOString()}` : 'does not expire';
-    console.log(`token ${issued.id} "${name}" for tenant ${tenant.code}: scopes ${scopes.join(',')}; ${expiry}`);
+    const holder = person === null ? '' : ` held by ${person}`;
+    console.log(`token ${issued.id} "${name}"${holder} for tenant ${tenant.code}: scopes ${scopes.join(',')}; ${expiry}`);
     if (tenant.status !== 'ACTIVE') console.log(`note: tenant ${tenant.code} is ${tenant.status.toLowerCase()}; the API rejects its tokens with 403 until it is resumed`);
     console.log('token (shown once; store it in the agent\'s token file):');
     console.log(issued.token);
@@ -114,13 +119,14 @@ async function list(argv: string[]): Promise<number> {
     const rows = tokens.map((token) => [
       token.id,
       token.name,
+      token.person ?? '-',
       token.scopes.join(','),
       token.state,
       when(token.createdAt),
       when(token.expiresAt),
       when(token.lastUsedAt),
     ]);
-    console.log(formatTable(['id', 'name', 'scopes', 'state', 'created', 'expires', 'last used'], rows));
+    console.log(formatTable(['id', 'name', 'person', 'scopes', 'state', 'created', 'expires', 'last used'], rows));
     return 0;
   });
 }

@@ -55,3 +55,11 @@ export const PARTITIONS_LEFT_OVER = `
    WHERE share_name = $1 AND status IN ('FAILED', 'EXPIRED')
      AND to_regclass(format('%I.%I', current_schema(), 'file_s' || scan_id)) IS NOT NULL
    ORDER BY scan_id`;
+
+/** The share's (`$1`) latest OK scan with files, opened before scan `$2`. */
+export const PREVIOUS_NONEMPTY_SCAN = `
+  SELECT prev.scan_id, prev.file_count::text AS file_count FROM scan prev, scan this
+   WHERE this.scan_id = $2 AND prev.share_name = $1 AND prev.status = 'OK' AND prev.file_count > 0
+     AND (prev.opened_at, prev.scan_id) < (this.opened_at, this.scan_id)
+   ORDER BY prev.opened_at DESC, prev.scan_id DESC
+   LIMIT 1`;

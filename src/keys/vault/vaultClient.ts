@@ -62,6 +62,11 @@ export class VaultClient {
     return this.client.health({ standbyok: true });
   }
 
+  /** Look up the client's own token, logging in again first where AppRole allows; throws when Vault denies it. */
+  async checkToken(): Promise<void> {
+    await this.call('auth/token/lookup-self', () => this.client.tokenLookupSelf());
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.renewTimer);

@@ -1,5 +1,6 @@
 import type { VaultConfig } from '../../config.ts';
 import { StrataError } from '../../errors.ts';
+import { KeyServiceUnavailableError } from '../keyErrors.ts';
 import type { Logger } from '../../log.ts';
 import type { KeyProvider, KeyServiceHealth, KeyVersions, TenantKeyOwner, WrappedDek } from '../keyProvider.ts';
 import { VaultClient, type VaultResponse } from './vaultClient.ts';
@@ -116,9 +117,17 @@ export class VaultTransitKeyProvider implements KeyProvider {
       const body = await this.vault.health();
       if (body.initialized === false) return { status: 'uninitialized' };
       if (body.sealed) return { status: 'sealed' };
-      return { status: 'ok' };
     } catch (error) {
       return { status: 'unreachable', detail: classifyVaultError(error, 'sys/health').message };
+    }
+
+    // sys/health needs no token, so an expired or revoked token would still look healthy.
+    try {
+      await this.vault.checkToken();
+      return { status: 'ok' };
+    } catch (error) {
+      const failure = error instanceof KeyServiceUnavailableError ? error : classifyVaultError(error, 'auth/token/lookup-self');
+      return { status: failure instanceof KeyServiceUnavailableError && failure.reason === 'denied' ? 'denied' : 'unreachable', detail: failure.message };
     }
   }
 
@@ -141,6 +150,10 @@ export class VaultTransitKeyProvider implements KeyProvider {
    * is authoritative, and it must point into the configured mount: a registry row
    * cannot make this process use a key elsewhere in Vault.
    */
+  assertOwnsKeyRef(keyRef: string): void {
+    this.keyNameOf(keyRef);
+  }
+
   private keyNameOf(keyRef: string): string {
     const prefix = `${KEY_REF_PREFIX}${this.mount}/keys/`;
     const name = keyRef.startsWith(prefix) ? keyRef.slice(prefix.length) : '';
