@@ -10,6 +10,7 @@ import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { openTier2Store } from '../../src/tier2/openTier2Store.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import {
+  acceptedResults,
   expectAllOriginal,
   expectNothingLost,
   expireLeases,
@@ -91,6 +92,9 @@ describe('agent act and recall under kills', function () {
     const { states, duplicates } = await tierStates(stack, tenant, share);
     expect(states).to.deep.equal({ STUBBED: files.length });
     expect(duplicates).to.equal(0);
+    const stubbedResults = await acceptedResults(stack, tenant, share, 'STUBBED');
+    expect(stubbedResults).to.have.length(files.length);
+    expect(stubbedResults.every((count) => count === 1)).to.equal(true);
   });
 
   it('recall killed mid-copy and after restore', async function () {
@@ -105,5 +109,8 @@ describe('agent act and recall under kills', function () {
     await expectAllOriginal(files);
     const { states } = await tierStates(stack, tenant, share);
     expect(states).to.deep.equal({ REHYDRATED: files.length });
+    const rehydratedResults = await acceptedResults(stack, tenant, share, 'REHYDRATED');
+    expect(rehydratedResults).to.have.length(files.length);
+    expect(rehydratedResults.every((count) => count === 1)).to.equal(true);
   });
 });

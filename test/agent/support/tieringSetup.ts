@@ -144,3 +144,12 @@ export async function expireLeases(stack: Stack, tenant: ProvisionedTenant, shar
     [share],
   );
 }
+
+/** Counts, per tier object of the share, the accepted results with `outcome` in the server's result log. */
+export async function acceptedResults(stack: Stack, tenant: ProvisionedTenant, share: string, outcome: string): Promise<number[]> {
+  const { rows } = await stack.services.pool.query<{ count: string }>(
+    `SELECT count(*) AS count FROM ${tenant.schemaName}.tier_result_log WHERE share_name = $1 AND outcome = $2 GROUP BY tier_id`,
+    [share, outcome],
+  );
+  return rows.map((row) => Number(row.count));
+}
