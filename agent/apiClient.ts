@@ -1,6 +1,7 @@
 /**
- * HTTP client for the scan endpoints of the Strata API. Every call is retried with
- * backoff on network errors, timeouts and the statuses the contract marks retryable.
+ * HTTP client for the scan, inventory and acting endpoints of the Strata API. Every call
+ * is retried with backoff on network errors, timeouts and the statuses the contract
+ * marks retryable.
  */
 import { openAsBlob } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +22,12 @@ import {
   type InventoryStatus,
   type OpenInventoryRequest,
 } from '../src/wire/inventory.ts';
+import type {
+  ActionResult,
+  ActionResultBatchResponse,
+  ClaimRequest,
+  ClaimResponse,
+} from '../src/wire/acting.ts';
 import type { ChunkFile } from './chunkWriter.ts';
 import { backoffDelayMs, parseRetryAfterMs, type RetryPolicy } from './retry.ts';
 
@@ -191,6 +198,44 @@ export class ApiClient {
     });
   }
 
+  /** Claims up to `request.max` actions of one share, leased to this agent. */
+  async claimActions(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse> {
+    return this.#send<ClaimResponse>({
+      method: 'POST',
+      path: 'v1/actions/claim',
+      body: jsonBody(request),
+      action: `claiming ${request.kind} actions of share ${request.share}`,
+      logFields: { share: request.share, kind: request.kind },
+      signal,
+    });
+  }
+
+  /**
+   * Reports the results of several actions at once. Repeating a batch is safe: the server
+   * fences each result by its action's token.
+   */
+  async reportResults(results: ActionResult[], signal?: AbortSignal): Promise<ActionResultBatchResponse> {
+    return this.#send<ActionResultBatchResponse>({
+      method: 'POST',
+      path: 'v1/actions/results',
+      body: jsonBody({ results }),
+      action: `reporting ${results.length} action results`,
+      logFields: { results: results.length },
+      signal,
+    });
+  }
+
+  /** Reads the share's Tier-2 target with its credentials; the caller keeps it in memory only. */
+  async getShareTarget(share: string, signal?: AbortSignal): Promise<unknown> {
+    return this.#send<unknown>({
+      method: 'GET',
+      path: `v1/shares/${encodeURIComponent(share)}/target`,
+      action: `reading the Tier-2 target of share ${share}`,
+      logFields: { share },
+      signal,
+    });
+  }
+
   /** Sends a request, retrying as the contract allows, and returns the parsed JSON response body. */
   async #send<T>(spec: RequestSpec): Promise<T> {
     const url = new URL(spec.path, this.#baseUrl);
@@ -314,7 +359,7 @@ function describeRejection(action: string, status: number, details: ErrorDetails
   }
 
   if (status === 401 || status === 403) {
-    message += ". Check that the token file contains a valid, unexpired token of this tenant with the upload scope.";
+    message += '. Check that the token file contains a valid, unexpired token of this tenant with the scope the command needs (upload for scans, act for act and recall).';
   } else if (status >= 300 && status < 400) {
     message += '. The agent does not follow redirects; pass the final API URL as --server.';
   }

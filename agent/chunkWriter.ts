@@ -9,12 +9,16 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, type Gzip } from 'node:zlib';
 
-import { REQUIRED_CHUNK_COLUMNS } from '../src/wire/contract.ts';
+import { OPTIONAL_CHUNK_COLUMNS, REQUIRED_CHUNK_COLUMNS } from '../src/wire/contract.ts';
 import { syncFile, syncFolder } from './durableFile.ts';
 import type { FileRecord } from './walk.ts';
 
-/** Header line of every chunk; the row writer below emits the columns in this order. */
-export const CHUNK_HEADER = REQUIRED_CHUNK_COLUMNS.join(',');
+/**
+ * Header line of every chunk; the row writer below emits the columns in this order. The
+ * file id lets the acting stage see that a file was replaced since the scan, and the
+ * attributes mark stubs so that they are never planned again.
+ */
+export const CHUNK_HEADER = [...REQUIRED_CHUNK_COLUMNS, ...OPTIONAL_CHUNK_COLUMNS].join(',');
 
 /** A finished chunk file, ready to upload. */
 export interface ChunkFile {
@@ -60,7 +64,7 @@ export function formatCsvRow(record: FileRecord): string {
   // scanner benchmark counts it.
   return (
     `${quoteCsvText(record.dirPath)},${quoteCsvText(record.name)},${record.sizeBytes},` +
-    `${record.atimeUnix},${record.mtimeUnix},${record.ctimeUnix}\n`
+    `${record.atimeUnix},${record.mtimeUnix},${record.ctimeUnix},${record.fileId},${record.attributes ?? ''}\n`
   );
 }
 

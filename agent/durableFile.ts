@@ -16,7 +16,7 @@ export async function writeFileDurably(filePath: string, content: string): Promi
  * Flushes a folder's entries, so that a rename into it survives a power loss. Windows
  * cannot open a folder for this, and NTFS journals renames itself, so it is skipped there.
  */
-export async function syncFolder(folder: string): Promise<void> {
+export async function syncFolder(folder: string | Buffer): Promise<void> {
   if (process.platform === 'win32') {
     return;
   }

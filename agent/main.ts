@@ -20,6 +20,7 @@ import {
 import { ProgressDisplay } from './progress.ts';
 import { runInventoryCommand } from './inventoryCommand.ts';
 import { runResumeCommand } from './resumeCommand.ts';
+import { runActCommand, runRecallCommand } from './tiering/tieringCommand.ts';
 import { describeFailure, formatSummaryLine } from './summaryLine.ts';
 import { ScanFailedError, runScan, type ScanSummary } from './runScan.ts';
 import {
@@ -45,9 +46,11 @@ export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './cliArgs.ts';
 const PROGRAM_USAGE = `Usage: strata-agent <command> [options]
 
 Commands:
-  scan    Walk a share read-only and upload its file list to Strata as one scan.
-  resume  Finish scans whose agent was killed: upload the chunks left in the spool
-          folder, complete the scans, and remove their spool folders.
+  scan       Walk a share read-only and upload its file list to Strata as one scan.
+  resume     Finish scans whose agent was killed: upload the chunks left in the spool
+             folder, complete the scans, and remove their spool folders.
+  act        Move the share's planned files to Tier-2 and leave stubs in their place.
+  recall     Bring stubbed files back from Tier-2.
   inventory  List a filesystem or SMB Tier-2 root and upload the listing.
 
 Run 'strata-agent <command> --help' for the options of a command.
@@ -135,6 +138,8 @@ export async function main(
   const commands: Record<string, (args: string[], streams: CliStreams) => Promise<number>> = {
     scan: runScanCommand,
     resume: runResumeCommand,
+    act: runActCommand,
+    recall: runRecallCommand,
     inventory: runInventoryCommand,
   };
   const run = commands[command];

@@ -60,19 +60,22 @@ export function formatProgressLine(progress: ScanProgress): string {
  * Shows the latest progress on a stream: on a terminal one line redrawn in place every
  * 500 ms, otherwise a new line every 10 s.
  */
-export class ProgressDisplay {
+export class ProgressDisplay<T = ScanProgress> {
   readonly #stream: NodeJS.WriteStream;
   readonly #isTty: boolean;
-  #latest: ScanProgress | undefined;
+  readonly #format: (progress: T) => string;
+  #latest: T | undefined;
   #timer: NodeJS.Timeout | undefined;
   #drawn = false;
 
-  constructor(stream: NodeJS.WriteStream) {
+  /** `format` turns a snapshot into one line; the default formats a scan's progress. */
+  constructor(stream: NodeJS.WriteStream, format?: (progress: T) => string) {
     this.#stream = stream;
+    this.#format = format ?? (formatProgressLine as unknown as (progress: T) => string);
     this.#isTty = stream.isTTY === true;
   }
 
-  update(progress: ScanProgress): void {
+  update(progress: T): void {
     this.#latest = progress;
   }
 
@@ -97,7 +100,7 @@ export class ProgressDisplay {
     if (this.#latest === undefined) {
       return;
     }
-    const line = formatProgressLine(this.#latest);
+    const line = this.#format(this.#latest);
     if (this.#isTty) {
       // \r returns to the line start and ESC [K clears what a longer earlier line left.
       this.#stream.write(`\r${line}\x1b[K`);

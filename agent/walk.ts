@@ -15,6 +15,8 @@ import type { Logger } from 'pino';
 
 import { readEntryName, type EntryName } from './escapedName.ts';
 import { childFsPath, childWalkDir, fsPathPrefix, rootWalkDir, type WalkDir } from './nativePath.ts';
+import { isAgentTempName } from './tiering/tempNames.ts';
+import { hasStubMagicSync, mayBeStub, OFFLINE_ATTRIBUTE } from './tiering/stub.ts';
 
 /** One regular file: a row of a chunk. Times are whole Unix seconds, rounded down. */
 export interface FileRecord {
@@ -27,6 +29,10 @@ export interface FileRecord {
   mtimeUnix: bigint;
   /** Creation time on Windows, inode change time elsewhere. */
   ctimeUnix: bigint;
+  /** File id: the NTFS file reference number on Windows, the inode number elsewhere (the `frn` column). */
+  fileId: bigint;
+  /** Win32 attribute bits the agent reports: OFFLINE_ATTRIBUTE for a Strata stub, else undefined. */
+  attributes: number | undefined;
 }
 
 /** Running totals of one walk, updated in place so progress reports can read them. */
@@ -285,6 +291,11 @@ export class TreeWalker {
     subdirs: WalkDir[],
   ): void {
     if (stats.isFile()) {
+      // A stub or recall left half-done by a killed agent is the agent's own file, not the share's.
+      if (isAgentTempName(name)) {
+        this.counters.skipped++;
+        return;
+      }
       this.counters.files++;
       this.counters.bytes += stats.size;
       const changeNs = this.#useBirthtime ? stats.birthtimeNs : stats.ctimeNs;
@@ -295,6 +306,10 @@ export class TreeWalker {
         atimeUnix: floorToSeconds(stats.atimeNs),
         mtimeUnix: floorToSeconds(stats.mtimeNs),
         ctimeUnix: floorToSeconds(changeNs),
+        fileId: stats.ino,
+
+        // Only files of the stub's exact size are opened, so a scan reads almost no content.
+        attributes: mayBeStub(stats.size) && hasStubMagicSync(fsPath) ? OFFLINE_ATTRIBUTE : undefined,
       });
     } else if (stats.isDirectory()) {
       // The folder listing did not report a type for this entry, or the entry was

@@ -15,6 +15,8 @@ function record(name: string, overrides: Partial<FileRecord> = {}): FileRecord {
     atimeUnix: 1_700_000_001n,
     mtimeUnix: 1_700_000_002n,
     ctimeUnix: 1_700_000_003n,
+    fileId: 77n,
+    attributes: undefined,
     ...overrides,
   };
 }
@@ -33,7 +35,13 @@ describe('agent chunk writer', function () {
   it('row quotes text and doubles quotes', function () {
     const row = formatCsvRow(record('say "hi", ok.txt', { dirPath: 'D:\\Shares\\x' }));
 
-    expect(row).to.equal('"D:\\Shares\\x","say ""hi"", ok.txt",42,1700000001,1700000002,1700000003\n');
+    expect(row).to.equal('"D:\\Shares\\x","say ""hi"", ok.txt",42,1700000001,1700000002,1700000003,77,\n');
+  });
+
+  it('row carries the offline bit of a stub', function () {
+    const row = formatCsvRow(record('tiered.doc', { attributes: 0x1000 }));
+
+    expect(row).to.equal('"/srv/share","tiered.doc",42,1700000001,1700000002,1700000003,77,4096\n');
   });
 
   it('row keeps sizes beyond 2^53 exact', function () {
@@ -53,9 +61,9 @@ describe('agent chunk writer', function () {
     expect(chunks).to.have.length(1);
     const text = gunzipText(await readFile(chunks[0]!.path));
     expect(text).to.equal(
-      'dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix\n' +
-        '"/srv/share","a.txt",42,1700000001,1700000002,1700000003\n' +
-        '"/srv/share","line\nfeed.txt",42,1700000001,1700000002,1700000003\n',
+      'dir_path,name,size_bytes,atime_unix,mtime_unix,ctime_unix,frn,attributes\n' +
+        '"/srv/share","a.txt",42,1700000001,1700000002,1700000003,77,\n' +
+        '"/srv/share","line\nfeed.txt",42,1700000001,1700000002,1700000003,77,\n',
     );
     expect(text).not.to.contain('\r');
   });

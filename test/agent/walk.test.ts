@@ -120,7 +120,7 @@ describe('agent walk and chunk writer', function () {
       expect(rows.length).to.equal(chunk.rows);
 
       for (const row of rows) {
-        expect(row.quoted).to.deep.equal([true, true, false, false, false, false]);
+        expect(row.quoted).to.deep.equal([true, true, false, false, false, false, false, false]);
         const [dirPath, name, size, atime, mtime, ctime] = row.values as [string, string, string, string, string, string];
         scanned.push({ dirPath, name, size: Number(size), mtime: Number(mtime) });
 

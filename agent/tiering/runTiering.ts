@@ -1,0 +1,83 @@
+/**
+ * One run of `strata-agent act` or `strata-agent recall`: read the share's Tier-2
+ * target, open its store, and work through the claimed actions.
+ */
+import type { Logger } from 'pino';
+
+import type { ActionKind } from '../../src/wire/acting.ts';
+import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
+import { ApiClient } from '../apiClient.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../scanOptions.ts';
+import { recallFile } from './recallFile.ts';
+import { runActions, type ActionProgress } from './runActions.ts';
+import { FolderSyncer } from './folderSyncer.ts';
+import { openTargetStore } from './targetStore.ts';
+import { tierFile } from './tierFile.ts';
+
+/**
+ * Files worked on at once by default. Each file waits mostly on disk and Tier-2 I/O, so
+ * several in flight keep a file server's disks and the network busy without flooding
+ * either.
+ */
+export const DEFAULT_FILE_CONCURRENCY = 8;
+
+/** Actions asked for per claim by default: enough that claims cost little per file. */
+export const DEFAULT_CLAIM_BATCH = 64;
+
+export interface TieringOptions {
+  serverUrl: string;
+  /** Bearer token with the `act` scope; never logged. */
+  token: string;
+  share: string;
+  kind: ActionKind;
+  /** Recall only: glob over the full source path, `*` within a segment and `**` across. */
+  pattern?: string;
+  concurrency?: number;
+  claimBatch?: number;
+  leaseSeconds?: number;
+  /** Stop after this many claimed actions. */
+  maxActions?: number;
+  retry?: Partial<RetryPolicy>;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (progress: ActionProgress) => void;
+  /** Opens the store of the share's target; tests pass their own. */
+  openStore?: (target: unknown) => Tier2Store;
+}
+
+/** Runs act or recall until the server has no more actions of the kind for the share. */
+export async function runTiering(options: TieringOptions): Promise<ActionProgress> {
+  const logger = options.logger.child({ share: options.share, kind: options.kind });
+  const client = new ApiClient({
+    serverUrl: options.serverUrl,
+    token: options.token,
+    retry: { ...DEFAULT_RETRY_POLICY, ...options.retry },
+    requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    logger,
+  });
+
+  // The target carries credentials: it stays in memory and is never logged.
+  const target = await client.getShareTarget(options.share, options.signal);
+  const store = (options.openStore ?? openTargetStore)(target);
+  logger.info({ targetKind: store.kind }, 'Opened the share\'s Tier-2 target');
+
+  const context = { store, logger, folders: new FolderSyncer() };
+  const handle = options.kind === 'tier' ? tierFile : recallFile;
+  const progress = await runActions({
+    source: client,
+    share: options.share,
+    kind: options.kind,
+    pattern: options.pattern,
+    concurrency: options.concurrency ?? DEFAULT_FILE_CONCURRENCY,
+    claimBatch: options.claimBatch ?? DEFAULT_CLAIM_BATCH,
+    leaseSeconds: options.leaseSeconds,
+    maxActions: options.maxActions,
+    handle: (action) => handle(action, context),
+    logger,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
+  logger.info({ ...progress.outcomes, rejected: progress.rejected }, 'Finished');
+  return progress;
+}

@@ -1,0 +1,299 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { lstatSync } from 'node:fs';
+import { chmod, mkdir, rename, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+
+import { FolderSyncer } from '../../agent/tiering/folderSyncer.ts';
+import { recallFile } from '../../agent/tiering/recallFile.ts';
+import { parseStub, STUB_SIZE_BYTES } from '../../agent/tiering/stub.ts';
+import { tempNameFor } from '../../agent/tiering/tempNames.ts';
+import { IN_MEMORY_MAX_BYTES, tierFile, type TierContext } from '../../agent/tiering/tierFile.ts';
+import type { ClaimedAction } from '../../src/wire/acting.ts';
+import { claimFor } from './support/claimDouble.ts';
+import { CountingFsStore } from './support/countingStore.ts';
+
+const logger = pino({ level: 'silent' });
+
+function sha256(content: Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** Builds a claim for the file at `filePath` as a scan would report it now. */
+function claimOnDisk(filePath: string | Buffer, dirPath: string, name: string, overrides: Partial<ClaimedAction> = {}): ClaimedAction {
+  const stats = lstatSync(filePath, { bigint: true });
+  return claimFor(dirPath, name, { sizeBytes: Number(stats.size), mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() }, overrides);
+}
+
+describe('agent tiering of one file', function () {
+  let root: string;
+  let share: string;
+  let context: TierContext & { store: CountingFsStore };
+
+  beforeEach(async function () {
+    root = await mkdtemp(path.join(os.tmpdir(), 'strata-tier-'));
+    share = path.join(root, 'share');
+    await mkdir(share);
+    context = { store: new CountingFsStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer() };
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'passed') {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  async function makeFile(name: string, content: Buffer, mtimeUnix = 1_600_000_000): Promise<string> {
+    const filePath = path.join(share, name);
+    await writeFile(filePath, content);
+    await chmod(filePath, 0o640);
+    await utimes(filePath, 1_600_000_100, mtimeUnix);
+    return filePath;
+  }
+
+  it('replaces a file by a stub of a verified copy', async function () {
+    const content = Buffer.from('cold data '.repeat(1000));
+    const filePath = await makeFile('report.pdf', content);
+    const action = claimOnDisk(filePath, share, 'report.pdf');
+
+    const result = await tierFile(action, context);
+
+    expect(result).to.deep.equal({ id: action.id, fence: '1', outcome: 'STUBBED', sha256: sha256(content), sizeBytes: content.length });
+    const stubBytes = await readFile(filePath);
+    expect(stubBytes.length).to.equal(STUB_SIZE_BYTES);
+    const stub = parseStub(stubBytes);
+    expect(stub).to.include({ kind: 'fs', key: action.tier2Key, size: content.length, sha256: sha256(content), mtimeUnix: 1_600_000_000 });
+    const stored = await readFile(path.join(context.store.folder, ...action.tier2Key.split('/')));
+    expect(stored.equals(content)).to.equal(true);
+  });
+
+  it('stub keeps mode and times', async function () {
+    const filePath = await makeFile('keep.txt', Buffer.from('x'.repeat(5000)), 1_500_000_000);
+
+    await tierFile(claimOnDisk(filePath, share, 'keep.txt'), context);
+
+    const stats = await stat(filePath);
+    expect(stats.mode & 0o7777).to.equal(0o640);
+    expect(Math.floor(stats.mtimeMs / 1000)).to.equal(1_500_000_000);
+    expect(Math.floor(stats.atimeMs / 1000)).to.equal(1_600_000_100);
+    expect(await readdir(share)).to.deep.equal(['keep.txt']);
+  });
+
+  it('large file is streamed twice and verified', async function () {
+    const content = Buffer.alloc(IN_MEMORY_MAX_BYTES + 1_000_000);
+    for (let i = 0; i < content.length; i += 4096) {
+      content.writeUInt32LE(i, i);
+    }
+    const filePath = await makeFile('big.bin', content);
+
+    const result = await tierFile(claimOnDisk(filePath, share, 'big.bin'), context);
+
+    expect(result.outcome).to.equal('STUBBED');
+    expect(result.sha256).to.equal(sha256(content));
+  });
+
+  it('file changed since scan is STALE', async function () {
+    const filePath = await makeFile('moving.txt', Buffer.from('before'));
+    const action = claimOnDisk(filePath, share, 'moving.txt');
+    await writeFile(filePath, Buffer.from('after, and longer'));
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('STALE');
+    expect(result.error).to.match(/size changed/);
+    expect((await readFile(filePath)).toString()).to.equal('after, and longer');
+    expect(context.store.puts).to.equal(0);
+  });
+
+  it('stale file loses a leftover temporary stub', async function () {
+    const filePath = await makeFile('edited.txt', Buffer.from('v1'));
+    const action = claimOnDisk(filePath, share, 'edited.txt');
+    const leftover = path.join(share, tempNameFor('stub', Buffer.from('edited.txt')));
+    await writeFile(leftover, 'stub of a killed run');
+    await writeFile(filePath, 'version 2');
+
+    expect((await tierFile(action, context)).outcome).to.equal('STALE');
+    expect(await readdir(share)).to.deep.equal(['edited.txt']);
+  });
+
+  it('mtime changed since scan is STALE', async function () {
+    const filePath = await makeFile('touched.txt', Buffer.from('same size'));
+    const action = claimOnDisk(filePath, share, 'touched.txt');
+    await utimes(filePath, 1_600_000_100, 1_600_000_000 + 600);
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('STALE');
+    expect(result.error).to.match(/modification time changed/);
+  });
+
+  it('mtime moved by one hour is not a change', async function () {
+    const filePath = await makeFile('fat.txt', Buffer.from('on a FAT volume'));
+    const action = claimOnDisk(filePath, share, 'fat.txt', {});
+    action.mtimeUnix -= 3600;
+
+    expect((await tierFile(action, context)).outcome).to.equal('STUBBED');
+  });
+
+  it('replaced file is STALE', async function () {
+    const filePath = await makeFile('swapped.txt', Buffer.from('original'));
+    const action = claimOnDisk(filePath, share, 'swapped.txt');
+    // Written beside it and renamed over it, so the new file cannot reuse the inode.
+    await makeFile('swapped.tmp', Buffer.from('imposter'));
+    await rename(path.join(share, 'swapped.tmp'), filePath);
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('STALE');
+    expect(result.error).to.match(/file id changed/);
+  });
+
+  it('missing file is STALE', async function () {
+    const action = claimFor(share, 'gone.txt', { sizeBytes: 3, mtimeUnix: 1, fileId: null });
+
+    expect((await tierFile(action, context)).outcome).to.equal('STALE');
+  });
+
+  it('existing stub of the key is STUBBED without copying', async function () {
+    const content = Buffer.from('tiered before the crash');
+    const filePath = await makeFile('again.txt', content);
+    const action = claimOnDisk(filePath, share, 'again.txt');
+    await tierFile(action, context);
+    const putsBefore = context.store.puts;
+
+    const rerun = await tierFile({ ...action, fence: '2' }, context);
+
+    expect(rerun).to.deep.equal({ id: action.id, fence: '2', outcome: 'STUBBED', sha256: sha256(content), sizeBytes: content.length });
+    expect(context.store.puts).to.equal(putsBefore);
+  });
+
+  it('stub of another key is STALE', async function () {
+    const filePath = await makeFile('other.txt', Buffer.from('content'));
+    const action = claimOnDisk(filePath, share, 'other.txt');
+    await tierFile(action, context);
+
+    const result = await tierFile({ ...action, tier2Key: 'share/elsewhere/other.txt' }, context);
+
+    expect(result.outcome).to.equal('STALE');
+    expect(result.error).to.match(/another Tier-2 object/);
+  });
+
+  it('stub whose object is missing is FAILED', async function () {
+    const filePath = await makeFile('orphan.txt', Buffer.from('content'));
+    const action = claimOnDisk(filePath, share, 'orphan.txt');
+    await tierFile(action, context);
+    await context.store.delete(action.tier2Key);
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect(parseStub(await readFile(filePath))).to.not.equal(undefined);
+  });
+
+  it('key too long for a stub is FAILED first', async function () {
+    const filePath = await makeFile('deep.txt', Buffer.from('kept'));
+    const action = claimOnDisk(filePath, share, 'deep.txt', { tier2Key: `share/${'x'.repeat(4100)}` });
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect(result.error).to.match(/more than the stub size/);
+    expect(context.store.puts).to.equal(0);
+    expect((await readFile(filePath)).toString()).to.equal('kept');
+  });
+
+  it('hard-linked file is FAILED and kept', async function () {
+    const filePath = await makeFile('linked.txt', Buffer.from('two names'));
+    const { link } = await import('node:fs/promises');
+    await link(filePath, path.join(share, 'second-name.txt'));
+
+    const result = await tierFile(claimOnDisk(filePath, share, 'linked.txt'), context);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect((await readFile(filePath)).toString()).to.equal('two names');
+  });
+
+  it('acts on one of notes, notes. and notes only', async function () {
+    const names = ['notes', 'notes.', 'notes '];
+    for (const name of names) {
+      await makeFile(name, Buffer.from(`content of [${name}]`));
+    }
+
+    const result = await tierFile(claimOnDisk(path.join(share, 'notes.'), share, 'notes.'), context);
+
+    expect(result.outcome).to.equal('STUBBED');
+    expect((await readFile(path.join(share, 'notes'))).toString()).to.equal('content of [notes]');
+    expect((await readFile(path.join(share, 'notes '))).toString()).to.equal('content of [notes ]');
+    expect(parseStub(await readFile(path.join(share, 'notes.')))).to.not.equal(undefined);
+  });
+
+  it('tiers a name that is not UTF-8', async function () {
+    const rawName = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]);
+    const filePath = Buffer.concat([Buffer.from(`${share}/`), rawName]);
+    await writeFile(filePath, 'latin-1 name');
+    const action = claimOnDisk(filePath, share, '/caf%E9.txt');
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('STUBBED');
+    expect(parseStub(await readFile(filePath))?.key).to.equal(action.tier2Key);
+  });
+
+  describe('recall', function () {
+    async function tierForRecall(name: string, content: Buffer): Promise<{ filePath: string; recall: ClaimedAction }> {
+      const filePath = await makeFile(name, content, 1_400_000_000);
+      const action = claimOnDisk(filePath, share, name);
+      const tiered = await tierFile(action, context);
+      expect(tiered.outcome).to.equal('STUBBED');
+      return { filePath, recall: { ...action, kind: 'recall', fence: '3', sha256: tiered.sha256! } };
+    }
+
+    it('restores exact bytes, mode and mtime', async function () {
+      const content = Buffer.from('bring me back '.repeat(3000));
+      const { filePath, recall } = await tierForRecall('back.txt', content);
+
+      const result = await recallFile(recall, context);
+
+      expect(result).to.deep.equal({ id: recall.id, fence: '3', outcome: 'REHYDRATED', sha256: sha256(content), sizeBytes: content.length });
+      expect((await readFile(filePath)).equals(content)).to.equal(true);
+      const stats = await stat(filePath);
+      expect(Math.floor(stats.mtimeMs / 1000)).to.equal(1_400_000_000);
+      expect(stats.mode & 0o7777).to.equal(0o640);
+      expect(await readdir(share)).to.deep.equal(['back.txt']);
+    });
+
+    it('restored but unreported file is REHYDRATED', async function () {
+      const content = Buffer.from('restored before the crash');
+      const { recall } = await tierForRecall('twice.txt', content);
+      await recallFile(recall, context);
+
+      const rerun = await recallFile(recall, context);
+
+      expect(rerun.outcome).to.equal('REHYDRATED');
+      expect(rerun.sha256).to.equal(sha256(content));
+    });
+
+    it('corrupt Tier-2 object keeps the stub', async function () {
+      const { filePath, recall } = await tierForRecall('corrupt.txt', Buffer.from('original bytes'));
+      await writeFile(path.join(context.store.folder, ...recall.tier2Key.split('/')), 'original byteZ');
+
+      const result = await recallFile(recall, context);
+
+      expect(result.outcome).to.equal('FAILED');
+      expect(parseStub(await readFile(filePath))).to.not.equal(undefined);
+      expect(await readdir(share)).to.deep.equal(['corrupt.txt']);
+    });
+
+    it('file replaced by the user is STALE', async function () {
+      const { filePath, recall } = await tierForRecall('mine.txt', Buffer.from('tiered'));
+      await writeFile(filePath, 'new work');
+
+      const result = await recallFile(recall, context);
+
+      expect(result.outcome).to.equal('STALE');
+      expect((await readFile(filePath)).toString()).to.equal('new work');
+    });
+  });
+});
