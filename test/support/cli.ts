@@ -16,7 +16,7 @@ export interface CliResult {
  * (not a terminal) unless `terminal` is set: then the command runs under `script`,
  * which gives it a pseudo-terminal, and stdout and stderr arrive mixed in `stdout`.
  */
-export function runStrata(stack: Stack, args: string[], options: { input?: string; terminal?: boolean; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runStrata(stack: Stack, args: string[], options: { input?: string; terminal?: boolean; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
   const env = {
     ...process.env,
     DATABASE_URL: stack.db.url,
@@ -29,7 +29,7 @@ export function runStrata(stack: Stack, args: string[], options: { input?: strin
     : [process.execPath, [STRATA_BIN, ...args]];
 
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0] as string, command[1] as string[], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command[0] as string, command[1] as string[], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (data: Buffer) => (stdout += data.toString('utf8')));

@@ -113,7 +113,20 @@ async function runMainJob(services: Services, databaseUrl: string, options: Demo
   const boss = await startBoss(databaseUrl, services.log);
   const queue = new PgBossIngestQueue(boss);
   await registerWorkers({ boss, pool: services.pool, log: services.log, finalizeConcurrency: 2, keepScans: services.config.scanRetention, finalizeMemoryMb: services.config.finalizeMemoryMb, pollingIntervalSeconds: 0.5, keys: { provider: () => services.keys, deks: services.deks } });
-  const api = await startApiServer({ pool: services.pool, queue, limits: services.config.ingest, log: services.log }, '127.0.0.1', 0);
+  const api = await startApiServer(
+    {
+      pool: services.pool,
+      queue,
+      limits: services.config.ingest,
+      log: services.log,
+      keyHealth: () => services.keys.health(),
+      acting: services.config.acting,
+      deks: services.deks,
+      sanitize: services.config.sanitize,
+    },
+    '127.0.0.1',
+    0,
+  );
   step(`API listening on ${api.url}; workers running`);
 
   try {
@@ -155,7 +168,7 @@ async function runMainJob(services: Services, databaseUrl: string, options: Demo
 
     console.log('');
     console.log(await demoSanitizerReport(services, tenant, 'demo', options.olderThanSeconds));
-    console.log(`\nBring the files back with: strata-agent recall --server URL --token-file .strata/demo-agent-token --share demo`);
+    console.log(`\nThe stubs stay in ${printable(shareRoot)} until the next demo run rebuilds the share.`);
     return 0;
   } finally {
     await api.close();

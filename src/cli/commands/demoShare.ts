@@ -1,7 +1,7 @@
 import { copyFile, mkdir, opendir, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 
-/** What the demo's sample share holds once built. */
+/** The demo's sample share once built: its folder, file count and bytes. */
 export interface DemoShare {
   root: string;
   files: number;
@@ -44,7 +44,8 @@ export async function buildDemoShare(source: string, root: string, maxFiles: num
 async function* regularFiles(root: string): AsyncGenerator<{ path: string; size: number }> {
   const entries = [];
   for await (const entry of await opendir(root)) entries.push(entry);
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Byte order of the names, so every run copies the same files.
+  entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 
   for (const entry of entries) {
     const full = path.join(root, entry.name);
