@@ -74,7 +74,8 @@ describe('plan recomputation', () => {
     // The database allows STUBBED only after IN_PROGRESS.
     await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'IN_PROGRESS' WHERE name = 'cold.doc'");
     await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'STUBBED' WHERE name = 'cold.doc'");
-    await scan([]);
+    // A rescan without the file (an empty rescan would fail as an unmounted root).
+    await scan([{ dir: 'D:\\projects', name: 'new.txt', size: 1, atime: Math.floor(Date.now() / 1000) }]);
 
     const summary = await planColdFiles(stack.services.pool, tenant, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.plannedFiles).to.equal(0);
