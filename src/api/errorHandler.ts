@@ -54,8 +54,8 @@ function toErrorBody(ctx: Context, error: unknown): ErrorBody {
 
 /**
  * Reduce an error's cause to what an operator needs. A PostgreSQL error from COPY
- * carries the rejected row in its detail and context, which would put a tenant's file
- * names in the API log; the client already got the line and column.
+ * carries the rejected row in its detail and context, so logging it whole would put a
+ * tenant's file names in the API log. The client already got the line and column.
  */
 function causeForLog(cause: unknown): Record<string, unknown> | undefined {
   if (cause === undefined || cause === null) return undefined;

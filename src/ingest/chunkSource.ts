@@ -60,7 +60,7 @@ function limitStages(limits: IngestLimits, gzip: boolean): Limits {
 }
 
 /**
- * The longest record a chunk may hold: a folder path and a name at their limits, every
+ * Return the maximum bytes of one record: a folder path and a name at their limits, every
  * character 4 bytes of UTF-8 and every one a doubled quote, plus the other fields.
  */
 export function maxRecordBytes(limits: Pick<IngestLimits, 'maxPathChars' | 'maxNameChars'>): number {

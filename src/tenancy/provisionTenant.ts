@@ -51,10 +51,10 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
   let key: WrappedDek | undefined;
   try {
     await client.query('BEGIN');
-    // Onboardings of one code wait for each other here, so the loser of a race sees the
-    // code taken before it touches the key service: a second "create" of a transit key
-    // that exists succeeds in Vault, and destroying it after losing would shred the
-    // winner's key. The lock is transaction-scoped, so it is safe behind PgBouncer.
+    // Onboardings of one code wait for each other here, so the loser of a race finds the
+    // code taken before it touches the key service. Vault answers a create of an
+    // existing transit key with success, and destroying that key after losing would
+    // shred the winner's key. The lock is transaction-scoped, so PgBouncer is safe.
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended('strata.provision:' || $1, 0))", [request.code]);
     const { rowCount } = await client.query('SELECT 1 FROM control.tenant WHERE code = $1', [request.code]);
     if (rowCount) throw translateProvisionError({ code: SqlState.uniqueViolation }, request.code);
