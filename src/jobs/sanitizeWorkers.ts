@@ -1,8 +1,8 @@
-import type { Job, PgBoss } from 'pg-boss';
+import type { PgBoss } from 'pg-boss';
 import type pg from 'pg';
 import type { SanitizeSettings } from '../config.ts';
-import { findTenantById, type TenantRecord } from '../control/tenants.ts';
 import type { Logger } from '../log.ts';
+import { runJob } from './runJob.ts';
 import { executeProposal, purgeQuarantine, type ExecutorOptions, type RemediationJob } from '../sanitize/executeRemediation.ts';
 import { listInventory, type InventoryJob } from '../sanitize/listInventory.ts';
 import { getInventory } from '../sanitize/inventoryRuns.ts';
@@ -70,25 +70,4 @@ export async function registerSanitizeWorkers(deps: SanitizeWorkerDeps): Promise
       return `${job!.data.phase}: ${result.recorded} actions recorded`;
     }),
   );
-}
-
-async function runJob<T extends { tenantId: string }>(
-  deps: SanitizeWorkerDeps,
-  job: Job<T>,
-  handle: (tenant: TenantRecord, log: Logger) => Promise<string>,
-): Promise<void> {
-  const log = deps.log.child({ job: job.name, jobId: job.id, tenantId: job.data.tenantId });
-  const tenant = await findTenantById(deps.pool, job.data.tenantId);
-  if (!tenant) {
-    log.warn('job for an unknown tenant dropped');
-    return;
-  }
-
-  try {
-    const outcome = await handle(tenant, log.child({ tenant: tenant.code }));
-    log.info({ outcome }, 'job done');
-  } catch (err) {
-    log.error({ err, retry: job.retryCount }, 'job failed; pg-boss will retry it');
-    throw err;
-  }
 }

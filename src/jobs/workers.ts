@@ -1,8 +1,7 @@
-import type { PgBoss, Job } from 'pg-boss';
+import type { PgBoss } from 'pg-boss';
 import type pg from 'pg';
-import { StrataError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { findTenantById } from '../control/tenants.ts';
+import { runJob } from './runJob.ts';
 import type { FinalizeJob } from '../ingest/ingestJobs.ts';
 import { finalizeScan } from '../ingest/finalizeScan.ts';
 import type { KeyProvider } from '../keys/keyProvider.ts';
@@ -64,43 +63,4 @@ export async function registerWorkers(deps: WorkerDeps): Promise<void> {
   if (deps.sanitize) {
     await registerSanitizeWorkers({ boss: deps.boss, pool: deps.pool, log: deps.log, pollingIntervalSeconds: deps.pollingIntervalSeconds, ...deps.sanitize });
   }
-}
-
-async function runJob<T extends { tenantId: string }>(
-  deps: WorkerDeps,
-  job: Job<T>,
-  handle: (tenant: Awaited<ReturnType<typeof findTenantById>> & object, log: Logger) => Promise<string>,
-): Promise<void> {
-  const log = deps.log.child({ job: job.name, jobId: job.id, tenantId: job.data.tenantId, ...ids(job.data) });
-
-  const tenant = await findTenantById(deps.pool, job.data.tenantId);
-  if (!tenant) {
-    // The tenant was deleted after the job was queued: nothing is left to do.
-    log.warn('job for an unknown tenant dropped');
-    return;
-  }
-
-  try {
-    const outcome = await handle(tenant, log.child({ tenant: tenant.code }));
-    log.debug({ outcome }, 'job done');
-  } catch (err) {
-    if (cannotSucceed(err)) {
-      // A retry cannot help (the tenant's key is kept by another key provider, say), so
-      // the job ends here and the error stays in the log for the operator.
-      log.error({ err }, 'job failed and is not retried: its request is invalid for this process');
-      return;
-    }
-    log.error({ err, retry: job.retryCount }, 'job failed; pg-boss will retry it');
-    throw err;
-  }
-}
-
-/** Tell a client or configuration error (4xx), which no retry fixes, from a transient one. */
-function cannotSucceed(err: unknown): boolean {
-  return err instanceof StrataError && err.status >= 400 && err.status < 500 && err.status !== 409 && err.status !== 429;
-}
-
-function ids(data: object): Record<string, unknown> {
-  const { scanId } = data as { scanId?: number };
-  return { scanId };
 }
