@@ -6,6 +6,7 @@ import type { TargetDeps } from '../acting/targets.ts';
 import type { IngestQueue } from '../ingest/ingestJobs.ts';
 import type { KeyServiceHealth } from '../keys/keyProvider.ts';
 import type { Logger } from '../log.ts';
+import type { Services } from '../services.ts';
 import { errorHandler } from './errorHandler.ts';
 import { createApiMetrics, registerKeyServiceGauge, type ApiMetrics } from './metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
@@ -69,4 +70,20 @@ export function createApp(deps: AppDeps): Koa {
   }
 
   return app;
+}
+
+/** The API's dependencies from a process's services and its ingest queue, as every server of it needs them. */
+export function apiDepsFor(services: Services, queue: IngestQueue): AppDeps {
+  const { config } = services;
+  return {
+    pool: services.pool,
+    queue,
+    limits: config.ingest,
+    log: services.log,
+    maxConcurrentChunks: config.maxConcurrentChunks,
+    keyHealth: () => services.keys.health(),
+    acting: config.acting,
+    deks: services.deks,
+    sanitize: config.sanitize,
+  };
 }

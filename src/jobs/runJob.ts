@@ -44,7 +44,7 @@ function cannotSucceed(err: unknown): boolean {
   return err instanceof StrataError && err.status >= 400 && err.status < 500 && err.status !== 409 && err.status !== 429;
 }
 
-/** The object ids a job's payload names, for its log lines. */
+/** Pick the object ids a job's payload names, for its log lines. */
 function ids(data: object): Record<string, unknown> {
   const { scanId, proposalId, runId } = data as { scanId?: unknown; proposalId?: unknown; runId?: unknown };
   return { scanId, proposalId, runId };

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { PgBoss } from 'pg-boss';
+import { apiDepsFor } from '../../src/api/app.ts';
 import { startApiServer, type RunningApi } from '../../src/api/server.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { startBoss } from '../../src/jobs/boss.ts';
@@ -58,20 +59,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     if (wantWorkers) await startWorkers(stack);
   }
   if (wantApi && stack.queue) {
-    stack.api = await startApiServer(
-      {
-        pool: services.pool,
-        queue: stack.queue,
-        limits: config.ingest,
-        log,
-        maxConcurrentChunks: config.maxConcurrentChunks,
-        keyHealth: () => services.keys.health(),
-        acting: config.acting,
-        deks: services.deks,
-      },
-      '127.0.0.1',
-      0,
-    );
+    stack.api = await startApiServer(apiDepsFor(services, stack.queue), '127.0.0.1', 0);
   }
 
   stack.close = async () => {

@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { apiDepsFor } from '../../api/app.ts';
 import { startApiServer } from '../../api/server.ts';
 import { setTarget } from '../../acting/targets.ts';
 import { findTenantByCode } from '../../control/tenants.ts';
@@ -113,20 +114,7 @@ async function runMainJob(services: Services, databaseUrl: string, options: Demo
   const boss = await startBoss(databaseUrl, services.log);
   const queue = new PgBossIngestQueue(boss);
   await registerWorkers({ boss, pool: services.pool, log: services.log, finalizeConcurrency: 2, keepScans: services.config.scanRetention, finalizeMemoryMb: services.config.finalizeMemoryMb, pollingIntervalSeconds: 0.5, keys: { provider: () => services.keys, deks: services.deks } });
-  const api = await startApiServer(
-    {
-      pool: services.pool,
-      queue,
-      limits: services.config.ingest,
-      log: services.log,
-      keyHealth: () => services.keys.health(),
-      acting: services.config.acting,
-      deks: services.deks,
-      sanitize: services.config.sanitize,
-    },
-    '127.0.0.1',
-    0,
-  );
+  const api = await startApiServer(apiDepsFor(services, queue), '127.0.0.1', 0);
   step(`API listening on ${api.url}; workers running`);
 
   try {

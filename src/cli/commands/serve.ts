@@ -1,3 +1,4 @@
+import { apiDepsFor } from '../../api/app.ts';
 import { startApiServer } from '../../api/server.ts';
 import { requireDatabaseUrl } from '../../config.ts';
 import { assertSafeToServe } from '../../db/selfCheck/selfCheck.ts';
@@ -72,17 +73,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
   }
   const api = roles.api
     ? await startApiServer(
-        {
-          pool: services.pool,
-          queue,
-          limits: config.ingest,
-          log,
-          maxConcurrentChunks: config.maxConcurrentChunks,
-          keyHealth: () => services.keys.health(),
-          acting: config.acting,
-          deks: services.deks,
-          sanitize: config.sanitize,
-        },
+        { ...apiDepsFor(services, queue), log },
         config.httpHost,
         config.httpPort,
       )
