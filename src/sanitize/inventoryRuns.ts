@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { StrataError } from '../errors.ts';
-import type { FunctionRole } from '../db/roles.ts';
+import { Roles, type FunctionRole } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Tier2Object } from '../tier2/tier2Store.ts';
 
@@ -131,6 +131,28 @@ export async function markComplete(client: pg.ClientBase, inventoryId: number): 
                ORDER BY completed_at DESC, inventory_id DESC
                LIMIT $2)`,
     [done.rows[0].share_name, INVENTORIES_KEPT],
+  );
+}
+
+/**
+ * Refuse to complete an inventory that found no object while the share has stubs. It is
+ * almost always a listing of the wrong folder or an unmounted one, and as the latest
+ * inventory it would report every stubbed file MISSING and every later object an orphan.
+ */
+export async function refuseEmptyInventory(pool: pg.Pool, tenant: TenantRef, inventoryId: number): Promise<void> {
+  // As the sanitizer: the API's role, which receives an agent's inventory, cannot read tier objects.
+  const { rows } = await withTenant(pool, tenant, Roles.sanitizer, (client) => client.query<{ share_name: string; objects: string; stubs: string }>(
+    `SELECT r.share_name,
+            (SELECT count(*) FROM tier2_inventory i WHERE i.inventory_id = r.inventory_id) AS objects,
+            (SELECT count(*) FROM tier_object t WHERE t.share_name = r.share_name AND t.state IN ('STUBBED', 'RECALLING', 'LOST')) AS stubs
+       FROM inventory_run r WHERE r.inventory_id = $1 AND r.status = 'RUNNING'`,
+    [inventoryId],
+  ));
+  const run = rows[0];
+  if (!run || Number(run.objects) > 0 || Number(run.stubs) === 0) return;
+  throw StrataError.invalid(
+    'INVENTORY_EMPTY',
+    `the inventory of share ${JSON.stringify(run.share_name)} found no objects, but ${run.stubs} of its files are stubs whose content should be in Tier-2; check that the listed root is the share's target and is mounted, then run the inventory again`,
   );
 }
 

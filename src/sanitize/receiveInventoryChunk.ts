@@ -6,7 +6,7 @@ import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { StrataError } from '../errors.ts';
 import type { Tier2Object } from '../tier2/tier2Store.ts';
-import { insertObjects, markComplete, readRun } from './inventoryRuns.ts';
+import { insertObjects, markComplete, readRun, refuseEmptyInventory } from './inventoryRuns.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
 
@@ -156,6 +156,7 @@ export async function completeInventory(
       );
     }
 
+    await refuseEmptyInventory(pool, tenant, Number(run.inventory_id));
     await markComplete(client, Number(run.inventory_id));
     return { status: 'COMPLETE' };
   });

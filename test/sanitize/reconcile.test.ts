@@ -131,4 +131,11 @@ describe('sanitize reconciliation', () => {
     const { rows } = await stack.services.pool.query('SELECT count(*)::int AS n FROM t_acme.sanitize_finding WHERE run_id = $1', [first.runId]);
     expect(rows[0].n).to.equal(9);
   });
+
+  it('refuses an empty inventory of a share with stubs', async () => {
+    const failure = await inventoryShare(stack, tenant, 'projects', []).catch((error: unknown) => error as { code?: string; message: string });
+
+    expect(failure).to.have.property('code', 'INVENTORY_EMPTY');
+    expect(failure?.message).to.match(/found no objects, but \d+ of its files are stubs/);
+  });
 });

@@ -1,9 +1,10 @@
 /**
  * Tier-object states whose row refers to its Tier-2 object: the object is about to be
- * written, is being written, or stores a stubbed file's content. An object referenced
- * this way is never an orphan.
+ * written, is being written, or stores a stubbed file's content. LOST counts too: its
+ * stub is still on the source, so an object that turns up again under its key is the
+ * file's only copy. An object referenced this way is never an orphan.
  */
-export const REFERENCING_STATES = `('PLANNED', 'IN_PROGRESS', 'STUBBED', 'RECALLING')`;
+export const REFERENCING_STATES = `('PLANNED', 'IN_PROGRESS', 'STUBBED', 'RECALLING', 'LOST')`;
 
 /** States in which a stub on the source refers to the Tier-2 object; such an object is never deleted. */
 export const STUB_STATES = `('STUBBED', 'RECALLING')`;
