@@ -47,6 +47,7 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
   const sealed = Object.keys(credentials).length === 0 ? null : await seal(deps, tenant, { shareName, kind: config.kind, credentials });
 
   return withTenant(deps.pool, tenant, Roles.planner, async (client) => {
+    if (config.kind === 'fs') await refuseRootInsideShare(client, shareName, config.root);
     const { rows } = await client.query<{ created: boolean }>(
       `INSERT INTO tier_target (share_name, kind, settings, credentials_sealed)
        VALUES ($1, $2, $3, $4)
@@ -63,6 +64,33 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
     ]);
     return { created };
   });
+}
+
+/**
+ * Reject a filesystem target that lies inside a folder the share was scanned from, or
+ * contains one. Its objects would then be scanned and planned as the share's files, and
+ * tiering them would stub the only copies of files already tiered.
+ */
+async function refuseRootInsideShare(client: pg.PoolClient, shareName: string, root: string): Promise<void> {
+  const { rows } = await client.query<{ root_path: string }>('SELECT DISTINCT root_path FROM scan WHERE share_name = $1', [shareName]);
+  const target = comparablePath(root);
+
+  for (const { root_path } of rows) {
+    const scanned = comparablePath(root_path);
+    if (target.startsWith(scanned) || scanned.startsWith(target)) {
+      throw StrataError.invalid(
+        'INVALID_TARGET',
+        `target is invalid: root ${JSON.stringify(root)} overlaps the folder ${JSON.stringify(root_path)} that share ${JSON.stringify(shareName)} is scanned from; put Tier-2 outside the share`,
+      );
+    }
+  }
+}
+
+/** A path with `/` separators and a trailing `/`, lower-cased when it is a Windows path, for prefix tests. */
+function comparablePath(text: string): string {
+  const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(text);
+  const slashed = windows ? text.replaceAll('\\', '/').toLowerCase() : text;
+  return slashed.endsWith('/') ? slashed : `${slashed}/`;
 }
 
 /** List the tenant's targets by share name, without credentials. */

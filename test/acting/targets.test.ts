@@ -182,6 +182,21 @@ describe('tier targets', () => {
     expect(await loadTarget(stack.services, globex, 'Rotated')).to.deep.equal(S3_TARGET);
   });
 
+  it('rejects a root that overlaps the scanned share', async () => {
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan (tenant_id, scan_guid, share_name, source_type, root_path, path_style, started_at)
+       VALUES ($1, gen_random_uuid(), 'Inside', 'POSIX', '/srv/share', 'posix', 1)`,
+      [acme.id],
+    );
+
+    for (const root of ['/srv/share/tier2', '/srv/share', '/srv']) {
+      const error = await setTarget(stack.services, acme, 'Inside', { kind: 'fs', root }, 'test:operator').catch((caught: unknown) => caught);
+      expect((error as StrataError).code, root).to.equal('INVALID_TARGET');
+      expect((error as Error).message, root).to.contain('overlaps the folder "/srv/share"');
+    }
+    expect(await setTarget(stack.services, acme, 'Inside', { kind: 'fs', root: '/srv/share2' }, 'test:operator')).to.deep.equal({ created: true });
+  });
+
   async function sealedOf(schema: string, share: string): Promise<string> {
     const { rows } = await stack.services.pool.query(`SELECT credentials_sealed FROM ${schema}.tier_target WHERE share_name = $1`, [share]);
     return rows[0].credentials_sealed;
