@@ -190,7 +190,16 @@ describe('acting claims and results', () => {
     expect(failed.body.results[0].accepted).to.equal(true);
     expect((await state(recall.id)).state).to.equal('STUBBED');
 
+    // A stub the user changed since: the agent leaves it alone and reports STALE.
+    const again = await claim(stack, acme.agentToken, { share: 'finance', kind: 'recall', max: 10, pattern: '**/a.xlsx' });
+    const stale = await report(stack, acme.agentToken, [{ id: recall.id, fence: again.body.actions[0].fence, outcome: 'STALE', error: 'the stub was edited' }]);
+    expect(stale.body.results[0].accepted).to.equal(true);
+    expect((await state(recall.id)).state).to.equal('STUBBED');
+
+    // Recall requested by the sanitizer: RECALLING with no lease waits for an agent.
+    await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'RECALLING', lease_expires_at = NULL WHERE tier_id = $1", [recall.id]);
     const retry = await claim(stack, acme.agentToken, { share: 'finance', kind: 'recall', max: 10, pattern: '**/a.xlsx' });
+    expect(retry.body.actions.map((action: { id: string }) => action.id)).to.deep.equal([recall.id]);
     const rehydrated = await report(stack, acme.agentToken, [
       { id: recall.id, fence: retry.body.actions[0].fence, outcome: 'REHYDRATED', sha256: SHA_A },
     ]);

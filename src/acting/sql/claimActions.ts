@@ -7,6 +7,9 @@
  * draws a new fence, so a result from the earlier holder is rejected. Nothing is
  * handed out while the share is paused by the error-rate stop.
  *
+ * A row in the leased state with no lease at all (the sanitizer's request to recall a
+ * stale stub) waits for an agent like an expired one.
+ *
  * The folder join runs on the claimed rows only. Joined inside the UPDATE, the planner
  * misjudged the CTE's size and joined every folder's objects first (seconds per claim
  * at 50,000 objects).
@@ -19,7 +22,7 @@ function claimStatement(queueStates: [string, string], leasedState: string, extr
       FROM tier_object
      WHERE share_name = $1
        AND state IN ('${waiting}', '${leased}')
-       AND (state = '${waiting}' OR lease_expires_at <= $2)
+       AND (state = '${waiting}' OR lease_expires_at IS NULL OR lease_expires_at <= $2)
        ${extraFilter}
        AND NOT EXISTS (SELECT 1 FROM share_acting a WHERE a.share_name = $1 AND a.paused_at IS NOT NULL)
      ORDER BY tier_id

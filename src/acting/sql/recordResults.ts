@@ -27,7 +27,7 @@ export const RECORD_RESULTS = `
            l.result_fence, l.last_outcome,
            CASE WHEN l.state = 'IN_PROGRESS' AND i.outcome IN ('STUBBED', 'FAILED', 'STALE') THEN i.outcome
                 WHEN l.state = 'RECALLING' AND i.outcome = 'REHYDRATED' THEN 'REHYDRATED'
-                WHEN l.state = 'RECALLING' AND i.outcome = 'FAILED' THEN 'STUBBED' END AS new_state
+                WHEN l.state = 'RECALLING' AND i.outcome IN ('FAILED', 'STALE') THEN 'STUBBED' END AS new_state
       FROM input i LEFT JOIN locked l ON l.tier_id = i.id),
   decided AS (
     SELECT m.*,
