@@ -19,7 +19,25 @@ export interface TokenSummary {
 }
 
 const NAME_RULE = /^[^\u0000-\u001f\u007f-\u009f]{1,100}$/;
-const PERSON_RULE = /^[^\u0000-\u001f\u007f-\u009f]{1,200}$/;
+/**
+ * A person's name on a token: lower-case ASCII letters, digits and `. _ % + @ -`, such as
+ * an e-mail address. Two approvals must come from two people, and the names are compared
+ * as text, so a name must have one spelling: no case, no look-alike letters from other
+ * scripts, no spaces.
+ */
+const PERSON_RULE = /^[a-z0-9._%+@-]{1,200}$/;
+
+/** Return a token holder's name as stored (trimmed, lower case), or throw INVALID_PERSON. */
+export function personName(text: string): string {
+  const person = text.trim().toLowerCase();
+  if (!PERSON_RULE.test(person)) {
+    throw StrataError.invalid(
+      'INVALID_PERSON',
+      `person ${JSON.stringify(text)} is invalid: use 1 to 200 ASCII letters, digits and . _ % + @ -, such as an e-mail address`,
+    );
+  }
+  return person;
+}
 
 /** Parse a comma-separated scope list, rejecting unknown scopes by name. */
 export function parseScopes(text: string): TokenScope[] {
@@ -41,10 +59,7 @@ export async function createToken(
   if (!NAME_RULE.test(request.name)) {
     throw StrataError.invalid('INVALID_TOKEN_NAME', 'token name must be 1 to 100 characters without control characters');
   }
-  const person = request.person ?? null;
-  if (person !== null && !PERSON_RULE.test(person)) {
-    throw StrataError.invalid('INVALID_PERSON', 'person must be 1 to 200 characters without control characters, such as an e-mail address');
-  }
+  const person = request.person === undefined || request.person === null ? null : personName(request.person);
 
   const client = await pool.connect();
   try {

@@ -95,6 +95,17 @@ describe('strata token', () => {
     expect(expires.stderr).to.contain('--expires must be from 1s to 10y');
   });
 
+  it('stores one spelling per person', async () => {
+    const upper = await runStrata(stack, ['token', 'create', '--tenant', 'acme', '--name', 'p1', '--scopes', 'admin', '--person', ' Alice@Example.com ']);
+    expect(upper.code, upper.stderr).to.equal(0);
+    expect(upper.stdout).to.contain('held by alice@example.com');
+
+    // A Cyrillic "а" would make a second "alice" for the two-person rule.
+    const lookalike = await runStrata(stack, ['token', 'create', '--tenant', 'acme', '--name', 'p2', '--scopes', 'admin', '--person', '\u0430lice@example.com']);
+    expect(lookalike.code).to.equal(1);
+    expect(lookalike.stderr).to.contain('is invalid: use 1 to 200 ASCII letters');
+  });
+
   it('rejects an unknown tenant and a foreign token id', async () => {
     const tenant = await runStrata(stack, ['token', 'list', '--tenant', 'nobody']);
     expect(tenant.code).to.equal(1);

@@ -1,5 +1,5 @@
 import { cliActor } from '../../control/audit.ts';
-import { createToken, listTokens, parseScopes, revokeToken } from '../../control/tokenRegistry.ts';
+import { createToken, listTokens, parseScopes, revokeToken, personName } from '../../control/tokenRegistry.ts';
 import { TOKEN_SCOPES } from '../../control/tokens.ts';
 import { StrataError } from '../../errors.ts';
 import { parseCommand, required, UsageError } from '../args.ts';
@@ -29,7 +29,7 @@ Options:
   --scopes LIST         comma-separated scopes: ${TOKEN_SCOPES.join(', ')}
                         (an agent needs upload, act, inventory)
   --person WHO          the person who holds the token, such as an e-mail address (1 to 200
-                        characters); admin tokens need one to request or approve remediation,
+                        ASCII letters, digits and . _ % + @ -, stored in lower case); admin tokens need one to request or approve remediation,
                         and two approvals must come from two different people
   --expires DURATION    lifetime from now: 30d, 12w, 1y, 36h (units s, m, h, d, w, y; at most 10y);
                         without it the token does not expire`;
@@ -78,7 +78,7 @@ async function create(argv: string[]): Promise<number> {
 
   return withServices(async (services) => {
     const tenant = await requireTenant(services, code);
-    const person = options.person ?? null;
+    const person = options.person === undefined ? null : personName(options.person);
     const issued = await createToken(services.pool, tenant, { name, scopes, expiresAt, person, actor: cliActor() });
 
     const expiry = expiresAt ? `expires ${expiresAt.toISOString()}` : 'does not expire';
