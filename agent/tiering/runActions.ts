@@ -57,7 +57,7 @@ export interface ActionProgress {
  * (a very large file on a slow target) may be claimed by a second agent while the first
  * still copies it. Both write the same key, and the first one's result is rejected.
  */
-const LEASE_MARGIN_SECONDS = 10;
+export const LEASE_MARGIN_SECONDS = 10;
 
 /** Runs actions until a claim returns none, and returns the final counts. */
 export async function runActions(options: RunActionsOptions): Promise<ActionProgress> {

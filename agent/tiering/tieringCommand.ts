@@ -15,7 +15,7 @@ import {
 import { formatBytes, formatCount, ProgressDisplay } from '../progress.ts';
 import { DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { describeFailure } from '../summaryLine.ts';
-import type { ActionProgress } from './runActions.ts';
+import { LEASE_MARGIN_SECONDS, type ActionProgress } from './runActions.ts';
 import { DEFAULT_CLAIM_BATCH, DEFAULT_FILE_CONCURRENCY, runTiering, type TieringOptions } from './runTiering.ts';
 import { STUB_SIZE_BYTES } from './stub.ts';
 
@@ -118,6 +118,12 @@ async function runTieringCommand(
   }
 
   const logLevel = parseLogLevel(values['log-level']);
+  const leaseSeconds = parseWholeNumber('--lease-seconds', values['lease-seconds']);
+  if (leaseSeconds !== undefined && leaseSeconds <= LEASE_MARGIN_SECONDS) {
+    // The agent skips an action whose lease ends within the margin, so it would lease the
+    // whole queue and do nothing.
+    throw new UsageError(`Invalid --lease-seconds ${leaseSeconds}: expected more than ${LEASE_MARGIN_SECONDS}, the margin the agent keeps before a lease ends.`);
+  }
   const maxAttempts = parseWholeNumber('--max-attempts', values['max-attempts']);
   const options: TieringOptions = {
     serverUrl: values.server!,
@@ -127,7 +133,7 @@ async function runTieringCommand(
     pattern: values.pattern,
     concurrency: parseWholeNumber('--concurrency', values.concurrency),
     claimBatch: parseWholeNumber('--claim-batch', values['claim-batch']),
-    leaseSeconds: parseWholeNumber('--lease-seconds', values['lease-seconds']),
+    leaseSeconds,
     maxActions: parseWholeNumber('--max-files', values['max-files']),
     retry: maxAttempts === undefined ? undefined : { maxAttempts },
     logger: pino({ name: 'strata-agent', level: logLevel }, pino.destination({ dest: 2, sync: true })),

@@ -32,14 +32,20 @@ export async function readJsonBody(ctx: Context, maxBytes = MAX_JSON_BYTES): Pro
  * Reject text PostgreSQL cannot store: a NUL character, or a lone UTF-16 surrogate
  * (JSON allows `\ud800`, UTF-8 has no encoding for it).
  */
-function checkStrings(value: unknown, path: string): void {
+/** Deepest nesting a request body may have. */
+const MAX_DEPTH = 32;
+
+function checkStrings(value: unknown, path: string, depth = 0): void {
+  // No request body of this API nests deeper than a few levels; a deep one is hostile
+  // and would otherwise overflow the stack here.
+  if (depth > MAX_DEPTH) throw new StrataError('INVALID_JSON', `body nests deeper than ${MAX_DEPTH} levels`, 400);
   if (typeof value === 'string') {
     if (value.includes('\u0000') || !value.isWellFormed()) {
       throw new StrataError('INVALID_TEXT', `${path || 'body'} contains a NUL character or a lone surrogate, which cannot be stored`, 400);
     }
   } else if (Array.isArray(value)) {
-    value.forEach((item, index) => checkStrings(item, `${path}[${index}]`));
+    value.forEach((item, index) => checkStrings(item, `${path}[${index}]`, depth + 1));
   } else if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) checkStrings(item, path ? `${path}.${key}` : key);
+    for (const [key, item] of Object.entries(value)) checkStrings(item, path ? `${path}.${key}` : key, depth + 1);
   }
 }

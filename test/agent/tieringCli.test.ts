@@ -42,6 +42,13 @@ describe('agent act and recall command line', function () {
     expect(run.stderr).to.contain('--share');
   });
 
+  it('rejects a lease within the safety margin', async function () {
+    const run = await runAgent(['act', '--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--share', 's', '--lease-seconds', '10']);
+
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.contain('expected more than 10');
+  });
+
   it('pattern with act is a usage error', async function () {
     const run = await runAgent(['act', '--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--share', 's', '--pattern', '*']);
 

@@ -88,6 +88,14 @@ describe('API authentication', () => {
     }
   });
 
+  it('rejects deeply nested JSON', async () => {
+    const body = '['.repeat(30_000) + ']'.repeat(30_000);
+    const result = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, body, headers: { 'content-type': 'application/json' } });
+
+    expect(result.status).to.equal(400);
+    expect(result.body.error.code).to.equal('INVALID_JSON');
+  });
+
   it('accepts Unicode share names SMB allows', async () => {
     for (const shareName of ['Données', 'Finance (Old)', 'C$']) {
       const result = await call(stack.api!.url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName }) });
