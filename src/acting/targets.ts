@@ -86,7 +86,7 @@ async function refuseRootInsideShare(client: pg.PoolClient, shareName: string, r
   }
 }
 
-/** A path with `/` separators and a trailing `/`, lower-cased when it is a Windows path, for prefix tests. */
+/** Rewrite a path with `/` separators and a trailing `/`, lower-cased when it is a Windows path, for prefix tests. */
 function comparablePath(text: string): string {
   const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(text);
   const slashed = windows ? text.replaceAll('\\', '/').toLowerCase() : text;
