@@ -132,7 +132,7 @@ describe('API behind PgBouncer in transaction pooling', function () {
     await Promise.all(
       tenants.map(async (tenant) => {
         const opened = await Promise.all(
-          Array.from({ length: SCANS_PER_TENANT }, () => call(url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest() })),
+          Array.from({ length: SCANS_PER_TENANT }, (_, i) => call(url, 'POST', '/v1/scans', { token: tenant.agentToken, json: scanRequest({ shareName: `share-${i}` }) })),
         );
         guids.set(tenant.code, opened.map((result) => result.body.scanGuid as string));
       }),
