@@ -28,7 +28,7 @@ const REASONS: Record<Exclude<Verdict, 'apply' | 'duplicate'>, string> = {
   conflict: 'a different outcome was already recorded for this claim',
   stale_fence: 'the fence is stale: the lease expired and the object was claimed again',
   not_leased: 'the object is not leased for tiering or recall',
-  wrong_outcome: 'the outcome does not fit the claim (REHYDRATED answers a recall; STUBBED and STALE answer a tier claim)',
+  wrong_outcome: 'the outcome does not fit the claim (REHYDRATED answers a recall, with the SHA-256 recorded when the file was tiered; STUBBED and STALE answer a tier claim)',
   not_found: 'no action with this id',
   repeated_in_batch: 'the batch carries another result for this id',
 };

@@ -200,6 +200,12 @@ describe('acting claims and results', () => {
     await stack.services.pool.query("UPDATE t_acme.tier_object SET state = 'RECALLING', lease_expires_at = NULL WHERE tier_id = $1", [recall.id]);
     const retry = await claim(stack, acme.agentToken, { share: 'finance', kind: 'recall', max: 10, pattern: '**/a.xlsx' });
     expect(retry.body.actions.map((action: { id: string }) => action.id)).to.deep.equal([recall.id]);
+    const otherContent = await report(stack, acme.agentToken, [
+      { id: recall.id, fence: retry.body.actions[0].fence, outcome: 'REHYDRATED', sha256: 'b'.repeat(64) },
+    ]);
+    expect(otherContent.body.results[0].accepted).to.equal(false);
+    expect((await state(recall.id)).state).to.equal('RECALLING');
+
     const rehydrated = await report(stack, acme.agentToken, [
       { id: recall.id, fence: retry.body.actions[0].fence, outcome: 'REHYDRATED', sha256: SHA_A },
     ]);

@@ -10,7 +10,8 @@
  * - `conflict`: another outcome was already recorded under this fence.
  * - `stale_fence`: the object was claimed again since; this holder lost its lease.
  * - `not_leased`: the object is not being tiered or recalled.
- * - `wrong_outcome`: the outcome does not fit the kind (REHYDRATED for a tier, say).
+ * - `wrong_outcome`: the outcome does not fit the kind (REHYDRATED for a tier, say), or a
+ *   REHYDRATED result names another SHA-256 than the one recorded at tiering.
  * - `not_found`: no such object in this tenant.
  * The rows are locked first so that the verdict and the update see the same state.
  */
@@ -19,14 +20,15 @@ export const RECORD_RESULTS = `
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])
       AS r(id, fence, outcome, sha256, error)),
   locked AS (
-    SELECT t.tier_id, t.share_name, t.state, t.fence, t.result_fence, t.last_outcome
+    SELECT t.tier_id, t.share_name, t.state, t.fence, t.result_fence, t.last_outcome, t.sha256 AS stored_sha256
       FROM tier_object t JOIN input i ON t.tier_id = i.id
        FOR UPDATE OF t),
   moved AS (
     SELECT i.*, l.tier_id, l.share_name, l.state AS old_state, l.fence AS current_fence,
            l.result_fence, l.last_outcome,
            CASE WHEN l.state = 'IN_PROGRESS' AND i.outcome IN ('STUBBED', 'FAILED', 'STALE') THEN i.outcome
-                WHEN l.state = 'RECALLING' AND i.outcome = 'REHYDRATED' THEN 'REHYDRATED'
+                WHEN l.state = 'RECALLING' AND i.outcome = 'REHYDRATED'
+                     AND (l.stored_sha256 IS NULL OR decode(i.sha256, 'hex') = l.stored_sha256) THEN 'REHYDRATED'
                 WHEN l.state = 'RECALLING' AND i.outcome IN ('FAILED', 'STALE') THEN 'STUBBED' END AS new_state
       FROM input i LEFT JOIN locked l ON l.tier_id = i.id),
   decided AS (
