@@ -2,6 +2,7 @@ import { AnonymousCredential, BlobServiceClient, RestError, StorageSharedKeyCred
 import type { Readable } from 'node:stream';
 import { Tier2ContentMismatchError, Tier2NotFoundError, tier2Failure } from './errors.ts';
 import { decodeFullKey, encodeFullKey } from './fullKeyMetadata.ts';
+import { pieceBytesFor } from './pieceSize.ts';
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix, pageSizeOf } from './objectKeys.ts';
 import type { AzureTargetConfig } from './targetConfig.ts';
 import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
@@ -144,8 +145,7 @@ export class AzureBlobStore implements Tier2Store {
  * blob stays under 50,000 blocks. Up to BLOCKS_IN_FLIGHT blocks are held in memory.
  */
 export function blockBytesFor(sizeBytes: number): number {
-  const mebibyte = 1024 * 1024;
-  return Math.max(BLOCK_BYTES, Math.ceil(sizeBytes / MAX_BLOCKS / mebibyte) * mebibyte);
+  return pieceBytesFor(sizeBytes, BLOCK_BYTES, MAX_BLOCKS);
 }
 
 /** Build the user metadata of a put: the SHA-256, and the full key when it fits. */

@@ -14,6 +14,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { Tier2ContentMismatchError, Tier2NotFoundError, tier2Failure } from './errors.ts';
 import { decodeFullKey, encodeFullKey } from './fullKeyMetadata.ts';
+import { pieceBytesFor } from './pieceSize.ts';
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix, pageSizeOf } from './objectKeys.ts';
 import type { S3TargetConfig } from './targetConfig.ts';
 import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
@@ -237,8 +238,7 @@ export class S3Store implements Tier2Store {
  * upload stays under S3's 10,000 parts. Up to PARTS_IN_FLIGHT parts are held in memory.
  */
 export function partBytesFor(sizeBytes: number): number {
-  const mebibyte = 1024 * 1024;
-  return Math.max(PART_BYTES, Math.ceil(sizeBytes / MAX_PARTS / mebibyte) * mebibyte);
+  return pieceBytesFor(sizeBytes, PART_BYTES, MAX_PARTS);
 }
 
 /** Build the user metadata of a put: the SHA-256, and the full key when it fits. */
