@@ -96,7 +96,7 @@ export async function recordResults(
 
 /**
  * Keep the first result per id. A later identical one shares the first one's verdict
- * (a duplicate when the first was applied); a later different one is rejected,
+ * (a duplicate when the first was applied). A later different one is rejected,
  * because one statement cannot apply two results to one row.
  */
 function splitRepeats(results: ActionResult[]): { unique: ActionResult[]; repeats: Map<number, Verdict> } {

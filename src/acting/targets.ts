@@ -47,7 +47,7 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
   const sealed = Object.keys(credentials).length === 0 ? null : await seal(deps, tenant, { shareName, kind: config.kind, credentials });
 
   return withTenant(deps.pool, tenant, Roles.planner, async (client) => {
-    if (config.kind === 'fs') await refuseRootInsideShare(client, shareName, config.root);
+    if (config.kind === 'fs') await rejectRootInsideShare(client, shareName, config.root);
     const { rows } = await client.query<{ created: boolean }>(
       `INSERT INTO tier_target (share_name, kind, settings, credentials_sealed)
        VALUES ($1, $2, $3, $4)
@@ -71,7 +71,7 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
  * contains one. Its objects would then be scanned and planned as the share's files, and
  * tiering them would stub the only copies of files already tiered.
  */
-async function refuseRootInsideShare(client: pg.PoolClient, shareName: string, root: string): Promise<void> {
+async function rejectRootInsideShare(client: pg.PoolClient, shareName: string, root: string): Promise<void> {
   const { rows } = await client.query<{ root_path: string }>('SELECT DISTINCT root_path FROM scan WHERE share_name = $1', [shareName]);
   const target = comparablePath(root);
 

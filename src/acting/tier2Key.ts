@@ -28,7 +28,7 @@
  *
  * Some keys are longer than a target allows: over 1,024 bytes with the store prefix, a
  * segment over 255 bytes, or over 250 segments. Such a key is replaced by its hashed
- * form `<share>/!long/<h2>/<sha256>-<tail>`, which holds the SHA-256 of the full key and
+ * form `<share>/!long/<h2>/<sha256>-<tail>`, which contains the SHA-256 of the full key and
  * the end of the encoded name for people to read. The caller keeps the full key in the
  * database and passes it to the store (`PutOptions.fullKey`), which keeps it with the
  * object where it fits. `parseTier2Key` returns only the digest for such keys.

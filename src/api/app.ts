@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): Koa {
   return app;
 }
 
-/** The API's dependencies from a process's services and its ingest queue, as every server of it needs them. */
+/** Build the API's dependencies from a process's services and its ingest queue. */
 export function apiDepsFor(services: Services, queue: IngestQueue): AppDeps {
   const { config } = services;
   return {

@@ -79,7 +79,7 @@ export async function receiveChunk(
 
       await claimChunk(client, tenant.id, scan, upload.seq);
       // Another request may have stored this chunk and released the lock between the
-      // lookup above and the claim; this statement sees its commit.
+      // lookup above and the claim. This statement reads its commit.
       const stored = await findChunk(client, scan.scan_id, upload.seq);
       if (stored) return compareRepeat(ready, stored, upload.seq);
 

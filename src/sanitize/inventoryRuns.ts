@@ -135,11 +135,11 @@ export async function markComplete(client: pg.ClientBase, inventoryId: number): 
 }
 
 /**
- * Refuse to complete an inventory that found no object while the share has stubs. It is
+ * Reject the completion of an inventory that found no object while the share has stubs. It is
  * almost always a listing of the wrong folder or an unmounted one, and as the latest
  * inventory it would report every stubbed file MISSING and every later object an orphan.
  */
-export async function refuseEmptyInventory(pool: pg.Pool, tenant: TenantRef, inventoryId: number): Promise<void> {
+export async function rejectEmptyInventory(pool: pg.Pool, tenant: TenantRef, inventoryId: number): Promise<void> {
   // As the sanitizer: the API's role, which receives an agent's inventory, cannot read tier objects.
   const { rows } = await withTenant(pool, tenant, Roles.sanitizer, (client) => client.query<{ share_name: string; objects: string; stubs: string }>(
     `SELECT r.share_name,

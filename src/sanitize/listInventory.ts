@@ -4,7 +4,7 @@ import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Logger } from '../log.ts';
 import type { Tier2Store } from '../tier2/tier2Store.ts';
-import { insertObjects, markComplete, refuseEmptyInventory, toView, type InventoryRow, type InventoryView } from './inventoryRuns.ts';
+import { insertObjects, markComplete, rejectEmptyInventory, toView, type InventoryRow, type InventoryView } from './inventoryRuns.ts';
 
 /** Payload of a `tier2.inventory` job: list one share's Tier-2 target into one inventory run. */
 export interface InventoryJob {
@@ -34,7 +34,7 @@ export async function listInventory(
     const page = await store.list(tier2SharePrefix(run.share_name), started, options.pageSize);
     // A listing whose first page is also its last and empty found nothing at all.
     if (page.nextToken === null && page.objects.length === 0 && run.pages === '0') {
-      await refuseEmptyInventory(pool, tenant, Number(run.inventory_id));
+      await rejectEmptyInventory(pool, tenant, Number(run.inventory_id));
     }
 
     const stored = await withTenant(pool, tenant, Roles.sanitizer, async (client) => {

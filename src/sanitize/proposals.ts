@@ -137,7 +137,7 @@ export async function createProposal(
   });
 }
 
-/** The bytes a finding is about: the file's size, or the Tier-2 object's for an orphan. */
+/** Return the bytes a finding is about: the file's size, or the Tier-2 object's for an orphan. */
 function findingBytes(row: FindingRow): number | null {
   const bytes = row.size_bytes ?? row.tier2_size_bytes;
   return bytes === null ? null : Number(bytes);

@@ -6,7 +6,7 @@ import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { StrataError } from '../errors.ts';
 import type { Tier2Object } from '../tier2/tier2Store.ts';
-import { insertObjects, markComplete, readRun, refuseEmptyInventory } from './inventoryRuns.ts';
+import { insertObjects, markComplete, readRun, rejectEmptyInventory } from './inventoryRuns.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
 
@@ -82,7 +82,7 @@ export function parseInventoryChunk(body: Buffer, maxObjects: number): Tier2Obje
 
 /**
  * Store one chunk of an agent's inventory, exactly once. The chunk row and its objects
- * commit together; a repeat with the same SHA-256 is answered from the ledger, and a
+ * commit together. A repeat with the same SHA-256 is acknowledged from the ledger, and a
  * different body under the same sequence number is a 409.
  */
 export async function receiveInventoryChunk(
@@ -156,7 +156,7 @@ export async function completeInventory(
       );
     }
 
-    await refuseEmptyInventory(pool, tenant, Number(run.inventory_id));
+    await rejectEmptyInventory(pool, tenant, Number(run.inventory_id));
     await markComplete(client, Number(run.inventory_id));
     return { status: 'COMPLETE' };
   });

@@ -52,8 +52,8 @@ export async function provisionTenant(deps: ProvisionDeps, request: ProvisionReq
   try {
     await client.query('BEGIN');
     // Onboardings of one code wait for each other here, so the loser of a race finds the
-    // code taken before it touches the key service. Vault answers a create of an
-    // existing transit key with success, and destroying that key after losing would
+    // code taken before it touches the key service. Vault returns success for a
+    // create of an existing transit key, and destroying that key after losing would
     // shred the winner's key. The lock is transaction-scoped, so PgBouncer is safe.
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended('strata.provision:' || $1, 0))", [request.code]);
     const { rowCount } = await client.query('SELECT 1 FROM control.tenant WHERE code = $1', [request.code]);

@@ -9,7 +9,7 @@ import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SE
 import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
 
-/** Folder under the root that holds one SHA-256 record per object, at the object's own key. */
+/** Folder under the root that contains one SHA-256 record per object, at the object's own key. */
 const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
 
@@ -32,7 +32,7 @@ interface ShaRecord {
  * SHA-256: Node has no extended-attribute API, so each object's SHA-256 is kept in a
  * small JSON record at `<root>/.strata~sha256/<key>`, together with the size and mtime
  * the object had when the record was written. `head` returns the SHA-256 only while the
- * object still has that size and mtime (a rename keeps both), so an object replaced by
+ * object still has that size and mtime, which a rename keeps. So an object replaced by
  * other means, or a crash between writing the record and renaming the object, shows
  * no SHA-256 instead of a wrong one.
  *
@@ -116,8 +116,8 @@ export class FsStore implements Tier2Store {
     const objects: Tier2Object[] = [];
     let more = false;
 
-    // The walk yields keys in UTF-8 byte order; one key beyond the page tells whether
-    // another page exists.
+    // The walk yields keys in UTF-8 byte order. Reading one key beyond the page shows
+    // whether another page exists.
     for await (const key of this.walk('', prefix, pageToken)) {
       if (objects.length === pageSize) {
         more = true;
@@ -194,8 +194,8 @@ export class FsStore implements Tier2Store {
     try {
       return JSON.parse(await readFile(recordFile, 'utf8')) as ShaRecord;
     } catch (error) {
-      // A missing record means the SHA-256 is unknown; so does a torn one, which a
-      // crash while writing it cannot leave (it is renamed into place) but a full disk could.
+      // A missing record means the SHA-256 is unknown, and so does a torn one. A crash
+      // cannot leave a torn record, because it is renamed into place, but a full disk could.
       if (isMissing(error) || error instanceof SyntaxError) return null;
       throw error;
     }

@@ -1,5 +1,5 @@
 /**
- * Where a share's files go on Tier-2. Each kind's settings are split into the fields
+ * Target configuration: the Tier-2 location of a share's files. Each kind's settings are split into the fields
  * that may be shown and stored in clear (`settings`) and the credentials, which are
  * stored sealed with the tenant's data key and never shown.
  */

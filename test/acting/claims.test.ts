@@ -100,11 +100,11 @@ describe('acting claims and results', () => {
   });
 
   it('gives concurrent claimers disjoint sets', async () => {
-    const [one, two] = await Promise.all([
+    const [firstClaim, secondClaim] = await Promise.all([
       claim(stack, acme.agentToken, { share: 'bulk', kind: 'tier', max: 30 }),
       claim(stack, acme.agentToken, { share: 'bulk', kind: 'tier', max: 30 }),
     ]);
-    const ids = [...one.body.actions, ...two.body.actions].map((action: any) => action.id);
+    const ids = [...firstClaim.body.actions, ...secondClaim.body.actions].map((action: any) => action.id);
     expect(ids.length).to.equal(40);
     expect(new Set(ids).size).to.equal(40);
   });
@@ -141,11 +141,11 @@ describe('acting claims and results', () => {
     const action = first[0];
     const result = { fence: action.fence, outcome: 'STUBBED', sha256: SHA_A.toUpperCase(), sizeBytes: 100 };
     const path = `/v1/actions/${action.id}/result`;
-    const one = await call(stack.api!.url, 'POST', path, { token: acme.agentToken, json: result });
-    const two = await call(stack.api!.url, 'POST', path, { token: acme.agentToken, json: result });
-    expect(one.status).to.equal(200);
-    expect(two.status).to.equal(200);
-    expect(two.body).to.deep.equal({ id: action.id, accepted: true });
+    const firstReport = await call(stack.api!.url, 'POST', path, { token: acme.agentToken, json: result });
+    const repeated = await call(stack.api!.url, 'POST', path, { token: acme.agentToken, json: result });
+    expect(firstReport.status).to.equal(200);
+    expect(repeated.status).to.equal(200);
+    expect(repeated.body).to.deep.equal({ id: action.id, accepted: true });
 
     const stored = await state(action.id);
     expect(stored.state).to.equal('STUBBED');

@@ -40,9 +40,9 @@ describe('strata sanitize', () => {
     });
 
     for (const person of ['alice', 'bob', 'carol']) {
-      const made = await runStrata(stack, ['token', 'create', '--tenant', 'acme', '--name', person, '--scopes', 'admin', '--person', `${person}@example.com`]);
-      expect(made.code, made.stderr).to.equal(0);
-      tokens[person] = tokenIn(made.stdout);
+      const issued = await runStrata(stack, ['token', 'create', '--tenant', 'acme', '--name', person, '--scopes', 'admin', '--person', `${person}@example.com`]);
+      expect(issued.code, issued.stderr).to.equal(0);
+      tokens[person] = tokenIn(issued.stdout);
     }
 
     const body = Buffer.from('left behind');

@@ -209,10 +209,10 @@ describe('tenant keys in Vault Transit', () => {
       const tenant = await createTenant(stack, 'vt_stale');
       await stack.services.keys.rotateKey(tenant, 'vault:transit/keys/vt_stale');
 
-      const refused = await runStrata(stack, ['keys', 'set-min-version', '--tenant', 'vt_stale', '2'], { env });
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /control\.tenant\.wrapped_dek \(version 1\)/);
-      assert.match(refused.stderr, /strata keys rewrap --tenant vt_stale/);
+      const rejected = await runStrata(stack, ['keys', 'set-min-version', '--tenant', 'vt_stale', '2'], { env });
+      assert.equal(rejected.code, 1);
+      assert.match(rejected.stderr, /control\.tenant\.wrapped_dek \(version 1\)/);
+      assert.match(rejected.stderr, /strata keys rewrap --tenant vt_stale/);
       assert.equal(server.keys.get('vt_stale')?.minDecryptionVersion, 1);
 
       const rewrapped = await runStrata(stack, ['keys', 'rewrap', '--tenant', 'vt_stale'], { env });
@@ -225,9 +225,9 @@ describe('tenant keys in Vault Transit', () => {
     it('rejects a version that does not exist', async () => {
       await createTenant(stack, 'vt_future');
 
-      const refused = await runStrata(stack, ['keys', 'set-min-version', '--tenant', 'vt_future', '5'], { env });
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /versions up to 1/);
+      const rejected = await runStrata(stack, ['keys', 'set-min-version', '--tenant', 'vt_future', '5'], { env });
+      assert.equal(rejected.code, 1);
+      assert.match(rejected.stderr, /versions up to 1/);
     });
 
     it('re-encrypts sealed values under a new DEK', async () => {
@@ -416,9 +416,9 @@ describe('key commands with the local keyring', () => {
     assert.notEqual(after, before);
     assert.match(after, /^local-v1:/);
 
-    const refused = await runStrata(stack, ['keys', 'rotate', '--tenant', 'lk_acme']);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /needs the Vault key provider/);
+    const rejected = await runStrata(stack, ['keys', 'rotate', '--tenant', 'lk_acme']);
+    assert.equal(rejected.code, 1);
+    assert.match(rejected.stderr, /needs the Vault key provider/);
   });
 
   it('prints help for keys', async () => {
@@ -435,7 +435,7 @@ describe('readiness with an unusable key provider', () => {
   });
   after(() => stack?.close());
 
-  it('reports the local keyring refused', async () => {
+  it('reports the local keyring rejected', async () => {
     const readiness = await call(stack.api!.url, 'GET', '/readyz');
 
     assert.equal(readiness.status, 200);

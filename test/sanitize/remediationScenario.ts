@@ -151,8 +151,8 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
         },
       });
       for (const person of ['alice', 'bob', 'carol']) {
-        const made = await token(`${person}@example.com`);
-        people[person] = { token: made.token, approver: made.approver! };
+        const issued = await token(`${person}@example.com`);
+        people[person] = { token: issued.token, approver: issued.approver! };
       }
 
       await scanShare(stack, tenant.agentToken, 'projects', files);
@@ -270,7 +270,7 @@ export function describeRemediation(label: string, openStore: () => Promise<Stor
 
     it('executes once across a crash', async function () {
       this.timeout(120_000);
-      // A stub that refers to an orphan's key after the proposal was made keeps it from being moved.
+      // A stub that refers to an orphan's key after the proposal was issued keeps it from being moved.
       await setTierObject(stack, 't_acme', 'ref.doc', 'STUBBED', 'projects/orphan2.bin', now);
 
       await approve(proposal, 'carol');

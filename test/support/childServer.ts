@@ -13,7 +13,7 @@ export interface ChildServer {
 /**
  * Start `node [nodeOptions] script args` in `cwd` and wait until its output matches
  * `ready`. `stop` sends SIGTERM to that child alone (SIGKILL after 10 s) and waits for
- * it to exit; a child that never became ready is stopped before the error is thrown.
+ * it to exit. A child that never became ready is stopped before the error is thrown.
  */
 export async function startChildServer(label: string, script: string, args: string[], ready: RegExp, options: { cwd: string; nodeOptions?: string[] }): Promise<ChildServer> {
   const child = spawn(process.execPath, [...(options.nodeOptions ?? []), script, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });

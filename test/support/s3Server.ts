@@ -19,7 +19,7 @@ export interface S3TestServer {
  * removes the folder.
  *
  * s3rver 3.7 makes its continuation tokens with DES, which OpenSSL 3 has only in its
- * legacy provider, so the child runs with `--openssl-legacy-provider`; without it every
+ * legacy provider, so the child runs with `--openssl-legacy-provider`. Without it every
  * truncated listing is a 500. It accepts continuation tokens of region us-east-1 only.
  */
 export async function startS3Server(bucket = 'tier2-test'): Promise<S3TestServer> {

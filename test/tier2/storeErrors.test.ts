@@ -7,7 +7,7 @@ import { partBytesFor } from '../../src/tier2/s3Store.ts';
 import { startAzurite, type AzuriteServer } from '../support/azurite.ts';
 import { startS3Server, type S3TestServer } from '../support/s3Server.ts';
 
-/** Every way a caller might print or log an error. */
+/** List every way a caller might print or log an error. */
 function renderings(error: unknown): string[] {
   return [String(error), inspect(error, { depth: 10 }), JSON.stringify(error), JSON.stringify((error as Tier2Error).details ?? {})];
 }

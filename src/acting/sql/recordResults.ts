@@ -5,7 +5,7 @@
  *
  * Each result gets a verdict:
  * - `apply`: the fence is the object's current one and the object is leased for the
- *   matching kind; the object moves to its new state and the result is logged.
+ *   matching kind. The object moves to its new state and the result is logged.
  * - `duplicate`: this exact result was applied before; nothing changes.
  * - `conflict`: another outcome was already recorded under this fence.
  * - `stale_fence`: the object was claimed again since; this holder lost its lease.

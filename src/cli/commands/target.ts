@@ -141,8 +141,8 @@ async function set(argv: string[]): Promise<number> {
   return withServices(async (services) => {
     const tenant = await requireTenant(services, code);
     const { created } = await setTarget(services, tenant, share, { kind, ...settings, ...credentials }, cliActor());
-    const given = Object.keys(credentials).length > 0 ? `credentials set (${Object.keys(credentials).join(', ')})` : 'no credentials';
-    console.log(`target of share ${share} ${created ? 'created' : 'replaced'}: ${kind} ${describeSettings(settings)}; ${given}`);
+    const credentialNote = Object.keys(credentials).length > 0 ? `credentials set (${Object.keys(credentials).join(', ')})` : 'no credentials';
+    console.log(`target of share ${share} ${created ? 'created' : 'replaced'}: ${kind} ${describeSettings(settings)}; ${credentialNote}`);
     return 0;
   });
 }

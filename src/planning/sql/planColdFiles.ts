@@ -5,11 +5,11 @@ import { LATEST_SCANS } from './latestScans.ts';
  * The files a plan selects, as CTEs ending in `chosen`. Parameters:
  * - `$1` share, or NULL for all;
  * - `$2` the effective policy per share as a JSON array of
- *   `{share_name, cutoff, basis, min_size, include, exclude}`, where `include` and
- *   `exclude` are PostgreSQL regular expressions over the full path and `basis` picks
- *   the time compared with `cutoff`: `access`, `modification` or `later` (the later of
- *   the two, so a file modified within the threshold is never planned);
- * - `$3` most files and `$4` most bytes this plan may hold.
+ *   `{share_name, cutoff, basis, min_size, include, exclude}`. `include` and `exclude`
+ *   are PostgreSQL regular expressions over the full path. `basis` picks the time
+ *   compared with `cutoff`: `access`, `modification` or `later` (the later of the two,
+ *   so a file modified within the threshold is never planned);
+ * - `$3` maximum files and `$4` maximum bytes of this plan.
  *
  * Cloud placeholders, whose content is not on the disk, are never selected. A file
  * whose tier object has moved on (being tiered, stubbed, being recalled) is not
@@ -58,9 +58,10 @@ const SELECTION = `
     SELECT * FROM ranked WHERE position <= $3 AND running_bytes <= $4)`;
 
 /**
- * What applying the plan would do, without writing: files and bytes it would hold,
- * how many are not PLANNED yet, how many PLANNED rows it would drop, how many
- * candidates the limits leave out, and the folders with the most bytes (`$5` of them).
+ * Preview of applying the plan, without writing. It returns the files and bytes the
+ * plan would contain and how many are not PLANNED yet. It also counts the PLANNED rows
+ * it would drop and the candidates the limits leave out, and lists the folders with
+ * the most bytes (`$5` of them).
  */
 export const PREVIEW_PLAN = `
   WITH ${SELECTION}
