@@ -1,16 +1,14 @@
 /** Size and SHA-256 of content, from memory, streams and open files. */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { read } from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+
+import type { ContentDigest } from '../../src/tier2/tier2Store.ts';
 
 /** Bytes read from a file per call. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
-/** Size and hex SHA-256 of some content. */
-export interface ContentDigest {
-  sizeBytes: number;
-  sha256: string;
-}
+export type { ContentDigest } from '../../src/tier2/tier2Store.ts';
 
 /**
  * A pass-through stream that counts what flows through it and calls `onFirstChunk` once,
@@ -37,31 +35,27 @@ export class CountingStream extends Transform {
   }
 }
 
-/** Reads a stream to its end and returns its size and SHA-256. */
-export async function digestStream(stream: Readable): Promise<ContentDigest> {
-  const hash = createHash('sha256');
-  let sizeBytes = 0;
-  for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    sizeBytes += (chunk as Buffer).length;
-  }
-  return { sizeBytes, sha256: hash.digest('hex') };
-}
-
 export function digestBuffer(content: Buffer): ContentDigest {
   return { sizeBytes: content.length, sha256: createHash('sha256').update(content).digest('hex') };
 }
 
 /**
- * Yields a file's content from offset 0 in chunks, through positioned reads. Streams made
- * by FileHandle.createReadStream hold the handle until they close, which makes
- * FileHandle.close() wait, so the agent reads open handles this way.
+ * Reads into `buffer` at `offset` from the file position `position` and resolves with
+ * the bytes read. It takes a plain descriptor, so callers can open and close it with
+ * synchronous calls (tierFile.ts says why).
  */
-export async function* readChunks(handle: FileHandle): AsyncGenerator<Buffer> {
+export function readAt(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, offset, length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
+  });
+}
+
+/** Yields an open file's content from offset 0 in chunks, through positioned reads. */
+export async function* readChunks(fd: number): AsyncGenerator<Buffer> {
   let position = 0;
   for (;;) {
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    const bytesRead = await readAt(fd, buffer, 0, buffer.length, position);
     if (bytesRead === 0) {
       return;
     }
@@ -71,10 +65,10 @@ export async function* readChunks(handle: FileHandle): AsyncGenerator<Buffer> {
 }
 
 /** Hashes an open file's content from offset 0. */
-export async function digestFile(handle: FileHandle): Promise<ContentDigest> {
+export async function digestFile(fd: number): Promise<ContentDigest> {
   const hash = createHash('sha256');
   let sizeBytes = 0;
-  for await (const chunk of readChunks(handle)) {
+  for await (const chunk of readChunks(fd)) {
     hash.update(chunk);
     sizeBytes += chunk.length;
   }

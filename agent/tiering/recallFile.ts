@@ -85,7 +85,7 @@ async function confirmEarlierRecall(action: ClaimedAction, filePath: string | Bu
   const handle = await open(filePath, 'r');
   let digest;
   try {
-    digest = await digestFile(handle);
+    digest = await digestFile(handle.fd);
   } finally {
     await handle.close();
   }

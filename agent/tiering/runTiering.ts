@@ -11,7 +11,8 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../scanOptions.ts';
 import { recallFile } from './recallFile.ts';
 import { runActions, type ActionProgress } from './runActions.ts';
-import { FolderSyncer } from './folderSyncer.ts';
+import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
+import { syncFolder } from '../durableFile.ts';
 import { openTargetStore } from './targetStore.ts';
 import { tierFile } from './tierFile.ts';
 
@@ -62,7 +63,7 @@ export async function runTiering(options: TieringOptions): Promise<ActionProgres
   const store = (options.openStore ?? openTargetStore)(target);
   logger.info({ targetKind: store.kind }, 'Opened the share\'s Tier-2 target');
 
-  const context = { store, logger, folders: new FolderSyncer() };
+  const context = { store, logger, folders: new FolderSyncer(syncFolder) };
   const handle = options.kind === 'tier' ? tierFile : recallFile;
   const progress = await runActions({
     source: client,

@@ -7,19 +7,27 @@
  * leaves either the original, or a verified copy and the stub, never neither. A rerun
  * of a file that is already a stub naming the claimed key reports it STUBBED without
  * copying again.
+ *
+ * Calls on the local file: the first lstat, the reads of its content and every fsync are
+ * asynchronous, because a cold file may need the disk. The calls after them (open, fstat,
+ * close, writing the 4 KiB stub, its mode and times, the rename) are synchronous: they
+ * touch what the first lstat and the read brought into memory and return in
+ * microseconds, while each asynchronous call costs a round trip through the thread pool.
+ * Measured in docs/benchmarks.md. Calls on the Tier-2 store stay asynchronous, because it
+ * may be a network share.
  */
-import type { BigIntStats } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, openSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
-import { Tier2ContentMismatchError } from '../../src/tier2/errors.ts';
+import { Tier2ContentMismatchError, Tier2NotFoundError } from '../../src/tier2/errors.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { faultPoint } from './faultHooks.ts';
-import type { FolderSyncer } from './folderSyncer.ts';
+import type { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
-import { CountingStream, digestBuffer, digestFile, digestStream, readChunks, type ContentDigest } from './hashing.ts';
+import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
 import { outcome } from './outcome.ts';
 import { formatStub, StubFormatError, type StubContent } from './stub.ts';
@@ -88,17 +96,17 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     throw error;
   }
 
-  const handle = await open(file.path, 'r');
+  const fd = openSync(file.path, 'r');
   let digest: ContentDigest;
   let stats: BigIntStats;
   try {
-    stats = await handle.stat({ bigint: true });
+    stats = fstatSync(fd, { bigint: true });
     if (!unchangedSince(state.stats, stats)) {
       throw new FileChangedError('the file changed while it was being opened');
     }
-    digest = await copyToTier2(action, handle, stats, context.store);
+    digest = await copyToTier2(action, fd, stats, context.store);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 
   await verifyCopy(action.tier2Key, digest, context.store);
@@ -141,30 +149,30 @@ async function confirmEarlierStub(action: ClaimedAction, stub: StubContent, stor
 }
 
 /** Stores the open file under the claimed key and returns the size and SHA-256 of what was sent. */
-async function copyToTier2(action: ClaimedAction, handle: FileHandle, stats: BigIntStats, store: Tier2Store): Promise<ContentDigest> {
+async function copyToTier2(action: ClaimedAction, fd: number, stats: BigIntStats, store: Tier2Store): Promise<ContentDigest> {
   const expectedSize = Number(stats.size);
   let digest: ContentDigest;
-  let body: () => Readable;
+  let body: Buffer | Readable;
 
   if (expectedSize <= IN_MEMORY_MAX_BYTES) {
-    const content = await handle.readFile();
-    digest = digestBuffer(content);
-    body = () => Readable.from([content], { objectMode: false });
+    body = await readWhole(fd, expectedSize);
+    digest = digestBuffer(body);
   } else {
-    digest = await digestFile(handle);
-    body = () => Readable.from(readChunks(handle), { objectMode: false });
+    digest = await digestFile(fd);
+    body = Readable.from(readChunks(fd), { objectMode: false }).pipe(new CountingStream(() => faultPoint('tier.copying')));
   }
   if (digest.sizeBytes !== expectedSize) {
     throw new FileChangedError(`the file changed while it was read: ${digest.sizeBytes} bytes read, ${expectedSize} expected`);
   }
-
-  const sent = new CountingStream(() => faultPoint('tier.copying'));
+  if (Buffer.isBuffer(body)) {
+    faultPoint('tier.copying');
+  }
 
   // NOTE: the claim carries only the object's key. For a key the server shortened to its
   // hashed form, the object's metadata therefore lacks the full key (PutOptions.fullKey),
   // and only the database maps it back to the file.
   try {
-    await store.put(action.tier2Key, body().pipe(sent), { sizeBytes: digest.sizeBytes, sha256: digest.sha256 });
+    await store.put(action.tier2Key, body, { sizeBytes: digest.sizeBytes, sha256: digest.sha256 });
   } catch (error) {
     // The store compared what it read with the SHA-256 of the first read, and removed it.
     if (error instanceof Tier2ContentMismatchError) {
@@ -173,8 +181,8 @@ async function copyToTier2(action: ClaimedAction, handle: FileHandle, stats: Big
     throw error;
   }
 
-  const after = await handle.stat({ bigint: true });
-  if (!unchangedSince(stats, after) || sent.sizeBytes !== digest.sizeBytes) {
+  const after = fstatSync(fd, { bigint: true });
+  if (!unchangedSince(stats, after)) {
     // The object stays, for reconciliation to find as an orphan. Deleting it is not safe:
     // a second agent that took over an expired lease may have stubbed the file with it.
     throw new FileChangedError('the file changed while it was copied to Tier-2');
@@ -182,19 +190,39 @@ async function copyToTier2(action: ClaimedAction, handle: FileHandle, stats: Big
   return digest;
 }
 
+/**
+ * Reads an open file of `expectedSize` bytes into one buffer. The buffer has one byte
+ * more, so a file that grew since its stat reads longer and is caught by the caller.
+ */
+async function readWhole(fd: number, expectedSize: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(expectedSize + 1);
+  let length = 0;
+  while (length < buffer.length) {
+    const bytesRead = await readAt(fd, buffer, length, buffer.length - length, length);
+    if (bytesRead === 0) {
+      break;
+    }
+    length += bytesRead;
+  }
+  return buffer.subarray(0, length);
+}
+
 /** Reads the stored object back and compares its size and SHA-256 with what was sent. */
 async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): Promise<void> {
-  const object = await store.head(key);
-  if (object === null) {
-    throw new Error(`Verification failed: Tier-2 object ${key} is missing right after it was stored`);
+  let stored: ContentDigest;
+  try {
+    stored = await store.readBack(key);
+  } catch (error) {
+    if (error instanceof Tier2NotFoundError) {
+      throw new Error(`Verification failed: Tier-2 object ${key} is missing right after it was stored`);
+    }
+    throw error;
   }
-  if (object.sizeBytes !== sent.sizeBytes) {
-    throw new Error(`Verification failed: Tier-2 object ${key} has ${object.sizeBytes} bytes, ${sent.sizeBytes} were sent`);
-  }
-
-  const stored = await digestStream(await store.get(key));
   if (stored.sizeBytes !== sent.sizeBytes || stored.sha256 !== sent.sha256) {
-    throw new Error(`Verification failed: Tier-2 object ${key} reads back as SHA-256 ${stored.sha256}, ${sent.sha256} was sent`);
+    throw new Error(
+      `Verification failed: Tier-2 object ${key} reads back as ${stored.sizeBytes} bytes with SHA-256 ${stored.sha256}, ` +
+        `${sent.sizeBytes} bytes with ${sent.sha256} were sent`,
+    );
   }
 }
 
@@ -205,51 +233,57 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
 async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, context: TierContext): Promise<void> {
   const content = formatStub(stub);
   const tempPath = tempPathFor(file, 'stub');
-  await writeFileLike(tempPath, content, original);
+  await writeStubFile(tempPath, content, original);
   faultPoint('tier.stub-written');
 
-  const current = await readFileState(file.path);
-  if (current.kind !== 'other' || !unchangedSince(original, current.stats)) {
+  const current = lstatSync(file.path, { bigint: true, throwIfNoEntry: false });
+  if (current === undefined || !current.isFile() || !unchangedSince(original, current)) {
     // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
-    await rm(tempPath, { force: true });
+    rmSync(tempPath, { force: true });
     throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
   }
 
   // NOTE: a process that writes to the original between this check and the rename loses
   // that write to the stub. POSIX has no way to rename only if unchanged; on Windows a
   // share-mode lock on the original would close the gap, which Node cannot take.
-  await rename(tempPath, file.path);
+  renameSync(tempPath, file.path);
   await context.folders.sync(file.folder);
 }
 
-/** Writes `content` to `filePath` with the mode, owner and times of `like`, and flushes it. */
-export async function writeFileLike(filePath: string | Buffer, content: Buffer, like: BigIntStats): Promise<void> {
-  const handle = await open(filePath, 'w', 0o600);
+/** Writes the stub's bytes to `filePath` with the mode, owner and times of `like`, and flushes it. */
+async function writeStubFile(filePath: string | Buffer, content: Buffer, like: BigIntStats): Promise<void> {
+  const fd = openSync(filePath, 'w', 0o600);
   try {
-    await handle.writeFile(content);
-    await copyMetadata(handle, like);
-    await handle.sync();
+    writeSync(fd, content);
+    copyMetadata(fd, like);
+    await fsyncAsync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
 /** Gives an open file the mode, owner, access and modification times of `like`. */
-export async function copyMetadata(handle: FileHandle, like: BigIntStats): Promise<void> {
+function copyMetadata(fd: number, like: BigIntStats): void {
   if (process.platform !== 'win32') {
-    await handle.chmod(Number(like.mode & 0o7777n));
-    const own = await handle.stat({ bigint: true });
+    fchmodSync(fd, Number(like.mode & 0o7777n));
+    const own = fstatSync(fd, { bigint: true });
     if (own.uid !== like.uid || own.gid !== like.gid) {
-      // Only root may give a file away; another user's stub keeps the agent's owner, as the
-      // README documents.
-      await handle.chown(Number(like.uid), Number(like.gid)).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EPERM') {
+      try {
+        fchownSync(fd, Number(like.uid), Number(like.gid));
+      } catch (error) {
+        // Only root may give a file away; another user's stub keeps the agent's owner, as
+        // the README documents.
+        if ((error as NodeJS.ErrnoException).code !== 'EPERM') {
           throw error;
         }
-      });
+      }
     }
   }
-  await handle.utimes(nanosecondsToSeconds(like.atimeNs), nanosecondsToSeconds(like.mtimeNs));
+  futimesSync(fd, nanosecondsToSeconds(like.atimeNs), nanosecondsToSeconds(like.mtimeNs));
+}
+
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 /** Converts nanoseconds to fractional seconds, which utimes takes; exact to about a microsecond. */

@@ -5,8 +5,8 @@ import { decodeFullKey, encodeFullKey } from './fullKeyMetadata.ts';
 import { pieceBytesFor } from './pieceSize.ts';
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix, pageSizeOf } from './objectKeys.ts';
 import type { AzureTargetConfig } from './targetConfig.ts';
-import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
-import { contentMismatch, hashing } from './verifiedBody.ts';
+import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
+import { contentMismatch, digestStream, hashing } from './verifiedBody.ts';
 
 /** Azure allows 8 KB of metadata per blob; the rest is left for the SHA-256 and names. */
 const MAX_FULL_KEY_METADATA_BYTES = 7000;
@@ -45,14 +45,14 @@ export class AzureBlobStore implements Tier2Store {
     this.container = service.getContainerClient(config.container);
   }
 
-  async put(key: string, body: Readable, options: PutOptions): Promise<void> {
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
     const blob = this.container.getBlockBlobClient(this.blobName(key));
     const written = hashing(body);
     try {
       await blob.uploadStream(written, blockBytesFor(options.sizeBytes), BLOCKS_IN_FLIGHT, { metadata: metadataOf(options) });
     } catch (error) {
       // The upload may stop before reading the body to its end; close the source now.
-      body.destroy();
+      if (!Buffer.isBuffer(body)) body.destroy();
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
 
@@ -84,6 +84,10 @@ export class AzureBlobStore implements Tier2Store {
       if (isBlobNotFound(error)) throw new Tier2NotFoundError(this.kind, key);
       throw tier2Failure(this.kind, 'get', key, error, this.secrets);
     }
+  }
+
+  async readBack(key: string): Promise<ContentDigest> {
+    return digestStream(await this.get(key));
   }
 
   async list(prefix: string, pageToken: string | null, pageSize?: number): Promise<Tier2Page> {

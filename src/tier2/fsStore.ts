@@ -1,17 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, type Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import type { BigIntStats, Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
+import { FolderSyncer } from './folderSyncer.ts';
 import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
-import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
+import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
 
 /** Folder under the root that contains one SHA-256 record per object, at the object's own key. */
 const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
+
+/** Largest read of `readBack`; smaller objects are read with a buffer of their own size. */
+const READ_BACK_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** The SHA-256 record of one object, valid only while the object has this size and mtime. */
 interface ShaRecord {
@@ -27,7 +30,8 @@ interface ShaRecord {
  *
  * Crash safety: `put` writes a temporary file in the object's own folder, flushes it
  * with fsync and renames it to the key, so a crash never leaves part of an object under
- * its final name. Temporary files are named `.strata~tmp-*` and never listed.
+ * its final name. Temporary files are named `.strata~tmp-*` and never listed. Puts
+ * that end at the same time in one folder share one flush of that folder.
  *
  * SHA-256: Node has no extended-attribute API, so each object's SHA-256 is kept in a
  * small JSON record at `<root>/.strata~sha256/<key>`, together with the size and mtime
@@ -42,25 +46,29 @@ interface ShaRecord {
 export class FsStore implements Tier2Store {
   readonly kind = 'fs' as const;
   private readonly root: string;
+  /** Objects put at the same time in one folder share the flush of their renames. */
+  private readonly folders = new FolderSyncer(fsyncFolder);
 
   constructor(root: string) {
     this.root = path.resolve(root);
   }
 
-  async put(key: string, body: Readable, options: PutOptions): Promise<void> {
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
     const target = this.objectPath(key);
     const folder = path.dirname(target);
-    await mkdir(folder, { recursive: true });
-    const temp = path.join(folder, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const temp = path.join(folder, tempName());
 
     try {
-      const written = hashing(body);
-      await pipeline(written, createWriteStream(temp, { flags: 'wx' }));
-      const mismatch = contentMismatch(written, options.sizeBytes, options.sha256);
-      if (mismatch) throw new Tier2ContentMismatchError(key, mismatch);
+      const handle = await openCreatingFolder(temp, 'wx');
+      let stats: BigIntStats;
+      try {
+        await writeBody(key, handle, body, options);
+        await handle.sync();
+        stats = await handle.stat({ bigint: true });
+      } finally {
+        await handle.close();
+      }
 
-      await fsyncFile(temp);
-      const stats = await stat(temp, { bigint: true });
       await this.writeRecord(key, {
         sha256: options.sha256.toLowerCase(),
         sizeBytes: Number(stats.size),
@@ -68,7 +76,7 @@ export class FsStore implements Tier2Store {
         ...(options.fullKey === undefined ? {} : { fullKey: options.fullKey }),
       });
       await rename(temp, target);
-      await fsyncFolder(folder);
+      await this.folders.sync(folder);
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
@@ -107,6 +115,34 @@ export class FsStore implements Tier2Store {
     } catch (error) {
       if (isMissing(error)) throw new Tier2NotFoundError(this.kind, key);
       throw error;
+    }
+  }
+
+  async readBack(key: string): Promise<ContentDigest> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.objectPath(key), 'r');
+    } catch (error) {
+      if (isMissing(error)) throw new Tier2NotFoundError(this.kind, key);
+      throw error;
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) throw new Tier2NotFoundError(this.kind, key);
+
+      // One buffer of the expected size, plus one byte to see growth, takes most objects in one read.
+      const buffer = Buffer.allocUnsafe(Math.min(stats.size + 1, READ_BACK_CHUNK_BYTES));
+      const hash = createHash('sha256');
+      let sizeBytes = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, sizeBytes);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+        sizeBytes += bytesRead;
+      }
+      return { sizeBytes, sha256: hash.digest('hex') };
+    } finally {
+      await handle.close();
     }
   }
 
@@ -201,12 +237,21 @@ export class FsStore implements Tier2Store {
     }
   }
 
+  /**
+   * Writes a record under a temporary name and renames it into place, without fsync. A
+   * record lost or torn by a crash reads as no record, so the SHA-256 shows as unknown,
+   * never wrong; flushing it would cost a disk write per object for nothing more.
+   */
   private async writeRecord(key: string, record: ShaRecord): Promise<void> {
     const file = this.recordPath(key);
-    await mkdir(path.dirname(file), { recursive: true });
-    const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const temp = path.join(path.dirname(file), tempName());
     try {
-      await writeFile(temp, JSON.stringify(record), { flag: 'wx', flush: true });
+      const handle = await openCreatingFolder(temp, 'wx');
+      try {
+        await handle.writeFile(JSON.stringify(record));
+      } finally {
+        await handle.close();
+      }
       await rename(temp, file);
     } catch (error) {
       await rm(temp, { force: true });
@@ -265,13 +310,40 @@ async function statOrNull(file: string) {
   }
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r+');
+function tempName(): string {
+  return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`;
+}
+
+/** Opens a file to create it, creating its folders when they are missing. */
+async function openCreatingFolder(file: string, flags: string): Promise<FileHandle> {
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    return await open(file, flags);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  await mkdir(path.dirname(file), { recursive: true });
+  return open(file, flags);
+}
+
+/**
+ * Writes a put's body to an open file. A stream is hashed as it goes and must match
+ * `options`; a Buffer was hashed by the caller from these very bytes (Tier2Store.put).
+ */
+async function writeBody(key: string, handle: FileHandle, body: Readable | Buffer, options: PutOptions): Promise<void> {
+  if (Buffer.isBuffer(body)) {
+    if (body.length !== options.sizeBytes) {
+      throw new Tier2ContentMismatchError(key, `the body was ${body.length} bytes, not the declared ${options.sizeBytes}`);
+    }
+    await handle.writeFile(body);
+    return;
+  }
+
+  const written = hashing(body);
+  for await (const chunk of written) {
+    await handle.write(chunk as Buffer);
+  }
+  const mismatch = contentMismatch(written, options.sizeBytes, options.sha256);
+  if (mismatch) throw new Tier2ContentMismatchError(key, mismatch);
 }
 
 /**
@@ -279,7 +351,7 @@ async function fsyncFile(file: string): Promise<void> {
  * for fsync, and some network filesystems reject it; there the rename is as durable as
  * the server makes it.
  */
-async function fsyncFolder(folder: string): Promise<void> {
+async function fsyncFolder(folder: string | Buffer): Promise<void> {
   let handle;
   try {
     handle = await open(folder, 'r');

@@ -17,8 +17,8 @@ import { decodeFullKey, encodeFullKey } from './fullKeyMetadata.ts';
 import { pieceBytesFor } from './pieceSize.ts';
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix, pageSizeOf } from './objectKeys.ts';
 import type { S3TargetConfig } from './targetConfig.ts';
-import type { PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
-import { contentMismatch, hashing } from './verifiedBody.ts';
+import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
+import { contentMismatch, digestStream, hashing } from './verifiedBody.ts';
 
 /** S3 allows 2 KB of user metadata per object; the SHA-256 takes about 70 bytes of it. */
 const MAX_FULL_KEY_METADATA_BYTES = 1500;
@@ -77,7 +77,7 @@ export class S3Store implements Tier2Store {
     });
   }
 
-  async put(key: string, body: Readable, options: PutOptions): Promise<void> {
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
     const name = this.objectName(key);
     const written = hashing(body);
     try {
@@ -91,7 +91,7 @@ export class S3Store implements Tier2Store {
       await upload.done();
     } catch (error) {
       // The upload may stop before reading the body to its end; close the source now.
-      body.destroy();
+      if (!Buffer.isBuffer(body)) body.destroy();
       throw tier2Failure(this.kind, 'put', key, error, this.secrets);
     }
 
@@ -131,6 +131,10 @@ export class S3Store implements Tier2Store {
       if (isNotFound(error)) throw new Tier2NotFoundError(this.kind, key);
       throw tier2Failure(this.kind, 'get', key, error, this.secrets);
     }
+  }
+
+  async readBack(key: string): Promise<ContentDigest> {
+    return digestStream(await this.get(key));
   }
 
   async list(prefix: string, pageToken: string | null, pageSize?: number): Promise<Tier2Page> {

@@ -16,6 +16,12 @@ export interface Tier2Object {
   fullKey?: string;
 }
 
+/** Size and hex SHA-256 of some content. */
+export interface ContentDigest {
+  sizeBytes: number;
+  sha256: string;
+}
+
 /** One page of a listing; `nextToken` is null on the last page. */
 export interface Tier2Page {
   objects: Tier2Object[];
@@ -42,14 +48,26 @@ export interface PutOptions {
 export interface Tier2Store {
   readonly kind: Tier2Kind;
 
-  /** Store `body` under `key`, replacing an object left by an earlier failed attempt. */
-  put(key: string, body: Readable, options: PutOptions): Promise<void>;
+  /**
+   * Store `body` under `key`, replacing an object left by an earlier failed attempt. A
+   * stream is hashed as it is written and rejected with Tier2ContentMismatchError when
+   * it differs from `options`. A Buffer is the caller's own bytes, which the caller has
+   * just hashed, so only its size is checked; the caller compares `readBack` with its
+   * hash afterwards.
+   */
+  put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>;
 
   /** Describe one object, or return null when it does not exist. */
   head(key: string): Promise<Tier2Object | null>;
 
   /** Stream one object's content; rejects with a not-found error when it does not exist. */
   get(key: string): Promise<Readable>;
+
+  /**
+   * Read one object's content to its end and return its size and SHA-256, to verify a
+   * copy; rejects with a not-found error when it does not exist.
+   */
+  readBack(key: string): Promise<ContentDigest>;
 
   /** List objects whose key starts with `prefix`, one page at a time, in key order. */
   list(prefix: string, pageToken: string | null, pageSize?: number): Promise<Tier2Page>;

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+
+import type { ContentDigest } from './tier2Store.ts';
 
 /**
  * A pass-through stream that counts and hashes what flows through it, so a store can
@@ -21,11 +23,23 @@ export class HashingStream extends Transform {
   }
 }
 
-/** Pipe `body` through a HashingStream and return it, passing errors on. */
-export function hashing(body: Readable): HashingStream {
+/** Pipe `body` through a HashingStream and return it, passing errors on. A Buffer is sent as one chunk. */
+export function hashing(body: Readable | Buffer): HashingStream {
+  const source = Buffer.isBuffer(body) ? Readable.from([body], { objectMode: false }) : body;
   const hashingStream = new HashingStream();
-  body.on('error', (error) => hashingStream.destroy(error));
-  return body.pipe(hashingStream);
+  source.on('error', (error) => hashingStream.destroy(error));
+  return source.pipe(hashingStream);
+}
+
+/** Read a stream to its end and return its size and SHA-256. */
+export async function digestStream(stream: Readable): Promise<ContentDigest> {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    sizeBytes += (chunk as Buffer).length;
+  }
+  return { sizeBytes, sha256: hash.digest('hex') };
 }
 
 /** Describe how a written body differs from what the caller declared, or return undefined. */

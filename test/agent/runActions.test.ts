@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 
-import { FolderSyncer } from '../../agent/tiering/folderSyncer.ts';
+import { syncFolder } from '../../agent/durableFile.ts';
+import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import { runActions } from '../../agent/tiering/runActions.ts';
 import { parseStub } from '../../agent/tiering/stub.ts';
 import { tierFile } from '../../agent/tiering/tierFile.ts';
@@ -163,7 +164,7 @@ describe('agent action loop', function () {
       concurrency: 8,
       claimBatch: 16,
       logger,
-      handle: (action) => tierFile(action, { store, logger, folders: new FolderSyncer() }),
+      handle: (action) => tierFile(action, { store, logger, folders: new FolderSyncer(syncFolder) }),
     });
 
     expect(progress.outcomes.STUBBED).to.equal(40);

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 
-import { FolderSyncer } from '../../agent/tiering/folderSyncer.ts';
+import { syncFolder } from '../../agent/durableFile.ts';
+import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import { recallFile } from '../../agent/tiering/recallFile.ts';
 import { parseStub, STUB_SIZE_BYTES } from '../../agent/tiering/stub.ts';
 import { tempNameFor } from '../../agent/tiering/tempNames.ts';
@@ -36,7 +37,7 @@ describe('agent tiering of one file', function () {
     root = await mkdtemp(path.join(os.tmpdir(), 'strata-tier-'));
     share = path.join(root, 'share');
     await mkdir(share);
-    context = { store: new CountingFsStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer() };
+    context = { store: new CountingFsStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer(syncFolder) };
   });
 
   afterEach(async function () {
@@ -67,6 +68,22 @@ describe('agent tiering of one file', function () {
     expect(stub).to.include({ kind: 'fs', key: action.tier2Key, size: content.length, sha256: sha256(content), mtimeUnix: 1_600_000_000 });
     const stored = await readFile(path.join(context.store.folder, ...action.tier2Key.split('/')));
     expect(stored.equals(content)).to.equal(true);
+  });
+
+  it('copy that reads back different is FAILED and the original kept', async function () {
+    const content = Buffer.from('bytes the store will not keep '.repeat(100));
+    const filePath = await makeFile('corrupted.dat', content);
+    const action = claimOnDisk(filePath, share, 'corrupted.dat');
+    const objectPath = path.join(context.store.folder, ...action.tier2Key.split('/'));
+    const store = context.store;
+    // A store whose disk flips bytes after the write: only the read-back can see it.
+    store.afterPut = async () => writeFile(objectPath, Buffer.alloc(content.length, 0x21));
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect(result.error).to.match(/Verification failed: .* reads back as \d+ bytes with SHA-256/);
+    expect((await readFile(filePath)).equals(content)).to.equal(true);
   });
 
   it('stub keeps mode and times', async function () {

@@ -23,6 +23,15 @@ describe('FsStore', () => {
     expect(await readdir(path.join(root, 'share', 'a b'))).to.deep.equal(['c.txt']);
   });
 
+  it('creates a folder again after it was removed', async () => {
+    await putBytes(store, 'share/gone/first.txt', Buffer.from('first'));
+    await rm(path.join(root, 'share', 'gone'), { recursive: true });
+    await rm(path.join(root, '.strata~sha256', 'share', 'gone'), { recursive: true });
+
+    const sha256 = await putBytes(store, 'share/gone/second.txt', Buffer.from('second'));
+    expect((await store.head('share/gone/second.txt'))?.sha256).to.equal(sha256);
+  });
+
   it('leaves no temporary file after a failed put', async () => {
     const failing = new Readable({
       read() {

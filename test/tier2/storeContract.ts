@@ -99,6 +99,38 @@ export function describeStoreContract(label: string, open: () => Promise<{ store
       expect((error as Tier2NotFoundError).key).to.equal('missing/nothing-here.txt');
     });
 
+    for (const size of [0, 1, 5 * 1024 * 1024 + 3]) {
+      it(`put of a ${size}-byte Buffer and its readBack`, async () => {
+        const { bytes, sha256 } = content(size);
+        await store.put(`buffer/${size}.bin`, bytes, { sizeBytes: size, sha256 });
+
+        expect(await store.readBack(`buffer/${size}.bin`)).to.deep.equal({ sizeBytes: size, sha256 });
+        expect((await store.head(`buffer/${size}.bin`))?.sha256).to.equal(sha256);
+      });
+    }
+
+    it('readBack sees a copy that differs from what was put', async () => {
+      const { bytes, sha256 } = content(4096);
+      await store.put('buffer/changed.bin', bytes, { sizeBytes: bytes.length, sha256 });
+      const other = content(4096);
+      await store.put('buffer/changed.bin', other.bytes, { sizeBytes: other.bytes.length, sha256: other.sha256 });
+
+      expect((await store.readBack('buffer/changed.bin')).sha256).to.equal(other.sha256).and.not.equal(sha256);
+    });
+
+    it('readBack of a missing key is not found', async () => {
+      const error = await store.readBack('missing/nothing-to-read.txt').catch((caught: unknown) => caught);
+      expect(error).to.be.instanceOf(Tier2NotFoundError);
+    });
+
+    it('put of a Buffer of another size than declared stores nothing', async () => {
+      const { bytes, sha256 } = content(1000);
+      const error = await store.put('mismatch/buffer.bin', bytes, { sizeBytes: 1001, sha256 }).catch((caught: unknown) => caught);
+
+      expect(error).to.be.instanceOf(Tier2ContentMismatchError);
+      expect(await store.head('mismatch/buffer.bin')).to.equal(null);
+    });
+
     it('put replaces a leftover object', async () => {
       await putBytes(store, 'replace/file.txt', Buffer.from('first attempt, partly copied'));
       const second = Buffer.from('second attempt');

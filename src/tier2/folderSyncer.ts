@@ -5,8 +5,6 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-import { syncFolder } from '../durableFile.ts';
-
 interface FolderFlushes {
   /** The flush running now; a rename made while it runs may not be covered by it. */
   running: Promise<void> | undefined;
@@ -18,8 +16,8 @@ export class FolderSyncer {
   readonly #folders = new Map<string, FolderFlushes>();
   readonly #sync: (folder: string | Buffer) => Promise<void>;
 
-  /** `sync` flushes one folder; tests pass a counting one. */
-  constructor(sync: (folder: string | Buffer) => Promise<void> = syncFolder) {
+  /** `sync` flushes one folder: the agent's for source folders, the store's for its own, a counting one in tests. */
+  constructor(sync: (folder: string | Buffer) => Promise<void>) {
     this.#sync = sync;
   }
 
