@@ -193,16 +193,20 @@ async function copyToTier2(action: ClaimedAction, fd: number, stats: BigIntStats
 /**
  * Reads an open file of `expectedSize` bytes into one buffer. The buffer has one byte
  * more, so a file that grew since its stat reads longer and is caught by the caller.
+ * A read of a regular file returns fewer bytes than asked only at its end, so a short
+ * read ends the loop without one more read to see zero bytes; a file that grew in
+ * between fails the stat comparison after the copy.
  */
 async function readWhole(fd: number, expectedSize: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(expectedSize + 1);
   let length = 0;
   while (length < buffer.length) {
-    const bytesRead = await readAt(fd, buffer, length, buffer.length - length, length);
-    if (bytesRead === 0) {
+    const asked = buffer.length - length;
+    const bytesRead = await readAt(fd, buffer, length, asked, length);
+    length += bytesRead;
+    if (bytesRead < asked) {
       break;
     }
-    length += bytesRead;
   }
   return buffer.subarray(0, length);
 }

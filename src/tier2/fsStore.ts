@@ -130,15 +130,17 @@ export class FsStore implements Tier2Store {
       const stats = await handle.stat();
       if (!stats.isFile()) throw new Tier2NotFoundError(this.kind, key);
 
-      // One buffer of the expected size, plus one byte to see growth, takes most objects in one read.
+      // One buffer of the expected size, plus one byte to see growth, takes most objects
+      // in one read. A short read is the end of the file; should a network filesystem
+      // return one early, the copy reads back shorter and fails verification, which is safe.
       const buffer = Buffer.allocUnsafe(Math.min(stats.size + 1, READ_BACK_CHUNK_BYTES));
       const hash = createHash('sha256');
       let sizeBytes = 0;
       for (;;) {
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, sizeBytes);
-        if (bytesRead === 0) break;
         hash.update(buffer.subarray(0, bytesRead));
         sizeBytes += bytesRead;
+        if (bytesRead < buffer.length) break;
       }
       return { sizeBytes, sha256: hash.digest('hex') };
     } finally {
