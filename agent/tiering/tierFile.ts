@@ -8,16 +8,16 @@
  * of a file that is already a stub naming the claimed key reports it STUBBED without
  * copying again.
  *
- * Calls on the local file: the first lstat, the reads of its content and every fsync are
- * asynchronous, because a cold file may need the disk. The calls after them (open, fstat,
- * close, writing the 4 KiB stub, its mode and times, the rename) are synchronous: they
- * touch what the first lstat and the read brought into memory and return in
- * microseconds, while each asynchronous call costs a round trip through the thread pool.
- * Measured in docs/benchmarks.md. Calls on the Tier-2 store stay asynchronous, because it
- * may be a network share.
+ * Calls on the local file: the first lstat, the reads of its content, creating the stub,
+ * the rename and every fsync are asynchronous, because they may wait for the disk or for
+ * the filesystem's allocator. The calls on what the first lstat and the read brought into
+ * memory (opening the file, fstat, close, writing the 4 KiB stub, its mode and times) are
+ * synchronous: they return in microseconds, while each asynchronous call costs a round
+ * trip through the thread pool. Measured in docs/benchmarks.md. Calls on the Tier-2 store
+ * stay asynchronous, because it may be a network share.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, openSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, open, openSync, rmSync, writeSync, type BigIntStats } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
@@ -250,13 +250,13 @@ async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: Stu
   // NOTE: a process that writes to the original between this check and the rename loses
   // that write to the stub. POSIX has no way to rename only if unchanged; on Windows a
   // share-mode lock on the original would close the gap, which Node cannot take.
-  renameSync(tempPath, file.path);
+  await rename(tempPath, file.path);
   await context.folders.sync(file.folder);
 }
 
 /** Writes the stub's bytes to `filePath` with the mode, owner and times of `like`, and flushes it. */
 async function writeStubFile(filePath: string | Buffer, content: Buffer, like: BigIntStats): Promise<void> {
-  const fd = openSync(filePath, 'w', 0o600);
+  const fd = await openAsync(filePath, 'w', 0o600);
   try {
     writeSync(fd, content);
     copyMetadata(fd, like);
@@ -288,6 +288,11 @@ function copyMetadata(fd: number, like: BigIntStats): void {
 
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Opens a file in the thread pool and resolves with a plain descriptor, which synchronous calls can then use. */
+function openAsync(filePath: string | Buffer, flags: string, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => open(filePath, flags, mode, (error, fd) => (error ? reject(error) : resolve(fd))));
 }
 
 /** Converts nanoseconds to fractional seconds, which utimes takes; exact to about a microsecond. */
