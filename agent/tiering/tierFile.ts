@@ -193,18 +193,18 @@ async function copyToTier2(action: ClaimedAction, fd: number, stats: BigIntStats
 /**
  * Reads an open file of `expectedSize` bytes into one buffer. The buffer has one byte
  * more, so a file that grew since its stat reads longer and is caught by the caller.
- * A read of a regular file returns fewer bytes than asked only at its end, so a short
- * read ends the loop without one more read to see zero bytes; a file that grew in
- * between fails the stat comparison after the copy.
+ * A read of a regular file returns fewer bytes than requested only at its end, so a
+ * short read ends the loop without one more read to see zero bytes. A file that grew
+ * in between fails the stat comparison after the copy.
  */
 async function readWhole(fd: number, expectedSize: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(expectedSize + 1);
   let length = 0;
   while (length < buffer.length) {
-    const asked = buffer.length - length;
-    const bytesRead = await readAt(fd, buffer, length, asked, length);
+    const requested = buffer.length - length;
+    const bytesRead = await readAt(fd, buffer, length, requested, length);
     length += bytesRead;
-    if (bytesRead < asked) {
+    if (bytesRead < requested) {
       break;
     }
   }
@@ -275,8 +275,8 @@ function copyMetadata(fd: number, like: BigIntStats): void {
       try {
         fchownSync(fd, Number(like.uid), Number(like.gid));
       } catch (error) {
-        // Only root may give a file away; another user's stub keeps the agent's owner, as
-        // the README documents.
+        // Only root may give a file away, so another user's stub keeps the agent's owner,
+        // as the README documents.
         if ((error as NodeJS.ErrnoException).code !== 'EPERM') {
           throw error;
         }

@@ -241,8 +241,8 @@ export class FsStore implements Tier2Store {
 
   /**
    * Writes a record under a temporary name and renames it into place, without fsync. A
-   * record lost or torn by a crash reads as no record, so the SHA-256 shows as unknown,
-   * never wrong; flushing it would cost a disk write per object for nothing more.
+   * record lost or torn by a crash reads as no record, so the SHA-256 shows as unknown
+   * and never wrong. A flush would cost one more disk write per object.
    */
   private async writeRecord(key: string, record: ShaRecord): Promise<void> {
     const file = this.recordPath(key);

@@ -51,9 +51,8 @@ export interface Tier2Store {
   /**
    * Store `body` under `key`, replacing an object left by an earlier failed attempt. A
    * stream is hashed as it is written and rejected with Tier2ContentMismatchError when
-   * it differs from `options`. A Buffer is the caller's own bytes, which the caller has
-   * just hashed, so only its size is checked; the caller compares `readBack` with its
-   * hash afterwards.
+   * it differs from `options`. A Buffer holds bytes the caller has just hashed, so only
+   * its size is checked, and the caller compares `readBack` with its hash afterwards.
    */
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>;
 

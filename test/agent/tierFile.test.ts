@@ -70,7 +70,7 @@ describe('agent tiering of one file', function () {
     expect(stored.equals(content)).to.equal(true);
   });
 
-  it('copy that reads back different is FAILED and the original kept', async function () {
+  it('corrupted copy is FAILED, file kept', async function () {
     const content = Buffer.from('bytes the store will not keep '.repeat(100));
     const filePath = await makeFile('corrupted.dat', content);
     const action = claimOnDisk(filePath, share, 'corrupted.dat');

@@ -109,7 +109,7 @@ export function describeStoreContract(label: string, open: () => Promise<{ store
       });
     }
 
-    it('readBack sees a copy that differs from what was put', async () => {
+    it('readBack sees replaced content', async () => {
       const { bytes, sha256 } = content(4096);
       await store.put('buffer/changed.bin', bytes, { sizeBytes: bytes.length, sha256 });
       const other = content(4096);
@@ -123,7 +123,7 @@ export function describeStoreContract(label: string, open: () => Promise<{ store
       expect(error).to.be.instanceOf(Tier2NotFoundError);
     });
 
-    it('put of a Buffer of another size than declared stores nothing', async () => {
+    it('Buffer of wrong size stores nothing', async () => {
       const { bytes, sha256 } = content(1000);
       const error = await store.put('mismatch/buffer.bin', bytes, { sizeBytes: 1001, sha256 }).catch((caught: unknown) => caught);
 
