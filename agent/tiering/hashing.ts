@@ -42,7 +42,7 @@ export function digestBuffer(content: Buffer): ContentDigest {
 /**
  * Reads into `buffer` at `offset` from the file position `position` and resolves with
  * the bytes read. It takes a plain descriptor, so callers can open and close it with
- * synchronous calls (tierFile.ts says why).
+ * synchronous calls, for the reason given in tierFile.ts.
  */
 export function readAt(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => {

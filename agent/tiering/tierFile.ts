@@ -193,9 +193,10 @@ async function copyToTier2(action: ClaimedAction, fd: number, stats: BigIntStats
 /**
  * Reads an open file of `expectedSize` bytes into one buffer. The buffer has one byte
  * more, so a file that grew since its stat reads longer and is caught by the caller.
- * A read of a regular file returns fewer bytes than requested only at its end, so a
- * short read ends the loop without one more read to see zero bytes. A file that grew
- * in between fails the stat comparison after the copy.
+ * A short read ends the loop without one more read to see zero bytes, because a local
+ * regular file returns fewer bytes than requested at its end. A file that grew in
+ * between fails the stat comparison after the copy. An early short read from a network
+ * filesystem gives fewer bytes than expected, so the file ends STALE and is kept.
  */
 async function readWhole(fd: number, expectedSize: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(expectedSize + 1);

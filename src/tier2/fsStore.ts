@@ -13,7 +13,7 @@ import { contentMismatch, hashing } from './verifiedBody.ts';
 const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
 
-/** Largest read of `readBack`; smaller objects are read with a buffer of their own size. */
+/** Largest read of `readBack`. A smaller object is read with a buffer of its own size. */
 const READ_BACK_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** The SHA-256 record of one object, valid only while the object has this size and mtime. */
@@ -131,8 +131,8 @@ export class FsStore implements Tier2Store {
       if (!stats.isFile()) throw new Tier2NotFoundError(this.kind, key);
 
       // One buffer of the expected size, plus one byte to see growth, takes most objects
-      // in one read. A short read is the end of the file; should a network filesystem
-      // return one early, the copy reads back shorter and fails verification, which is safe.
+      // in one read. A short read is taken as the end of the file. Should a network
+      // filesystem return one early, the copy reads back short and fails verification.
       const buffer = Buffer.allocUnsafe(Math.min(stats.size + 1, READ_BACK_CHUNK_BYTES));
       const hash = createHash('sha256');
       let sizeBytes = 0;
@@ -329,7 +329,7 @@ async function openCreatingFolder(file: string, flags: string): Promise<FileHand
 
 /**
  * Writes a put's body to an open file. A stream is hashed as it goes and must match
- * `options`; a Buffer was hashed by the caller from these very bytes (Tier2Store.put).
+ * `options`. A Buffer was hashed by the caller from these very bytes (Tier2Store.put).
  */
 async function writeBody(key: string, handle: FileHandle, body: Readable | Buffer, options: PutOptions): Promise<void> {
   if (Buffer.isBuffer(body)) {

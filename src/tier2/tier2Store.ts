@@ -51,8 +51,8 @@ export interface Tier2Store {
   /**
    * Store `body` under `key`, replacing an object left by an earlier failed attempt. A
    * stream is hashed as it is written and rejected with Tier2ContentMismatchError when
-   * it differs from `options`. A Buffer holds bytes the caller has just hashed, so only
-   * its size is checked, and the caller compares `readBack` with its hash afterwards.
+   * it differs from `options`. A Buffer contains bytes the caller has just hashed, so
+   * only its size is checked, and the caller compares `readBack` with its hash afterwards.
    */
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void>;
 
@@ -63,8 +63,8 @@ export interface Tier2Store {
   get(key: string): Promise<Readable>;
 
   /**
-   * Read one object's content to its end and return its size and SHA-256, to verify a
-   * copy; rejects with a not-found error when it does not exist.
+   * Read one object's content to its end and return its size and SHA-256, which verifies
+   * a copy. Rejects with a not-found error when the object does not exist.
    */
   readBack(key: string): Promise<ContentDigest>;
 
