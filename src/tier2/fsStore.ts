@@ -328,6 +328,17 @@ async function openCreatingFolder(file: string, flags: string): Promise<FileHand
 }
 
 /**
+ * Writes all of `content` at the handle's position. FileHandle.writeFile would split it
+ * into writes of 512 KiB, each a round trip through the thread pool.
+ */
+async function writeAll(handle: FileHandle, content: Buffer): Promise<void> {
+  for (let offset = 0; offset < content.length; ) {
+    const { bytesWritten } = await handle.write(content, offset, content.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/**
  * Writes a put's body to an open file. A stream is hashed as it goes and must match
  * `options`. A Buffer was hashed by the caller from these very bytes (Tier2Store.put).
  */
@@ -336,13 +347,13 @@ async function writeBody(key: string, handle: FileHandle, body: Readable | Buffe
     if (body.length !== options.sizeBytes) {
       throw new Tier2ContentMismatchError(key, `the body was ${body.length} bytes, not the declared ${options.sizeBytes}`);
     }
-    await handle.writeFile(body);
+    await writeAll(handle, body);
     return;
   }
 
   const written = hashing(body);
   for await (const chunk of written) {
-    await handle.write(chunk as Buffer);
+    await writeAll(handle, chunk as Buffer);
   }
   const mismatch = contentMismatch(written, options.sizeBytes, options.sha256);
   if (mismatch) throw new Tier2ContentMismatchError(key, mismatch);
