@@ -15,6 +15,8 @@ import { faultPoint } from './faultHooks.ts';
 import { readFileState, unchangedSince } from './fileState.ts';
 import { digestFile, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor } from './localPath.ts';
+import { writeFully } from '../../src/tier2/writeFully.ts';
+import { createFreshHandle, READ_CHECKED_FILE } from './safeOpen.ts';
 import { outcome } from './outcome.ts';
 import type { StubContent } from './stub.ts';
 import { nanosecondsToSeconds, type TierContext } from './tierFile.ts';
@@ -52,7 +54,14 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext): Pro
   }
 
   const tempPath = tempPathFor(file, 'recall');
-  const digest = await downloadTo(tempPath, action.tier2Key, state.stats, state.stub, context.store);
+  let digest: ContentDigest;
+  try {
+    digest = await downloadTo(tempPath, action.tier2Key, state.stats, state.stub, context.store);
+  } catch (error) {
+    // A failed download (a full disk, a lost connection) leaves part of the file behind.
+    await rm(tempPath, { force: true });
+    throw error;
+  }
   if (digest.sizeBytes !== action.sizeBytes || digest.sha256 !== action.sha256) {
     await rm(tempPath, { force: true });
     return outcome(action, 'FAILED', {
@@ -82,7 +91,7 @@ async function confirmEarlierRecall(action: ClaimedAction, filePath: string | Bu
   if (!stats.isFile() || stats.size !== BigInt(action.sizeBytes)) {
     return outcome(action, 'STALE', { error: 'the stub was replaced by another file' });
   }
-  const handle = await open(filePath, 'r');
+  const handle = await open(filePath, READ_CHECKED_FILE);
   let digest;
   try {
     digest = await digestFile(handle.fd);
@@ -106,12 +115,12 @@ async function downloadTo(
   const body = await store.get(key);
   const hash = createHash('sha256');
   let sizeBytes = 0;
-  const handle = await open(tempPath, 'w', 0o600);
+  const handle = await createFreshHandle(tempPath, 0o600);
   try {
     // Written with plain writes: a stream on the handle would keep the handle's close waiting.
     for await (const chunk of body as AsyncIterable<Buffer>) {
       hash.update(chunk);
-      await handle.write(chunk);
+      await writeFully(handle, chunk);
       if (sizeBytes === 0) {
         faultPoint('recall.copying');
       }

@@ -16,7 +16,7 @@
  * trip through the thread pool. Measured in docs/benchmarks.md. Calls on the Tier-2 store
  * stay asynchronous, because it may be a network share.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, open, openSync, rmSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, openSync, rmSync, type BigIntStats } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -29,6 +29,7 @@ import type { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
+import { createFresh, isReplacedFileError, READ_CHECKED_FILE, writeFullySync } from './safeOpen.ts';
 import { outcome } from './outcome.ts';
 import { formatStub, StubFormatError, type StubContent } from './stub.ts';
 
@@ -96,7 +97,7 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     throw error;
   }
 
-  const fd = openSync(file.path, 'r');
+  const fd = openChecked(file.path);
   let digest: ContentDigest;
   let stats: BigIntStats;
   try {
@@ -238,7 +239,13 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
 async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, context: TierContext): Promise<void> {
   const content = formatStub(stub);
   const tempPath = tempPathFor(file, 'stub');
-  await writeStubFile(tempPath, content, original);
+  try {
+    await writeStubFile(tempPath, content, original);
+  } catch (error) {
+    // A full disk or a size limit can leave part of a stub, which must not stay beside the file.
+    rmSync(tempPath, { force: true });
+    throw error;
+  }
   faultPoint('tier.stub-written');
 
   const current = lstatSync(file.path, { bigint: true, throwIfNoEntry: false });
@@ -257,9 +264,9 @@ async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: Stu
 
 /** Writes the stub's bytes to `filePath` with the mode, owner and times of `like`, and flushes it. */
 async function writeStubFile(filePath: string | Buffer, content: Buffer, like: BigIntStats): Promise<void> {
-  const fd = await openAsync(filePath, 'w', 0o600);
+  const fd = await createFresh(filePath, 0o600);
   try {
-    writeSync(fd, content);
+    writeFullySync(fd, content);
     copyMetadata(fd, like);
     await fsyncAsync(fd);
   } finally {
@@ -291,9 +298,16 @@ function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
-/** Opens a file in the thread pool and resolves with a plain descriptor, which synchronous calls can then use. */
-function openAsync(filePath: string | Buffer, flags: string, mode: number): Promise<number> {
-  return new Promise((resolve, reject) => open(filePath, flags, mode, (error, fd) => (error ? reject(error) : resolve(fd))));
+/** Opens the file that lstat saw for reading; a link or FIFO put in its place makes the file STALE. */
+function openChecked(filePath: string | Buffer): number {
+  try {
+    return openSync(filePath, READ_CHECKED_FILE);
+  } catch (error) {
+    if (isReplacedFileError(error)) {
+      throw new FileChangedError('the file was replaced by a link or a special file while it was being opened');
+    }
+    throw error;
+  }
 }
 
 /** Converts nanoseconds to fractional seconds, which utimes takes; exact to about a microsecond. */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
 import { FolderSyncer } from './folderSyncer.ts';
+import { writeFully } from './writeFully.ts';
 import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
 import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
@@ -328,17 +329,6 @@ async function openCreatingFolder(file: string, flags: string): Promise<FileHand
 }
 
 /**
- * Writes all of `content` at the handle's position. FileHandle.writeFile would split it
- * into writes of 512 KiB, each a round trip through the thread pool.
- */
-async function writeAll(handle: FileHandle, content: Buffer): Promise<void> {
-  for (let offset = 0; offset < content.length; ) {
-    const { bytesWritten } = await handle.write(content, offset, content.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-/**
  * Writes a put's body to an open file. A stream is hashed as it goes and must match
  * `options`. A Buffer was hashed by the caller from these very bytes (Tier2Store.put).
  */
@@ -347,13 +337,13 @@ async function writeBody(key: string, handle: FileHandle, body: Readable | Buffe
     if (body.length !== options.sizeBytes) {
       throw new Tier2ContentMismatchError(key, `the body was ${body.length} bytes, not the declared ${options.sizeBytes}`);
     }
-    await writeAll(handle, body);
+    await writeFully(handle, body);
     return;
   }
 
   const written = hashing(body);
   for await (const chunk of written) {
-    await writeAll(handle, chunk as Buffer);
+    await writeFully(handle, chunk as Buffer);
   }
   const mismatch = contentMismatch(written, options.sizeBytes, options.sha256);
   if (mismatch) throw new Tier2ContentMismatchError(key, mismatch);

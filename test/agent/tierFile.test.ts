@@ -1,9 +1,12 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { lstatSync } from 'node:fs';
-import { chmod, mkdir, rename, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { lstatSync, renameSync } from 'node:fs';
+import { chmod, mkdir, rename, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 
 import { syncFolder } from '../../agent/durableFile.ts';
@@ -12,11 +15,12 @@ import { recallFile } from '../../agent/tiering/recallFile.ts';
 import { parseStub, STUB_SIZE_BYTES } from '../../agent/tiering/stub.ts';
 import { tempNameFor } from '../../agent/tiering/tempNames.ts';
 import { IN_MEMORY_MAX_BYTES, tierFile, type TierContext } from '../../agent/tiering/tierFile.ts';
-import type { ClaimedAction } from '../../src/wire/acting.ts';
+import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import { claimFor } from './support/claimDouble.ts';
 import { CountingFsStore } from './support/countingStore.ts';
 
 const logger = pino({ level: 'silent' });
+const run = promisify(execFile);
 
 function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
@@ -45,6 +49,14 @@ describe('agent tiering of one file', function () {
       await rm(root, { recursive: true, force: true });
     }
   });
+
+  /** Runs the agent's steps for `action` in a child process whose files may grow to `limitKiB`. */
+  async function actUnderFileLimit(action: ClaimedAction, limitKiB: number): Promise<ActionResult> {
+    const script = fileURLToPath(new URL('./support/actOneFile.ts', import.meta.url));
+    const command = `ulimit -f ${limitKiB} && exec "$0" --import tsx "$1" "$2" "$3"`;
+    const { stdout } = await run('bash', ['-c', command, process.execPath, script, JSON.stringify(action), context.store.folder]);
+    return JSON.parse(stdout) as ActionResult;
+  }
 
   async function makeFile(name: string, content: Buffer, mtimeUnix = 1_600_000_000): Promise<string> {
     const filePath = path.join(share, name);
@@ -84,6 +96,62 @@ describe('agent tiering of one file', function () {
     expect(result.outcome).to.equal('FAILED');
     expect(result.error).to.match(/Verification failed: .* reads back as \d+ bytes with SHA-256/);
     expect((await readFile(filePath)).equals(content)).to.equal(true);
+  });
+
+  it('short stub write is FAILED, file kept', async function () {
+    if (process.platform === 'win32') this.skip();
+    const content = Buffer.from('x'.repeat(1500));
+    const filePath = await makeFile('limited.dat', content);
+    const action = claimOnDisk(filePath, share, 'limited.dat');
+
+    // 2 KiB lets the 1,500-byte copy and its record through, but not the 4,093-byte stub.
+    const result = await actUnderFileLimit(action, 2);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect(result.error).to.match(/EFBIG/);
+    expect((await readFile(filePath)).equals(content)).to.equal(true);
+    expect(await readdir(share)).to.deep.equal(['limited.dat']);
+  });
+
+  it('link at the stub name is not followed', async function () {
+    const content = Buffer.from('tiered while a link waits at the stub name');
+    const filePath = await makeFile('linked.txt', content);
+    const victim = path.join(root, 'victim.txt');
+    await writeFile(victim, 'not the agent\'s to write');
+    await chmod(victim, 0o600);
+    await symlink(victim, path.join(share, tempNameFor('stub', Buffer.from('linked.txt'))));
+    const action = claimOnDisk(filePath, share, 'linked.txt');
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('STUBBED');
+    expect(await readFile(victim, 'utf8')).to.equal("not the agent's to write");
+    expect((await stat(victim)).mode & 0o777).to.equal(0o600);
+    expect(parseStub(await readFile(filePath))?.key).to.equal(action.tier2Key);
+  });
+
+  it('FIFO swapped in before open is STALE', async function () {
+    if (process.platform === 'win32') this.skip();
+    const filePath = await makeFile('swapped.txt', Buffer.from('replaced by a FIFO after the lstat'));
+    const fifo = path.join(root, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const action = claimOnDisk(filePath, share, 'swapped.txt');
+
+    // tierFile reads the store's kind between its lstat and its open: the swap goes there.
+    let swapped = false;
+    Object.defineProperty(context.store, 'kind', {
+      get: () => {
+        if (!swapped) {
+          swapped = true;
+          renameSync(fifo, filePath);
+        }
+        return 'fs';
+      },
+    });
+    const result = await tierFile(action, context);
+
+    expect(result.outcome).to.equal('STALE');
+    expect(lstatSync(filePath).isFIFO()).to.equal(true);
   });
 
   it('stub keeps mode and times', async function () {
@@ -279,6 +347,19 @@ describe('agent tiering of one file', function () {
       expect(Math.floor(stats.mtimeMs / 1000)).to.equal(1_400_000_000);
       expect(stats.mode & 0o7777).to.equal(0o640);
       expect(await readdir(share)).to.deep.equal(['back.txt']);
+    });
+
+    it('short restore write is FAILED, stub kept', async function () {
+      if (process.platform === 'win32') this.skip();
+      const { filePath, recall } = await tierForRecall('big.txt', Buffer.from('y'.repeat(6000)));
+      const stubBytes = await readFile(filePath);
+
+      const result = await actUnderFileLimit(recall, 4);
+
+      expect(result.outcome).to.equal('FAILED');
+      expect(result.error).to.match(/EFBIG/);
+      expect((await readFile(filePath)).equals(stubBytes)).to.equal(true);
+      expect(await readdir(share)).to.deep.equal(['big.txt']);
     });
 
     it('restored but unreported file is REHYDRATED', async function () {
