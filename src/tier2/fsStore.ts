@@ -41,7 +41,8 @@ interface ShaRecord {
  * other means, or a crash between writing the record and renaming the object, shows
  * no SHA-256 instead of a wrong one.
  *
- * NOTE: deletes and moves leave empty folders behind; listings skip them. A file whose
+ * NOTE: a put killed midway leaves its temporary file, which nothing removes yet.
+ * Deletes and moves leave empty folders behind; listings skip them. A file whose
  * name is not valid UTF-8 is not listed, because Node reads its name with U+FFFD.
  */
 export class FsStore implements Tier2Store {
