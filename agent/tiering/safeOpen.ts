@@ -3,7 +3,7 @@
  * entries: a temporary name may already be a symbolic link, and a path checked by lstat
  * may be replaced by a link or a FIFO before it is opened.
  */
-import { constants, open, writeSync } from 'node:fs';
+import { constants, open, openSync, writeSync } from 'node:fs';
 import { open as openHandle, rm, type FileHandle } from 'node:fs/promises';
 
 /** O_NOFOLLOW and O_NONBLOCK where the platform has them (not on Windows, which has no FIFOs to block on). */
@@ -16,6 +16,27 @@ const NON_BLOCKING = constants.O_NONBLOCK ?? 0;
  * the thread until a writer appears. Neither changes reads of a regular file.
  */
 export const READ_CHECKED_FILE = constants.O_RDONLY | NO_FOLLOW | NON_BLOCKING;
+
+/**
+ * READ_CHECKED_FILE plus O_NOATIME where the platform has it, so a file that ends STALE
+ * or FAILED does not look recently read to the next plan. Linux allows it only to the
+ * file's owner and root, so an EPERM is retried without it.
+ */
+const READ_CHECKED_FILE_NOATIME = READ_CHECKED_FILE | (constants.O_NOATIME ?? 0);
+
+/** Opens a file checked by lstat for reading, without updating its access time where allowed. */
+export function openCheckedSync(filePath: string | Buffer): number {
+  if (READ_CHECKED_FILE_NOATIME !== READ_CHECKED_FILE) {
+    try {
+      return openSync(filePath, READ_CHECKED_FILE_NOATIME);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPERM') {
+        throw error;
+      }
+    }
+  }
+  return openSync(filePath, READ_CHECKED_FILE);
+}
 
 /** Error codes of an open that found something other than the regular file lstat saw. */
 const REPLACED_CODES = new Set(['ELOOP', 'ENXIO']);

@@ -16,7 +16,7 @@
  * trip through the thread pool. Measured in docs/benchmarks.md. Calls on the Tier-2 store
  * stay asynchronous, because it may be a network share.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, openSync, rmSync, type BigIntStats } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, rmSync, type BigIntStats } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -29,7 +29,7 @@ import type { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
-import { createFresh, isReplacedFileError, READ_CHECKED_FILE, writeFullySync } from './safeOpen.ts';
+import { createFresh, isReplacedFileError, openCheckedSync, writeFullySync } from './safeOpen.ts';
 import { outcome } from './outcome.ts';
 import { formatStub, StubFormatError, type StubContent } from './stub.ts';
 
@@ -301,7 +301,7 @@ function fsyncAsync(fd: number): Promise<void> {
 /** Opens the file that lstat saw for reading; a link or FIFO put in its place makes the file STALE. */
 function openChecked(filePath: string | Buffer): number {
   try {
-    return openSync(filePath, READ_CHECKED_FILE);
+    return openCheckedSync(filePath);
   } catch (error) {
     if (isReplacedFileError(error)) {
       throw new FileChangedError('the file was replaced by a link or a special file while it was being opened');

@@ -95,6 +95,8 @@ describe('agent tiering of one file', function () {
 
     expect(result.outcome).to.equal('FAILED');
     expect(result.error).to.match(/Verification failed: .* reads back as \d+ bytes with SHA-256/);
+    // Read without O_NOATIME first: the agent's own read must not make the file look recently used.
+    expect(Math.floor((await stat(filePath)).atimeMs / 1000)).to.equal(1_600_000_100);
     expect((await readFile(filePath)).equals(content)).to.equal(true);
   });
 
