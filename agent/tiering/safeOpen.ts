@@ -6,7 +6,7 @@
 import { constants, open, openSync, writeSync } from 'node:fs';
 import { open as openHandle, rm, type FileHandle } from 'node:fs/promises';
 
-/** O_NOFOLLOW and O_NONBLOCK where the platform has them (not on Windows, which has no FIFOs to block on). */
+/** O_NOFOLLOW and O_NONBLOCK where Node defines them for the platform, else no flag. */
 const NO_FOLLOW = constants.O_NOFOLLOW ?? 0;
 const NON_BLOCKING = constants.O_NONBLOCK ?? 0;
 
@@ -66,7 +66,7 @@ export async function createFreshHandle(filePath: string | Buffer, mode: number)
   return openHandle(filePath, CREATE_NEW, mode);
 }
 
-/** Writes all of `content` at the descriptor's position; a write may take less than it is given (a full disk, a size limit). */
+/** Writes all of `content` at the descriptor's position, looping because a write may take less (a full disk, a size limit). */
 export function writeFullySync(fd: number, content: Buffer): void {
   for (let offset = 0; offset < content.length; ) {
     offset += writeSync(fd, content, offset, content.length - offset);
