@@ -64,6 +64,19 @@ describe('FsStore', () => {
     expect(head?.sha256).to.equal(undefined);
   });
 
+  for (const [label, torn] of [['empty', ''], ['torn', '{"sha256":"ab']] as const) {
+    it(`reads a record left ${label} as no SHA-256`, async () => {
+      await putBytes(store, `share/${label}.txt`, Buffer.from('content kept'));
+      // What a crash can leave of a record that was renamed into place but never flushed.
+      await writeFile(path.join(root, '.strata~sha256', 'share', `${label}.txt`), torn);
+
+      const head = await store.head(`share/${label}.txt`);
+      expect(head?.sizeBytes).to.equal('content kept'.length);
+      expect(head?.sha256).to.equal(undefined);
+      expect(await store.readBack(`share/${label}.txt`)).to.include({ sizeBytes: 'content kept'.length });
+    });
+  }
+
   it('drops the SHA-256 after a touch', async () => {
     await putBytes(store, 'share/y.txt', Buffer.from('same size'));
     await utimes(path.join(root, 'share', 'y.txt'), new Date(2001, 1, 1), new Date(2001, 1, 1));
