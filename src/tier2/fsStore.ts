@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { BigIntStats, Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
@@ -13,6 +13,9 @@ import { contentMismatch, hashing } from './verifiedBody.ts';
 /** Folder under the root that contains one SHA-256 record per object, at the object's own key. */
 const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
+
+/** Age after which a temporary file with no writes counts as left by a killed put. */
+const DEAD_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
 
 /** Largest read of `readBack`. A smaller object is read with a buffer of its own size. */
 const READ_BACK_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -41,8 +44,11 @@ interface ShaRecord {
  * other means, or a crash between writing the record and renaming the object, shows
  * no SHA-256 instead of a wrong one.
  *
- * NOTE: a put killed midway leaves its temporary file, which nothing removes yet.
- * Deletes and moves leave empty folders behind; listings skip them. A file whose
+ * A put killed midway leaves its temporary file. The first put of a store into a folder
+ * removes those not written to for a day.
+ *
+ * NOTE: a folder that gets no later put keeps such files. Deletes and moves leave
+ * empty folders behind; listings skip them. A file whose
  * name is not valid UTF-8 is not listed, because Node reads its name with U+FFFD.
  */
 export class FsStore implements Tier2Store {
@@ -50,6 +56,8 @@ export class FsStore implements Tier2Store {
   private readonly root: string;
   /** Objects put at the same time in one folder share the flush of their renames. */
   private readonly folders = new FolderSyncer(fsyncFolder);
+  /** Folders this store swept of dead temporary files; each is swept once. */
+  private readonly swept = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -82,6 +90,30 @@ export class FsStore implements Tier2Store {
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
+    }
+
+    await this.sweepOnce(folder);
+    await this.sweepOnce(path.dirname(this.recordPath(key)));
+  }
+
+  /**
+   * Removes the temporary files in `folder` that nothing has written to for
+   * DEAD_TEMP_AGE_MS: what puts killed midway left. A put in progress writes to its file
+   * all along, so it is never that old. The sweep is best effort: an entry it cannot
+   * read or remove stays for a later sweep, and the put that triggered it has succeeded.
+   */
+  private async sweepOnce(folder: string): Promise<void> {
+    if (this.swept.has(folder)) return;
+    this.swept.add(folder);
+
+    const deadBefore = Date.now() - DEAD_TEMP_AGE_MS;
+    for (const entry of await readFolder(folder).catch(() => [])) {
+      if (!entry.name.startsWith(TEMP_PREFIX)) continue;
+      const file = path.join(folder, entry.name);
+      const stats = await lstatOrNull(file);
+      if (stats?.isFile() && stats.mtimeMs < deadBefore) {
+        await rm(file, { force: true }).catch(() => undefined);
+      }
     }
   }
 
@@ -303,6 +335,10 @@ async function readFolder(folder: string): Promise<Dirent[]> {
     if (isMissing(error)) return [];
     throw error;
   }
+}
+
+async function lstatOrNull(file: string) {
+  return lstat(file).catch(() => null);
 }
 
 async function statOrNull(file: string) {

@@ -44,6 +44,24 @@ describe('FsStore', () => {
     expect(await readdir(path.join(root, 'share'))).to.deep.equal([]);
   });
 
+  it('removes temporary files a killed put left', async () => {
+    await putBytes(store, 'share/first.txt', Buffer.from('makes the folders'));
+    const dayAndMore = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    const dead = path.join(root, 'share', '.strata~tmp-00000000000000aa');
+    const deadRecord = path.join(root, '.strata~sha256', 'share', '.strata~tmp-00000000000000bb');
+    const live = path.join(root, 'share', '.strata~tmp-00000000000000cc');
+    for (const file of [dead, deadRecord, live]) await writeFile(file, 'partial');
+    await utimes(dead, dayAndMore, dayAndMore);
+    await utimes(deadRecord, dayAndMore, dayAndMore);
+
+    // A new store sweeps each folder at its first put there, as a restarted agent would.
+    const restarted = new FsStore(root);
+    await putBytes(restarted, 'share/second.txt', Buffer.from('second'));
+
+    expect(await readdir(path.join(root, 'share'))).to.have.members(['first.txt', 'second.txt', '.strata~tmp-00000000000000cc']);
+    expect(await readdir(path.join(root, '.strata~sha256', 'share'))).to.have.members(['first.txt', 'second.txt']);
+  });
+
   it('lists no temporary files', async () => {
     await putBytes(store, 'share/kept.txt', Buffer.from('kept'));
     // What a crash between creating and renaming a temporary file leaves.
