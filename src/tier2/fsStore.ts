@@ -98,9 +98,10 @@ export class FsStore implements Tier2Store {
 
   /**
    * Removes the temporary files in `folder` that nothing has written to for
-   * DEAD_TEMP_AGE_MS: what puts killed midway left. A put in progress writes to its file
-   * all along, so it is never that old. The sweep is best effort: an entry it cannot
-   * read or remove stays for a later sweep, and the put that triggered it has succeeded.
+   * DEAD_TEMP_AGE_MS: what puts killed midway left. A live put writes as its body
+   * arrives, so only one whose body stalled for a day can lose its file, and its rename
+   * then fails. The sweep is best effort. An entry it cannot read or remove stays for a
+   * later sweep, because the put that triggered it has already succeeded.
    */
   private async sweepOnce(folder: string): Promise<void> {
     if (this.swept.has(folder)) return;
