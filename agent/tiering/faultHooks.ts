@@ -7,7 +7,10 @@
 
 /** Steps, in the order one file passes them. */
 export const FAULT_STEPS = [
-  /** Tiering: part of the file's bytes went to Tier-2. */
+  /**
+   * Tiering: the file was read and its copy begun. A file over 8 MiB has part of its
+   * bytes in Tier-2, and a smaller one is about to be written from memory.
+   */
   'tier.copying',
   /** Tiering: the Tier-2 copy is stored and verified, the original untouched. */
   'tier.verified',

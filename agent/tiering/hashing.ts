@@ -5,10 +5,10 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 import type { ContentDigest } from '../../src/tier2/tier2Store.ts';
 
+export type { ContentDigest } from '../../src/tier2/tier2Store.ts';
+
 /** Bytes read from a file per call. */
 const READ_CHUNK_BYTES = 1024 * 1024;
-
-export type { ContentDigest } from '../../src/tier2/tier2Store.ts';
 
 /**
  * A pass-through stream that counts what flows through it and calls `onFirstChunk` once,

@@ -11,13 +11,13 @@ import { createHash } from 'node:crypto';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
+import { writeFully } from '../../src/tier2/writeFully.ts';
 import { faultPoint } from './faultHooks.ts';
 import { readFileState, unchangedSince } from './fileState.ts';
 import { digestFile, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor } from './localPath.ts';
-import { writeFully } from '../../src/tier2/writeFully.ts';
-import { createFreshHandle, READ_CHECKED_FILE } from './safeOpen.ts';
 import { outcome } from './outcome.ts';
+import { createFreshHandle, READ_CHECKED_FILE } from './safeOpen.ts';
 import type { StubContent } from './stub.ts';
 import { nanosecondsToSeconds, type TierContext } from './tierFile.ts';
 

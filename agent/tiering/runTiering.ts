@@ -5,14 +5,14 @@
 import type { Logger } from 'pino';
 
 import type { ActionKind } from '../../src/wire/acting.ts';
+import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { ApiClient } from '../apiClient.ts';
+import { syncFolder } from '../durableFile.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../scanOptions.ts';
 import { recallFile } from './recallFile.ts';
 import { runActions, type ActionProgress } from './runActions.ts';
-import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
-import { syncFolder } from '../durableFile.ts';
 import { openTargetStore } from './targetStore.ts';
 import { tierFile } from './tierFile.ts';
 

@@ -23,14 +23,14 @@ import type { Logger } from 'pino';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import { Tier2ContentMismatchError, Tier2NotFoundError } from '../../src/tier2/errors.ts';
+import type { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { faultPoint } from './faultHooks.ts';
-import type { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
-import { createFresh, isReplacedFileError, openCheckedSync, writeFullySync } from './safeOpen.ts';
 import { outcome } from './outcome.ts';
+import { createFresh, isReplacedFileError, openCheckedSync, writeFullySync } from './safeOpen.ts';
 import { formatStub, StubFormatError, type StubContent } from './stub.ts';
 
 /**
@@ -294,6 +294,7 @@ function copyMetadata(fd: number, like: BigIntStats): void {
   futimesSync(fd, nanosecondsToSeconds(like.atimeNs), nanosecondsToSeconds(like.mtimeNs));
 }
 
+/** Flushes an open file in the thread pool, so the event loop goes on while the disk writes. */
 function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }

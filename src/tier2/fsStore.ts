@@ -17,6 +17,9 @@ const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
 /** Age after which a temporary file with no writes counts as left by a killed put. */
 const DEAD_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
 
+/** Folders one store remembers as swept before it starts a new list. */
+const MAX_SWEPT_FOLDERS = 100_000;
+
 /** Largest read of `readBack`. A smaller object is read with a buffer of its own size. */
 const READ_BACK_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -105,6 +108,9 @@ export class FsStore implements Tier2Store {
    */
   private async sweepOnce(folder: string): Promise<void> {
     if (this.swept.has(folder)) return;
+    // A run over millions of folders would otherwise keep every path. Starting over only
+    // sweeps some folders twice.
+    if (this.swept.size >= MAX_SWEPT_FOLDERS) this.swept.clear();
     this.swept.add(folder);
 
     const deadBefore = Date.now() - DEAD_TEMP_AGE_MS;

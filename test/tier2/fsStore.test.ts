@@ -23,7 +23,7 @@ describe('FsStore', () => {
     expect(await readdir(path.join(root, 'share', 'a b'))).to.deep.equal(['c.txt']);
   });
 
-  it('creates a folder again after it was removed', async () => {
+  it('recreates a removed folder', async () => {
     await putBytes(store, 'share/gone/first.txt', Buffer.from('first'));
     await rm(path.join(root, 'share', 'gone'), { recursive: true });
     await rm(path.join(root, '.strata~sha256', 'share', 'gone'), { recursive: true });
@@ -44,15 +44,15 @@ describe('FsStore', () => {
     expect(await readdir(path.join(root, 'share'))).to.deep.equal([]);
   });
 
-  it('removes temporary files a killed put left', async () => {
+  it('sweeps temporary files of killed puts', async () => {
     await putBytes(store, 'share/first.txt', Buffer.from('makes the folders'));
-    const dayAndMore = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    const overADayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
     const dead = path.join(root, 'share', '.strata~tmp-00000000000000aa');
     const deadRecord = path.join(root, '.strata~sha256', 'share', '.strata~tmp-00000000000000bb');
     const live = path.join(root, 'share', '.strata~tmp-00000000000000cc');
     for (const file of [dead, deadRecord, live]) await writeFile(file, 'partial');
-    await utimes(dead, dayAndMore, dayAndMore);
-    await utimes(deadRecord, dayAndMore, dayAndMore);
+    await utimes(dead, overADayAgo, overADayAgo);
+    await utimes(deadRecord, overADayAgo, overADayAgo);
 
     // A new store sweeps each folder at its first put there, as a restarted agent would.
     const restarted = new FsStore(root);
