@@ -51,11 +51,19 @@ interface Limits {
   stages: NodeJS.ReadWriteStream[];
 }
 
+/**
+ * Output buffer of the chunk's gunzip. The default 16 KiB makes a 25 MB chunk pass
+ * every later stage (limit, record scanner, folder rewriter, COPY) in 1,600 pieces;
+ * with 256 KiB, gunzip alone took a sixth of the CPU in a measurement, and each later
+ * stage runs a hundred times per chunk instead.
+ */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
+
 function limitStages(limits: IngestLimits, gzip: boolean): Limits {
   const hasher = new Sha256Tap();
   const sent = new ByteLimit(limits.maxChunkBytes, 'STRATA_MAX_CHUNK_BYTES', 'chunk body');
   const expanded = new ByteLimit(limits.maxChunkDecompressedBytes, 'STRATA_MAX_CHUNK_DECOMPRESSED_BYTES', 'decompressed chunk');
-  const stages = gzip ? [sent, hasher, createGunzip(), expanded] : [sent, hasher, expanded];
+  const stages = gzip ? [sent, hasher, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), expanded] : [sent, hasher, expanded];
   return { hasher, sent, stages };
 }
 
