@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { headerFieldNames } from './chunkHeader.ts';
-import { folderHash } from './folderHash.ts';
+import { folderHashAndCheck } from './folderHash.ts';
 import { canonicalFolder } from './folderPaths.ts';
 
 const QUOTE = 0x22;
@@ -10,9 +10,11 @@ const CARRIAGE_RETURN = 0x0d;
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const EMPTY = Buffer.alloc(0);
 
-/** One distinct folder of a chunk: its hash and the line it first appears on. */
+/** One distinct folder of a chunk: its hash (also as decimal text), check value (see folderHash.ts) and first line. */
 export interface ChunkFolder {
   hash: bigint;
+  hashText: string;
+  check: number;
   line: number;
 }
 
@@ -130,7 +132,7 @@ export class FolderHashRewriter extends Transform {
     // Compared in place: most rows repeat the previous row's folder.
     if (to - from !== this.previousRaw.length || bytes.compare(this.previousRaw, 0, this.previousRaw.length, from, to) !== 0) {
       this.previousRaw = bytes.subarray(from, to);
-      this.previousDigits = Buffer.from(this.hashOf(this.previousRaw).toString(), 'latin1');
+      this.previousDigits = Buffer.from(this.folderOf(this.previousRaw).hashText, 'latin1');
     }
 
     out.push(bytes.subarray(start, from), this.previousDigits, bytes.subarray(to, newline ? end + 1 : end));
@@ -149,14 +151,15 @@ export class FolderHashRewriter extends Transform {
     this.drops.push({ outputLine, dropped: this.droppedNewlines });
   }
 
-  /** Hash a raw `dir_path` field, recording its folder the first time. */
-  private hashOf(raw: Buffer): bigint {
-    const folder = canonicalFolder(unquote(raw));
-    const known = this.folders.get(folder);
-    if (known) return known.hash;
-    const hash = folderHash(folder);
-    this.folders.set(folder, { hash, line: this.line });
-    return hash;
+  /** Find the folder of a raw `dir_path` field, recording it the first time. */
+  private folderOf(raw: Buffer): ChunkFolder {
+    const path = canonicalFolder(unquote(raw));
+    const known = this.folders.get(path);
+    if (known) return known;
+    const { hash, check } = folderHashAndCheck(path);
+    const folder = { hash, hashText: hash.toString(), check, line: this.line };
+    this.folders.set(path, folder);
+    return folder;
   }
 }
 

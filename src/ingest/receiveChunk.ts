@@ -10,9 +10,8 @@ import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
 import { csvSource, parquetSource, type ChunkFormat, type ChunkSource, type OpenedChunk } from './chunkSource.ts';
 import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import { scanPartition } from './scanPartition.ts';
-import type { ChunkFolders } from './folderHashRewriter.ts';
-import { folderPathProblem, type PathStyle } from './folderPaths.ts';
-import { INSERT_CHUNK_FOLDERS, LOOK_UP_CHUNK_FOLDERS } from './sql/chunkFolders.ts';
+import { addChunkFolders } from './addChunkFolders.ts';
+import type { PathStyle } from './folderPaths.ts';
 
 export interface ChunkUpload {
   scanGuid: string;
@@ -86,7 +85,7 @@ export async function receiveChunk(
       const copyStarted = performance.now();
       const rows = await copyChunk(client, ready, opened, limits, scan);
       const foldersStarted = performance.now();
-      const newFolders = await addChunkFolders(client, tenant.id, scan, ready.folders(), limits);
+      const newFolders = await addChunkFolders(client, { tenantId: tenant.id, share: scan.share_name, pathStyle: scan.path_style }, ready.folders(), limits);
       if (timings) {
         timings.copyMs = Math.round(foldersStarted - copyStarted);
         timings.foldersMs = Math.round(performance.now() - foldersStarted);
@@ -196,82 +195,4 @@ async function copyChunk(
     throw StrataError.tooLarge('STRATA_MAX_CHUNK_ROWS', `chunk has ${rows} rows; at most ${limits.maxChunkRows} are allowed (STRATA_MAX_CHUNK_ROWS)`);
   }
   return rows;
-}
-
-/**
- * Check the chunk's folders and add the new ones to `dir`, in the upload's transaction;
- * returns how many this upload added. Folder paths are checked here, once per distinct folder, rather than by a CHECK on
- * every row: per-row pattern checks on the path cost as much as the rest of the COPY.
- */
-async function addChunkFolders(
-  client: pg.PoolClient,
-  tenantId: string,
-  scan: ScanRow,
-  folders: ChunkFolders,
-  limits: IngestLimits,
-): Promise<number> {
-  for (const [folder, { line }] of folders) checkFolder(folder, line, scan.path_style, limits);
-
-  // Most folders of a rescan are stored already: look them all up, then insert only
-  // the missing ones, which costs far less than ON CONFLICT on every folder.
-  const missing = await lookUpFolders(client, scan.share_name, folders);
-  if (missing.size === 0) return 0;
-
-  const inserted = await client.query(INSERT_CHUNK_FOLDERS, [
-    tenantId,
-    scan.share_name,
-    [...missing.keys()],
-    [...missing.values()].map((entry) => entry.hash.toString()),
-  ]);
-  if (inserted.rowCount === missing.size) return missing.size;
-
-  // Another upload added some of them meanwhile. The lookup runs again, now seeing
-  // what it committed, and checks those paths against the chunk's.
-  const raced = await lookUpFolders(client, scan.share_name, missing);
-  if (raced.size > 0) {
-    throw new Error(`${raced.size} of ${missing.size} new folders of share ${scan.share_name} were neither inserted nor found`);
-  }
-  return inserted.rowCount ?? 0;
-}
-
-/** Reject a folder path that is not canonical for the scan's style or is longer than allowed. */
-function checkFolder(folder: string, line: number, style: PathStyle, limits: IngestLimits): void {
-  const problem = folderPathProblem(folder, style);
-  if (problem) {
-    throw StrataError.invalid(
-      'INVALID_CHUNK_ROW',
-      `chunk rejected at line ${line}, column dir_path: ${problem} (${JSON.stringify(folder)}); no row of this chunk was kept`,
-      { line, column: 'dir_path' },
-    );
-  }
-
-  // The limit counts characters; a string's length counts UTF-16 units, never fewer.
-  if (folder.length > limits.maxPathChars && [...folder].length > limits.maxPathChars) {
-    throw StrataError.invalid(
-      'LIMIT_EXCEEDED',
-      `chunk rejected at line ${line}, column dir_path: value longer than STRATA_MAX_PATH_CHARS allows (${limits.maxPathChars} characters); no row of this chunk was kept`,
-      { line, column: 'dir_path', limit: 'STRATA_MAX_PATH_CHARS' },
-    );
-  }
-}
-
-/** Return the folders the share does not have yet; raise on a hash collision with a stored folder. */
-async function lookUpFolders(client: pg.PoolClient, share: string, folders: ChunkFolders): Promise<ChunkFolders> {
-  const byHash = new Map<string, string>();
-  for (const [path, { hash }] of folders) byHash.set(hash.toString(), path);
-
-  const { rows } = await client.query<{ hash: string; dir_path: string }>(LOOK_UP_CHUNK_FOLDERS, [share, [...byHash.keys()]]);
-  const missing: ChunkFolders = new Map(folders);
-
-  for (const row of rows) {
-    const path = byHash.get(row.hash)!;
-    if (row.dir_path !== path) {
-      throw StrataError.conflict(
-        'FOLDER_HASH_COLLISION',
-        `folders ${JSON.stringify(path)} and ${JSON.stringify(row.dir_path)} of share ${share} have the same 64-bit hash; the chunk cannot be stored`,
-      );
-    }
-    missing.delete(path);
-  }
-  return missing;
 }

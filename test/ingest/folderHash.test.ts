@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { folderHash } from '../../src/ingest/folderHash.ts';
+import { FOLDER_CHECK_SEED, folderHash, folderHashAndCheck } from '../../src/ingest/folderHash.ts';
 import { testServer } from '../support/database.ts';
 
 /** Strings of every length from 0 to 40 bytes and beyond, ASCII and multi-byte, seeded. */
@@ -34,6 +34,27 @@ describe('folderHash', () => {
 
       expect(rows.map((row) => folderHash(row.path).toString())).to.deep.equal(rows.map((row) => row.hash));
       expect(rows.length).to.equal(paths.length);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("gives as check the low 32 bits of PostgreSQL's hashtextextended with the check seed", async () => {
+    const server = await testServer();
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    try {
+      const paths = samples();
+      const { rows } = await client.query<{ path: string; hash: string; check: string }>(
+        `SELECT path, hashtextextended(path, 0)::text AS hash, (hashtextextended(path, $2) & 4294967295)::text AS check
+           FROM unnest($1::text[]) WITH ORDINALITY AS s (path, n) ORDER BY n`,
+        [paths, FOLDER_CHECK_SEED],
+      );
+
+      const computed = rows.map((row) => folderHashAndCheck(row.path));
+      expect(computed.map((value) => value.hash.toString())).to.deep.equal(rows.map((row) => row.hash));
+      expect(computed.map((value) => value.check.toString())).to.deep.equal(rows.map((row) => row.check));
+      expect(new Set(computed.map((value) => value.check)).size).to.equal(new Set(paths).size);
     } finally {
       await client.end();
     }
