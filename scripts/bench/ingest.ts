@@ -100,7 +100,7 @@ try {
 
   await migrateControl(services.pool, services.orm);
   const tenant = await provisionTenant(services, { code, name: 'Ingest benchmark' });
-  const boss = await startBoss(databaseUrl, log);
+  const boss = await startBoss(databaseUrl, log, { listen: true });
   const queue = new PgBossIngestQueue(boss);
   await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: config.finalizeConcurrency, keepScans: config.scanRetention, finalizeMemoryMb: config.finalizeMemoryMb, pollingIntervalSeconds: 0.5 });
   const api = await startApiServer({ pool: services.pool, queue, limits: config.ingest, log }, '127.0.0.1', 0);

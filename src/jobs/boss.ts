@@ -7,21 +7,42 @@ export class QueueSetupError extends Error {
   override name = 'QueueSetupError';
 }
 
+export interface BossOptions {
+  /** Connections in pg-boss's own pool (default 10). */
+  max?: number;
+  /**
+   * Hold one more connection that LISTENs for new jobs, so this process's workers start
+   * a job on a notifying queue as soon as it is sent instead of at their next poll. Only
+   * processes that run workers need it. Through a pooler in transaction mode the
+   * listener gets nothing, and the workers poll as before.
+   */
+  listen?: boolean;
+}
+
 /**
  * Start pg-boss in its own schema and create every queue before anything is sent. pg-boss
  * installs or upgrades its schema on start. `createQueue` leaves an existing queue as it
- * is, so a queue made by an older release keeps its old policy. This function checks the
- * policy, because the finalisation queue relies on `short` to keep one waiting job per scan.
+ * is, so a queue made by an older release keeps its old settings. This function checks the
+ * policy, because the finalisation queue relies on `short` to keep one waiting job per
+ * scan, and turns on notification where a queue asks for it.
  */
-export async function startBoss(connectionString: string, log: Logger, options: { max?: number } = {}): Promise<PgBoss> {
-  const boss = new PgBoss({ connectionString, schema: JOBS_SCHEMA, max: options.max ?? 10, application_name: 'strata-jobs' });
+export async function startBoss(connectionString: string, log: Logger, options: BossOptions = {}): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString,
+    schema: JOBS_SCHEMA,
+    max: options.max ?? 10,
+    application_name: 'strata-jobs',
+    useListenNotify: options.listen ?? false,
+  });
   boss.on('error', (err) => log.error({ err }, 'pg-boss error'));
+  boss.on('warning', (warning) => log.warn({ warning: warning.message, data: warning.data }, 'pg-boss warning'));
 
   await boss.start();
   try {
     for (const [name, queueOptions] of Object.entries(QUEUE_OPTIONS)) {
       await boss.createQueue(name, queueOptions);
       await checkQueuePolicy(boss, name, queueOptions.policy ?? 'standard');
+      await turnOnNotify(boss, name, queueOptions.notify ?? false);
     }
   } catch (error) {
     await boss.stop({ graceful: false, close: true });
@@ -42,4 +63,11 @@ async function checkQueuePolicy(boss: PgBoss, name: string, expected: string): P
         `and start again`,
     );
   }
+}
+
+/** Turn on a queue's job notification when an older release created it without. */
+async function turnOnNotify(boss: PgBoss, name: string, wanted: boolean): Promise<void> {
+  if (!wanted) return;
+  const queue = await boss.getQueue(name);
+  if (queue?.notify !== true) await boss.updateQueue(name, { notify: true });
 }

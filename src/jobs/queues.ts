@@ -29,9 +29,12 @@ export const LEGACY_FINALIZE_QUEUE = 'ingest.finalize';
  */
 export const QUEUE_OPTIONS: Record<string, Omit<Queue, 'name'>> = {
   // `short`: at most one waiting job per singleton key (one per scan), so asking
-  // again for a scan whose job already waits adds nothing.
+  // again for a scan whose job already waits adds nothing. `notify` wakes a listening
+  // worker when a scan completes: with polling alone a scan became OK up to a polling
+  // interval (2 s by default) after its last chunk was stored.
   [QueueNames.finalize]: {
     policy: 'short',
+    notify: true,
     retryLimit: 20,
     retryDelay: 5,
     retryBackoff: true,

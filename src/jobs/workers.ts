@@ -39,7 +39,10 @@ export interface WorkerDeps {
  * hands the job back to pg-boss for a retry with backoff.
  */
 export async function registerWorkers(deps: WorkerDeps): Promise<void> {
-  const polling = { batchSize: 1, pollingIntervalSeconds: deps.pollingIntervalSeconds ?? 2 };
+  // Notification only adds a wake-up: the polling stays as frequent as without it, for
+  // jobs whose retry delay has passed, which no notification announces.
+  const interval = deps.pollingIntervalSeconds ?? 2;
+  const polling = { batchSize: 1, pollingIntervalSeconds: interval, notifyPollingIntervalSeconds: interval };
 
   const queues = [QueueNames.finalize, ...((await deps.boss.getQueue(LEGACY_FINALIZE_QUEUE)) ? [LEGACY_FINALIZE_QUEUE] : [])];
   for (const queue of queues) {

@@ -104,4 +104,24 @@ describe('ingest queue', () => {
       await db.drop();
     }
   });
+
+  it('turns on notification for a finalisation queue made without it', async () => {
+    const db = await createTestDatabase('boss_notify');
+    try {
+      // The queue as releases before the wake-up made it: same policy, no notification.
+      const older = new PgBoss({ connectionString: db.url, schema: 'pgboss', max: 2 });
+      await older.start();
+      await older.createQueue(QueueNames.finalize, { ...QUEUE_OPTIONS[QueueNames.finalize], notify: false });
+      await older.stop({ graceful: false, close: true });
+
+      const boss = await startBoss(db.url, createLogger('silent'), { max: 2 });
+      try {
+        expect((await boss.getQueue(QueueNames.finalize))?.notify).to.equal(true);
+      } finally {
+        await boss.stop({ graceful: false, close: true });
+      }
+    } finally {
+      await db.drop();
+    }
+  });
 });

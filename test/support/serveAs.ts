@@ -33,7 +33,7 @@ export async function serveAs(
   const services = await openServices(config, log, url);
 
   const selfCheck = await assertSafeToServe(services.pool, log);
-  const boss = await startBoss(url, log, { max: options.bossMax ?? 4 });
+  const boss = await startBoss(url, log, { max: options.bossMax ?? 4, listen: true });
   const queue = new PgBossIngestQueue(boss);
   await registerWorkers({ boss, pool: services.pool, log, finalizeConcurrency: 2, keepScans: 3, finalizeMemoryMb: 64, pollingIntervalSeconds: 0.5 });
   const api = await startApiServer({ pool: services.pool, queue, limits: config.ingest, log, maxConcurrentChunks: config.maxConcurrentChunks }, '127.0.0.1', 0);

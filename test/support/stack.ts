@@ -54,7 +54,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   const wantApi = options.api ?? true;
   const wantWorkers = options.workers ?? true;
   if (wantApi || options.workers === true || options.boss === true) {
-    stack.boss = await startBoss(db.url, log, { max: 4 });
+    stack.boss = await startBoss(db.url, log, { max: 4, listen: wantWorkers });
     stack.queue = new PgBossIngestQueue(stack.boss);
     if (wantWorkers) await startWorkers(stack);
   }

@@ -111,7 +111,7 @@ async function runMainJob(services: Services, databaseUrl: string, options: Demo
   const check = await assertSafeToServe(services.pool, services.log, { allowPrivilegedLogin: true });
   if (check.waived.length > 0) step(`WARNING: serving as ${check.login}, which bypasses row-level security; for development only`);
 
-  const boss = await startBoss(databaseUrl, services.log);
+  const boss = await startBoss(databaseUrl, services.log, { listen: true });
   const queue = new PgBossIngestQueue(boss);
   await registerWorkers({ boss, pool: services.pool, log: services.log, finalizeConcurrency: 2, keepScans: services.config.scanRetention, finalizeMemoryMb: services.config.finalizeMemoryMb, pollingIntervalSeconds: 0.5, keys: { provider: () => services.keys, deks: services.deks } });
   const api = await startApiServer(apiDepsFor(services, queue), '127.0.0.1', 0);

@@ -55,7 +55,7 @@ async function serve(roles: { api: boolean; worker: boolean }): Promise<number> 
     log.flush();
     throw error;
   }
-  const boss = await startBoss(databaseUrl, log);
+  const boss = await startBoss(databaseUrl, log, { listen: roles.worker });
   const queue = new PgBossIngestQueue(boss);
 
   if (roles.worker) {
