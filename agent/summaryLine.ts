@@ -9,7 +9,8 @@ export function formatSummaryLine(summary: ScanSummary): string {
     `(${formatBytes(summary.bytes)}) in ${formatQuantity(summary.dirs, 'folder')}, ` +
     `${formatQuantity(summary.chunks, 'chunk')}, ${formatCount(summary.unreadable)} unreadable, ` +
     `${formatCount(summary.skipped)} skipped, ${formatQuantity(summary.escaped, 'escaped name')}, ` +
-    `${summary.seconds.toFixed(1)} s`
+    `${summary.seconds.toFixed(1)} s` +
+    (summary.status === 'FAILED' && summary.scan.error ? ` (${summary.scan.error})` : '')
   );
 }
 

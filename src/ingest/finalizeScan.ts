@@ -4,17 +4,17 @@ import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import type { Logger } from '../log.ts';
 import type { FinalizeJob } from './ingestJobs.ts';
+import { mergeScanFolders, type FolderMerge } from './mergeScanFolders.ts';
 import {
   LOCK_SHARE_FINISHING,
   NEWER_OK_SCAN,
   PREVIOUS_NONEMPTY_SCAN,
   PARTITIONS_LEFT_OVER,
-  SCAN_TOTALS,
   SCANS_TO_EXPIRE,
   SUPERSEDE_OLDER_OPEN_SCANS,
 } from './sql/finalizeScan.ts';
 
-export type FinalizeOutcome = 'finished' | 'superseded' | 'empty' | 'not-completing';
+export type FinalizeOutcome = 'finished' | 'superseded' | 'empty' | 'collision' | 'not-completing';
 
 export interface FinalizeOptions {
   /** OK scans kept per share; older ones expire and their partitions are dropped. */
@@ -22,6 +22,9 @@ export interface FinalizeOptions {
   /** Memory for the index build and the grouping of one scan, in MiB. */
   memoryMb: number;
 }
+
+/** A scan's totals: files, bytes, distinct folders, and files whose access time cannot be real (see T0013). */
+const COUNT_SCAN = 'SELECT dirs, files, bytes, atime_suspect FROM count_scan_partition($1)';
 
 /** Maximum wait for the lock that dropping a partition needs on `file`. After it, retention tries again later. */
 const DROP_LOCK_TIMEOUT = '3s';
@@ -34,14 +37,16 @@ interface Totals {
 }
 
 /**
- * Close a COMPLETING scan. Every chunk was stored, and its folders checked and added,
- * when it was received, so what is left is to index the scan's partition and count it.
- * Both run at once, each in its own transaction, because each keeps one core busy: one
+ * Close a COMPLETING scan. Every chunk was stored, and its folders checked and staged,
+ * when it was received, so what is left is to index the scan's partition, count it and
+ * add its new folders to `dir`. The three run at once, each in its own transaction: one
  * builds the partition's unique index (removing files listed twice, and adding their
- * number to the scan's duplicate count), the other totals the rows. A last transaction
- * marks the scan OK. Each step can run again after a crash: the index is made only if
- * missing. A scan that is no longer COMPLETING is left alone, so a repeated job is
- * harmless. Then the share's oldest OK scans expire.
+ * number to the scan's duplicate count), one totals the rows, one merges the folders.
+ * A last transaction marks the scan OK, or FAILED when two of its folders, or one of
+ * them and a stored one, share a hash. Each step can run again after a crash: the index
+ * is made only if missing and the merge skips stored folders. A scan that is no longer
+ * COMPLETING is left alone, so a repeated job is harmless. Then the share's oldest OK
+ * scans expire.
  *
  * Snapshots of a share finish in the order they were opened. A scan that finishes after
  * a newer one is FAILED as superseded, and finishing a scan fails the OPEN scans opened
@@ -62,26 +67,36 @@ export async function finalizeScan(
 
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  const [indexMs, totals] = await Promise.all([
+  let countMs = 0;
+  let mergeMs = 0;
+  const [indexMs, totals, folders] = await Promise.all([
     indexPartition(pool, tenant, job.scanId, options).then(elapsed),
-    countScan(pool, tenant, job.scanId, options),
+    countScan(pool, tenant, job.scanId, options).finally(() => (countMs = elapsed())),
+    mergeScanFolders(pool, tenant, job.scanId, share, options.memoryMb).finally(() => (mergeMs = elapsed())),
   ]);
 
-  const finished = await markOk(pool, tenant, share, job.scanId, totals);
+  const finished = await markOk(pool, tenant, share, job.scanId, totals, folders);
   if (!finished) return 'not-completing';
-  if (finished.supersededBy !== undefined) {
+  if (finished.collision !== undefined) {
+    log.error({ scanId: job.scanId, share, error: finished.collision }, 'scan failed: a folder hash collision');
+  } else if (finished.supersededBy !== undefined) {
     log.warn({ scanId: job.scanId, share, newerScanId: finished.supersededBy }, 'scan superseded: a scan opened after it finished first');
   } else if (finished.emptiedShare !== undefined) {
     log.warn({ scanId: job.scanId, share, previousScanId: finished.emptiedShare }, 'scan failed: it found no files where the previous scan found some');
   } else {
-    log.info({ ...finished, dirs: Number(totals.dirs), indexMs, totalMs: elapsed() }, 'scan finished');
+    const newFolders = 'added' in folders ? folders.added : 0;
+    log.info({ ...finished, dirs: Number(totals.dirs), newFolders, indexMs, countMs, mergeMs, totalMs: elapsed() }, 'scan finished');
   }
   if (finished.failedOlder.length > 0) {
     log.warn({ scanId: job.scanId, share, supersededScanIds: finished.failedOlder }, 'older OPEN scans of the share failed as superseded');
   }
 
+  if (finished.collision === undefined && finished.supersededBy === undefined && finished.emptiedShare === undefined) {
+    await dropStagedFolders(pool, tenant, job.scanId, share, log);
+  }
   await expireOldScans(pool, tenant, share, options.keepScans, log);
   await dropLeftOverPartitions(pool, tenant, share, log);
+  if (finished.collision !== undefined) return 'collision';
   if (finished.supersededBy !== undefined) return 'superseded';
   return finished.emptiedShare === undefined ? 'finished' : 'empty';
 }
@@ -100,7 +115,7 @@ async function countScan(pool: pg.Pool, tenant: TenantRef, scanId: number, optio
   return withTenant(pool, tenant, Roles.ingest, async (client) => {
     // With the default 4 MB the grouping of a million rows spills in dozens of batches.
     await client.query("SELECT set_config('work_mem', $1, true)", [`${options.memoryMb}MB`]);
-    const { rows } = await client.query<Totals>(SCAN_TOTALS, [scanId]);
+    const { rows } = await client.query<Totals>(COUNT_SCAN, [scanId]);
     return rows[0]!;
   });
 }
@@ -114,6 +129,8 @@ interface Marked {
   failedOlder: number[];
   /** The share's latest scan with files, when this one found none and failed for it. */
   emptiedShare?: number;
+  /** Why the scan failed on a folder hash collision, when it did. */
+  collision?: string;
 }
 
 /**
@@ -121,7 +138,7 @@ interface Marked {
  * is already OK. The count may have included rows that the index step removed as
  * duplicates; only then is the scan counted again.
  */
-async function markOk(pool: pg.Pool, tenant: TenantRef, share: string, scanId: number, counted: Totals): Promise<Marked | undefined> {
+async function markOk(pool: pg.Pool, tenant: TenantRef, share: string, scanId: number, counted: Totals, folders: FolderMerge): Promise<Marked | undefined> {
   return withTenant(pool, tenant, Roles.ingest, async (client) => {
     await client.query(LOCK_SHARE_FINISHING, [share]);
     const locked = await client.query<{ status: string; duplicate_count: string | null }>(
@@ -132,6 +149,15 @@ async function markOk(pool: pg.Pool, tenant: TenantRef, share: string, scanId: n
     if (scan?.status !== 'COMPLETING') return undefined;
 
     const duplicates = Number(scan.duplicate_count ?? 0);
+    if ('collision' in folders) {
+      await client.query(
+        `UPDATE scan SET status = 'FAILED', finished_at = extract(epoch from clock_timestamp())::bigint, error = $2 WHERE scan_id = $1`,
+        [scanId, folders.collision],
+      );
+      await audit(client, scanId, 'scan.failed');
+      return { files: 0, duplicates, collision: folders.collision, failedOlder: [] };
+    }
+
     const newer = await client.query<{ scan_id: number }>(NEWER_OK_SCAN, [share, scanId]);
     if (newer.rows[0]) {
       await client.query(
@@ -144,7 +170,7 @@ async function markOk(pool: pg.Pool, tenant: TenantRef, share: string, scanId: n
       return { files: 0, duplicates, supersededBy: newer.rows[0].scan_id, failedOlder: [] };
     }
 
-    const totals = duplicates > 0 ? (await client.query<Totals>(SCAN_TOTALS, [scanId])).rows[0]! : counted;
+    const totals = duplicates > 0 ? (await client.query<Totals>(COUNT_SCAN, [scanId])).rows[0]! : counted;
     if (Number(totals.files) === 0) {
       const previous = await client.query<{ scan_id: number; file_count: string }>(PREVIOUS_NONEMPTY_SCAN, [share, scanId]);
       if (previous.rows[0]) {
@@ -186,6 +212,22 @@ async function audit(client: pg.PoolClient, scanId: number, action: string): Pro
        FROM scan WHERE scan_id = $1`,
     [scanId, action],
   );
+}
+
+/**
+ * Drop an OK scan's staged folders, which are in `dir` now. When the drop cannot get its
+ * lock quickly they stay, and go with the scan's partition when it expires.
+ */
+async function dropStagedFolders(pool: pg.Pool, tenant: TenantRef, scanId: number, share: string, log: Logger): Promise<void> {
+  try {
+    await withTenant(pool, tenant, Roles.ingest, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
+      await client.query('SELECT drop_scan_folders($1)', [scanId]);
+    });
+  } catch (error) {
+    if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
+    log.warn({ scanId, share }, 'staged folders not dropped yet: they are in use; they go when the scan expires');
+  }
 }
 
 /**

@@ -15,42 +15,13 @@ export function folderHash(path: string): bigint {
   return hashBytesExtended(Buffer.from(path, 'utf8'));
 }
 
-/** Seed of the check hash: any value other than the folder hash's 0 gives an independent hash. */
-export const FOLDER_CHECK_SEED = 1;
-
-/**
- * A folder's 64-bit hash and a 32-bit check value from one pass over its UTF-8 bytes.
- * The check is the low 32 bits of `hashtextextended(path, FOLDER_CHECK_SEED)`, so the
- * server can compare a stored folder with a chunk's without the chunk sending its path.
- */
-export function folderHashAndCheck(path: string): { hash: bigint; check: number } {
-  const bytes = Buffer.from(path, 'utf8');
-  const [, check] = lookup3(bytes, FOLDER_CHECK_SEED);
-  return { hash: hashBytesExtended(bytes), check };
-}
-
 /** Hash bytes as PostgreSQL's `hash_bytes_extended(k, len, 0)` does; see `folderHash`. */
 export function hashBytesExtended(k: Uint8Array): bigint {
-  const [b, c] = lookup3(k, 0);
-  return BigInt.asIntN(64, (BigInt(b) << 32n) | BigInt(c));
-}
-
-/**
- * Bob Jenkins' lookup3 as `hash_bytes_extended` runs it, for a seed below 2^32 (whose
- * high word is 0). Returns the final `b` and `c`, the high and low words of the hash.
- */
-function lookup3(k: Uint8Array, seed: number): [number, number] {
   let length = k.length;
   let a = (0x9e3779b9 + length + 3923095) >>> 0;
   let b = a;
   let c = a;
   let i = 0;
-
-  // A non-zero seed perturbs the state before the data, as if it were padding.
-  if (seed !== 0) {
-    b = (b + seed) >>> 0;
-    [a, b, c] = mix(a, b, c);
-  }
 
   // Whole 12-byte blocks, read as three little-endian 32-bit words.
   while (length >= 12) {
@@ -76,7 +47,7 @@ function lookup3(k: Uint8Array, seed: number): [number, number] {
   if (length >= 1) a = (a + k[i]!) >>> 0;
 
   [a, b, c] = final(a, b, c);
-  return [b, c];
+  return BigInt.asIntN(64, (BigInt(b) << 32n) | BigInt(c));
 }
 
 function word(k: Uint8Array, i: number): number {

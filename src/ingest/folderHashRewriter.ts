@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { headerFieldNames } from './chunkHeader.ts';
-import { folderHashAndCheck } from './folderHash.ts';
+import { folderHash } from './folderHash.ts';
 import { canonicalFolder } from './folderPaths.ts';
 
 const QUOTE = 0x22;
@@ -10,11 +10,10 @@ const CARRIAGE_RETURN = 0x0d;
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const EMPTY = Buffer.alloc(0);
 
-/** One distinct folder of a chunk: its hash (also as decimal text), check value (see folderHash.ts) and first line. */
+/** One distinct folder of a chunk: its hash, also as decimal text, and the line it first appears on. */
 export interface ChunkFolder {
   hash: bigint;
   hashText: string;
-  check: number;
   line: number;
 }
 
@@ -156,8 +155,8 @@ export class FolderHashRewriter extends Transform {
     const path = canonicalFolder(unquote(raw));
     const known = this.folders.get(path);
     if (known) return known;
-    const { hash, check } = folderHashAndCheck(path);
-    const folder = { hash, hashText: hash.toString(), check, line: this.line };
+    const hash = folderHash(path);
+    const folder = { hash, hashText: hash.toString(), line: this.line };
     this.folders.set(path, folder);
     return folder;
   }

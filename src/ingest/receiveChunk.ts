@@ -10,7 +10,7 @@ import { CHUNK_IN_FLIGHT, type ChunkReceipt } from '../wire/contract.ts';
 import { csvSource, parquetSource, type ChunkFormat, type ChunkSource, type OpenedChunk } from './chunkSource.ts';
 import { translateBodyError, translateCopyError } from './copyErrors.ts';
 import { scanPartition } from './scanPartition.ts';
-import { addChunkFolders } from './addChunkFolders.ts';
+import { stageChunkFolders } from './stageChunkFolders.ts';
 import type { PathStyle } from './folderPaths.ts';
 
 export interface ChunkUpload {
@@ -25,10 +25,9 @@ export interface ChunkUpload {
 export interface ChunkTimings {
   /** From the first byte read to the end of COPY, including the wait for the client's bytes. */
   copyMs: number;
-  /** Checking the chunk's folders and adding the new ones to `dir`. */
+  /** Checking the chunk's folders and staging them for finalisation. */
   foldersMs: number;
   folders: number;
-  newFolders: number;
 }
 
 interface ScanRow {
@@ -46,9 +45,9 @@ interface ChunkRow {
 
 /**
  * Receive one chunk exactly once. The body passes the size limits and a SHA-256 into
- * `COPY … FROM STDIN` of the scan's partition of `file`, where the rows stay, and the
- * chunk's ledger row is written in the same transaction, so the rows and the ledger
- * entry commit together or not at all.
+ * `COPY … FROM STDIN` of the scan's partition of `file`, where the rows stay. The
+ * chunk's folders go to the scan's partition of `scan_dir`, and its ledger row is
+ * written, in the same transaction, so all three commit together or not at all.
  * A repeat with the same bytes is answered from the ledger without a COPY; different
  * bytes under the same sequence number are a conflict.
  */
@@ -82,15 +81,19 @@ export async function receiveChunk(
       const stored = await findChunk(client, scan.scan_id, upload.seq);
       if (stored) return compareRepeat(ready, stored, upload.seq);
 
+      // PostgreSQL rejects COPY FROM where RLS applies, so the two COPY statements run
+      // as the owner of the scan's partitions. Their CHECKs still tie every row to the
+      // scan's tenant, and their defaults fill in the tenant and scan ids.
+      await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.stager)}`);
       const copyStarted = performance.now();
       const rows = await copyChunk(client, ready, opened, limits, scan);
       const foldersStarted = performance.now();
-      const newFolders = await addChunkFolders(client, { tenantId: tenant.id, share: scan.share_name, pathStyle: scan.path_style }, ready.folders(), limits);
+      const folders = await stageChunkFolders(client, { scanId: scan.scan_id, share: scan.share_name, pathStyle: scan.path_style }, ready.folders(), limits);
+      await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.api)}`);
       if (timings) {
         timings.copyMs = Math.round(foldersStarted - copyStarted);
         timings.foldersMs = Math.round(performance.now() - foldersStarted);
-        timings.folders = ready.folders().size;
-        timings.newFolders = newFolders;
+        timings.folders = folders;
       }
       const sha256 = ready.sha256();
 
@@ -168,15 +171,11 @@ async function copyChunk(
 ): Promise<number> {
   const { columns, csv } = opened;
 
-  // PostgreSQL rejects COPY FROM where RLS applies, so the COPY alone runs as the
-  // table's owner. The partition's CHECK still ties every row to the scan's tenant,
-  // and its defaults fill in the tenant and scan ids. The chunk source has put each
-  // folder's hash where the chunk had its path.
+  // The chunk source has put each folder's hash where the chunk had its path.
   const columnList = columns
     .map((column) => client.escapeIdentifier(column === 'dir_path' ? 'dir_hash' : column))
     .join(', ');
   const partition = client.escapeIdentifier(scanPartition(scan.scan_id));
-  await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.stager)}`);
   const copy = client.query(copyFrom(`COPY ${partition} (${columnList}) FROM STDIN (FORMAT csv, HEADER true)`));
 
   try {
@@ -184,7 +183,6 @@ async function copyChunk(
   } catch (error) {
     throw translateCopyError(error, source.format, (line) => source.sentLine(line));
   }
-  await client.query(`SET LOCAL ROLE ${client.escapeIdentifier(Roles.api)}`);
 
   const rows = copy.rowCount;
   const counted = source.rowsCounted();

@@ -21,11 +21,12 @@ interface ScanViewRow {
   unreadable_count: number | null;
   expected_chunks: number | null;
   expected_rows: number | null;
+  error: string | null;
 }
 
 const SCAN_VIEW = `
   SELECT s.scan_id, s.scan_guid, s.share_name, s.root_path, s.status, s.file_count, s.dir_count, s.duplicate_count,
-         s.unreadable_count, s.expected_chunks, s.expected_rows,
+         s.unreadable_count, s.expected_chunks, s.expected_rows, s.error,
          (SELECT count(*) FROM ingest_chunk c WHERE c.scan_id = s.scan_id) AS chunks_received,
          (SELECT count(*) FROM ingest_chunk c WHERE c.scan_id = s.scan_id AND c.state = 'NORMALIZED') AS chunks_normalized,
          (SELECT coalesce(sum(row_count), 0)::bigint FROM ingest_chunk c WHERE c.scan_id = s.scan_id) AS rows_received
@@ -46,6 +47,7 @@ function toView(row: ScanViewRow): ScanView {
     unreadableCount: row.unreadable_count,
     expectedChunks: row.expected_chunks,
     expectedRows: row.expected_rows,
+    error: row.error,
   };
 }
 

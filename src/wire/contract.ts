@@ -63,6 +63,8 @@ export interface ScanView {
   unreadableCount: number | null;
   expectedChunks: number | null;
   expectedRows: number | null;
+  /** Why a FAILED scan failed (superseded, empty, a folder hash collision); null otherwise. */
+  error: string | null;
 }
 
 /** Body returned by `PUT /v1/scans/{scanGuid}/chunks/{seq}`. */

@@ -159,5 +159,6 @@ describe('agent command line', function () {
 
     expect(result.code).to.equal(1);
     expect(result.stdout).to.match(/^Scan [0-9a-f-]{36} FAILED: /);
+    expect(result.stdout).to.contain('s (found no files where scan 7 found 3)');
   });
 });

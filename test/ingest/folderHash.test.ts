@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { FOLDER_CHECK_SEED, folderHash, folderHashAndCheck } from '../../src/ingest/folderHash.ts';
+import { folderHash } from '../../src/ingest/folderHash.ts';
 import { testServer } from '../support/database.ts';
 
 /** Strings of every length from 0 to 40 bytes and beyond, ASCII and multi-byte, seeded. */
@@ -39,24 +39,4 @@ describe('folderHash', () => {
     }
   });
 
-  it("gives as check the low 32 bits of PostgreSQL's hashtextextended with the check seed", async () => {
-    const server = await testServer();
-    const client = new pg.Client({ connectionString: server.url });
-    await client.connect();
-    try {
-      const paths = samples();
-      const { rows } = await client.query<{ path: string; hash: string; check: string }>(
-        `SELECT path, hashtextextended(path, 0)::text AS hash, (hashtextextended(path, $2) & 4294967295)::text AS check
-           FROM unnest($1::text[]) WITH ORDINALITY AS s (path, n) ORDER BY n`,
-        [paths, FOLDER_CHECK_SEED],
-      );
-
-      const computed = rows.map((row) => folderHashAndCheck(row.path));
-      expect(computed.map((value) => value.hash.toString())).to.deep.equal(rows.map((row) => row.hash));
-      expect(computed.map((value) => value.check.toString())).to.deep.equal(rows.map((row) => row.check));
-      expect(new Set(computed.map((value) => value.check)).size).to.equal(new Set(paths).size);
-    } finally {
-      await client.end();
-    }
-  });
 });

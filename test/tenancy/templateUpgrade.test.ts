@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { migrateTenants } from '../../src/tenancy/migrateTenants.ts';
 import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
 import { TENANT_MIGRATIONS, TENANT_TEMPLATE_VERSION } from '../../tenant-template/index.ts';
+import { completeAndWait, HEADER, openScan, putChunk } from '../support/http.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 describe('tenant template upgrade', () => {
@@ -49,5 +50,31 @@ describe('tenant template upgrade', () => {
     expect(index.rows.map((row) => row.indexdef).join()).to.contain('UNIQUE INDEX').and.contain('(dir_hash, name)');
     const version = await db.query("SELECT schema_version FROM control.tenant WHERE code = 'legacy'");
     expect(version.rows[0].schema_version).to.equal(TENANT_TEMPLATE_VERSION);
+  });
+});
+
+describe('tenant template upgrade with a scan open', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack('template_upgrade_open', { workers: true });
+  });
+  after(async () => stack?.close());
+
+  it('gives a scan opened before T0013 a place to stage its folders', async () => {
+    const beforeFolders = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === 'T0013_scan_folders'));
+    const tenant = await provisionTenant({ ...stack.services, migrations: beforeFolders }, { code: 'midscan', name: 'Mid-scan' });
+    const url = stack.api!.url;
+    const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'finance' });
+
+    const report = await migrateTenants(stack.services.pool, stack.services.orm, stack.services.log, { concurrency: 1 });
+    expect(report.failed).to.equal(0);
+
+    const put = await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\a","x.txt",1,1,1,1\n`);
+    expect(put.status).to.equal(200);
+    const scan = await completeAndWait(url, tenant.agentToken, scanGuid, { chunkCount: 1, rowCount: 1 });
+    expect(scan.status).to.equal('OK');
+    const { rows } = await stack.services.pool.query("SELECT dir_path FROM t_midscan.dir WHERE share_name = 'finance'");
+    expect(rows).to.deep.equal([{ dir_path: 'D:\\a' }]);
   });
 });

@@ -1,17 +1,4 @@
 /**
- * A finished scan's totals in one pass over its partition: files, bytes, distinct
- * folders, and files whose access time cannot be real (at or before creation, or
- * before the last modification). `$1` scan id. Grouping by the 64-bit folder hash keeps
- * the hash table small.
- */
-export const SCAN_TOTALS = `
-  SELECT count(*) AS dirs, coalesce(sum(files), 0)::bigint AS files, coalesce(sum(bytes), 0)::bigint AS bytes,
-         coalesce(sum(suspect), 0)::bigint AS atime_suspect
-    FROM (SELECT dir_hash, count(*) AS files, sum(size_bytes) AS bytes,
-                 count(*) FILTER (WHERE atime_unix <= ctime_unix OR atime_unix < mtime_unix) AS suspect
-            FROM file WHERE scan_id = $1 GROUP BY dir_hash) AS per_dir`;
-
-/**
  * OK scans of share `$1` beyond the newest `$2`, oldest first: the snapshots that
  * retention expires.
  */
@@ -49,11 +36,12 @@ export const SUPERSEDE_OLDER_OPEN_SCANS = `
      AND (older.opened_at, older.scan_id) < (this.opened_at, this.scan_id)
   RETURNING older.scan_id`;
 
-/** FAILED or EXPIRED scans of share `$1` whose partition still exists: a drop that did not get its lock. */
+/** FAILED or EXPIRED scans of share `$1` whose partitions still exist: a drop that did not get its lock. */
 export const PARTITIONS_LEFT_OVER = `
   SELECT scan_id FROM scan
    WHERE share_name = $1 AND status IN ('FAILED', 'EXPIRED')
-     AND to_regclass(format('%I.%I', current_schema(), 'file_s' || scan_id)) IS NOT NULL
+     AND (to_regclass(format('%I.%I', current_schema(), 'file_s' || scan_id)) IS NOT NULL
+          OR to_regclass(format('%I.%I', current_schema(), 'scan_dir_s' || scan_id)) IS NOT NULL)
    ORDER BY scan_id`;
 
 /** The share's (`$1`) latest OK scan with files, opened before scan `$2`. */

@@ -106,6 +106,7 @@ export async function startMockStrataServer(): Promise<MockStrataServer> {
     unreadableCount: null,
     expectedChunks: null,
     expectedRows: null,
+    error: status === 'FAILED' ? 'found no files where scan 7 found 3' : null,
   });
 
   const handle = async (request: RecordedRequest, response: ServerResponse): Promise<void> => {

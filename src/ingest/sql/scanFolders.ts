@@ -1,0 +1,34 @@
+/**
+ * Add the folders staged for scan `$3` that share `$2` lacks, once each, in hash order:
+ * one pass along the share's part of the primary key instead of 50,000 scattered leaf
+ * pages per chunk. `$1` tenant id. Two chunks of a scan may stage the same folder, and
+ * two different folders with one hash keep only one path here; FOLDER_COLLISION finds
+ * the other. Hash order also makes two scans of a share that finish together wait on
+ * each other in one order, without deadlock. A plain insert costs less than one with
+ * `ON CONFLICT`; the caller runs it in a savepoint and falls back to
+ * ADD_STAGED_FOLDERS_AFTER_RACE when the other scan added one of the folders first.
+ */
+export const ADD_STAGED_FOLDERS = `
+  INSERT INTO dir (tenant_id, share_name, dir_path, dir_hash)
+  SELECT DISTINCT ON (s.dir_hash) $1::uuid, $2, s.dir_path, s.dir_hash
+    FROM scan_dir s
+   WHERE s.scan_id = $3
+     AND NOT EXISTS (SELECT 1 FROM dir d WHERE d.share_name = $2 AND d.dir_hash = s.dir_hash)
+   ORDER BY s.dir_hash`;
+
+/** ADD_STAGED_FOLDERS that skips the folders another scan added meanwhile. */
+export const ADD_STAGED_FOLDERS_AFTER_RACE = `${ADD_STAGED_FOLDERS}
+  ON CONFLICT (share_name, dir_hash) DO NOTHING`;
+
+/**
+ * A folder staged for scan `$2` whose hash share `$1` stores under another path: a
+ * 64-bit hash collision, with a folder stored before or with another folder of the same
+ * scan, whichever ADD_STAGED_FOLDERS kept. By the birthday bound two of n folders in a
+ * share share a hash with odds near n²/2^65, about 3 in a million for 10 million
+ * folders. Paths are compared as they are, exactly.
+ */
+export const FOLDER_COLLISION = `
+  SELECT s.dir_path AS path, d.dir_path AS other
+    FROM scan_dir s JOIN dir d ON d.share_name = $1 AND d.dir_hash = s.dir_hash
+   WHERE s.scan_id = $2 AND d.dir_path <> s.dir_path
+   LIMIT 1`;
