@@ -118,11 +118,14 @@ export class T0013ScanFolders extends Migration {
         -- parent under RLS, each row paid for the policy's current_setting call and uuid
         -- parse, about as much as the grouping itself; here the tenant is a constant.
         -- The partition has no statistics yet, and a sort to group a million rows took
-        -- twice as long as hashing them.
+        -- twice as long as hashing them. It runs beside the index build and the folder
+        -- merge, so parallel workers would only crowd the same cores: without them a
+        -- 2M-row scan finalised 0.3 to 0.4 s sooner.
         EXECUTE format($f$
           CREATE FUNCTION %1$I.count_scan_partition(p_scan_id bigint,
             OUT dirs bigint, OUT files bigint, OUT bytes bigint, OUT atime_suspect bigint)
-          LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp SET enable_sort = off AS $body$
+          LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp SET enable_sort = off
+          SET max_parallel_workers_per_gather = 0 AS $body$
           DECLARE
             tenant uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
             part text := 'file_s' || p_scan_id;
