@@ -129,7 +129,7 @@ interface Marked {
   failedOlder: number[];
   /** The share's latest scan with files, when this one found none and failed for it. */
   emptiedShare?: number;
-  /** Why the scan failed on a folder hash collision, when it did. */
+  /** The reason the scan failed on a folder hash collision, when it did. */
   collision?: string;
 }
 

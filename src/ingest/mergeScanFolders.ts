@@ -16,10 +16,10 @@ class CollisionFound extends Error {
 
 /**
  * Add the folders staged for a finished scan's chunks to `dir`, in one transaction. Two
- * different paths with one 64-bit hash, whether both in this scan or one stored before,
- * undo it and come back as a collision for the caller to fail the scan with: filing
- * one folder's files under the other would be silent data loss. Repeating the merge
- * adds nothing.
+ * different paths with one 64-bit hash undo it, whether both are in this scan or one
+ * was stored before. The caller gets the collision back and fails the scan, because
+ * filing one folder's files under the other would lose data silently. Repeating the
+ * merge adds nothing.
  */
 export async function mergeScanFolders(
   pool: pg.Pool,

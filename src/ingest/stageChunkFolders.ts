@@ -65,7 +65,7 @@ function listFolders(folders: ChunkFolders, share: string): Listed[] {
   return listed;
 }
 
-/** The error for two folders of a share with one 64-bit hash. */
+/** Build the error for two folders of a share with one 64-bit hash. */
 export function folderCollision(share: string, path: string, other: string): StrataError {
   return StrataError.conflict(
     'FOLDER_HASH_COLLISION',

@@ -24,7 +24,7 @@ export interface BossOptions {
  * installs or upgrades its schema on start. `createQueue` leaves an existing queue as it
  * is, so a queue made by an older release keeps its old settings. This function checks the
  * policy, because the finalisation queue relies on `short` to keep one waiting job per
- * scan, and turns on notification where a queue asks for it.
+ * scan, and turns on notification for the queues configured with it.
  */
 export async function startBoss(connectionString: string, log: Logger, options: BossOptions = {}): Promise<PgBoss> {
   const boss = new PgBoss({

@@ -48,7 +48,7 @@ describe('folder hash collision', () => {
     expect(await partitions()).to.deep.equal([]);
   });
 
-  it('fails the scan when two of its chunks stage different folders under one hash', async () => {
+  it('fails a scan with two staged folders under one hash', async () => {
     const url = stack.api!.url;
     const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'legal' });
     expect((await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\first","a.txt",1,1,1,1\n`)).status).to.equal(200);

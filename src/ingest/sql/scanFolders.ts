@@ -5,7 +5,7 @@
  * two different folders with one hash keep only one path here; FOLDER_COLLISION finds
  * the other. Hash order also makes two scans of a share that finish together wait on
  * each other in one order, without deadlock. A plain insert costs less than one with
- * `ON CONFLICT`; the caller runs it in a savepoint and falls back to
+ * `ON CONFLICT`. The caller runs it in a savepoint, and falls back to
  * ADD_STAGED_FOLDERS_AFTER_RACE when the other scan added one of the folders first.
  */
 export const ADD_STAGED_FOLDERS = `
