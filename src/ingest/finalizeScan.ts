@@ -93,6 +93,10 @@ export async function finalizeScan(
 
   if (finished.collision === undefined && finished.supersededBy === undefined && finished.emptiedShare === undefined) {
     await dropStagedFolders(pool, tenant, job.scanId, share, log);
+    // Statistics for the planner's reads of the new snapshot, gathered once it is OK
+    // rather than on the index build's path. Until then (well under a second) a plan
+    // takes the partition for a small one; autovacuum would analyze it too.
+    await withTenant(pool, tenant, Roles.ingest, (client) => client.query('SELECT analyze_scan_partition($1)', [job.scanId]));
   }
   await expireOldScans(pool, tenant, share, options.keepScans, log);
   await dropLeftOverPartitions(pool, tenant, share, log);

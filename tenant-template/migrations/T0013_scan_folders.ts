@@ -56,8 +56,9 @@ export class T0013ScanFolders extends Migration {
   /**
    * `create_scan_partition` also makes the scan's partition of `scan_dir` (through
    * `create_scan_folders`), and `drop_scan_partition` drops both; `drop_scan_folders`
-   * drops a finished scan's staged folders alone, and `count_scan_partition` totals a
-   * scan. Each step is skipped
+   * drops a finished scan's staged folders alone, `count_scan_partition` totals a scan,
+   * and `index_scan_partition` leaves the partition's ANALYZE to
+   * `analyze_scan_partition`. Each step is skipped
    * when its table exists or is gone already, so repeating a call is harmless.
    */
   private replacePartitionFunctions(): void {
@@ -141,6 +142,45 @@ export class T0013ScanFolders extends Migration {
                          FROM %%I.%%I WHERE tenant_id = $1 GROUP BY dir_hash) AS per_dir', current_schema(), part)
               INTO dirs, files, bytes, atime_suspect USING tenant;
           END $body$$f$, schema_name);
+
+        -- The unique index alone: its ANALYZE moves to analyze_scan_partition, which
+        -- finalisation calls once the scan is OK, because the index build is the longest
+        -- of the three finalisation steps of a rescan and ANALYZE read most of the
+        -- partition again on its path.
+        EXECUTE format('DROP FUNCTION %1$I.index_scan_partition(bigint)', schema_name);
+        EXECUTE format($f$
+          CREATE FUNCTION %1$I.index_scan_partition(p_scan_id bigint)
+          RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+          DECLARE
+            part text := 'file_s' || p_scan_id;
+            removed bigint := 0;
+          BEGIN
+            IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NULL THEN
+              RAISE EXCEPTION 'scan %% has no file partition', p_scan_id;
+            END IF;
+            BEGIN
+              EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %%I ON %%I.%%I (dir_hash, name)', part || '_key', current_schema(), part);
+            EXCEPTION WHEN unique_violation THEN
+              EXECUTE format(
+                'DELETE FROM %%1$I.%%2$I a USING %%1$I.%%2$I b
+                  WHERE a.dir_hash = b.dir_hash AND a.name = b.name AND a.ctid > b.ctid', current_schema(), part);
+              GET DIAGNOSTICS removed = ROW_COUNT;
+              EXECUTE format('CREATE UNIQUE INDEX %%I ON %%I.%%I (dir_hash, name)', part || '_key', current_schema(), part);
+            END;
+            RETURN removed;
+          END $body$$f$, schema_name);
+
+        EXECUTE format($f$
+          CREATE FUNCTION %1$I.analyze_scan_partition(p_scan_id bigint)
+          RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+          BEGIN
+            IF to_regclass(format('%%I.%%I', current_schema(), 'file_s' || p_scan_id)) IS NOT NULL THEN
+              EXECUTE format('ANALYZE %%I.%%I', current_schema(), 'file_s' || p_scan_id);
+            END IF;
+          END $body$$f$, schema_name);
+
+        EXECUTE format('REVOKE ALL ON FUNCTION %1$I.index_scan_partition(bigint), %1$I.analyze_scan_partition(bigint) FROM PUBLIC', schema_name);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %1$I.index_scan_partition(bigint), %1$I.analyze_scan_partition(bigint) TO strata_ingest', schema_name);
 
         EXECUTE format('REVOKE ALL ON FUNCTION %1$I.create_scan_folders(bigint), %1$I.create_scan_file_partition(bigint, text, integer), %1$I.create_scan_partition(bigint, text, integer), %1$I.drop_scan_folders(bigint), %1$I.drop_scan_partition(bigint), %1$I.count_scan_partition(bigint) FROM PUBLIC', schema_name);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %1$I.create_scan_partition(bigint, text, integer) TO strata_api', schema_name);

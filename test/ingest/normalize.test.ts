@@ -51,6 +51,24 @@ describe('normalisation', () => {
     expect(scan[0]).to.deep.equal({ file_count: 63, dir_count: 7, total_bytes: rows.reduce((sum, row) => sum + Number(row[2]), 0), duplicate_count: 0 });
   });
 
+  it('gathers statistics on a finished scan’s partition', async () => {
+    const scanGuid = await ingest([['D:\\Stats', 'a.txt', '1', '1', '1', '1']], 10, 'stats');
+    const { rows } = await stack.services.pool.query<{ scan_id: number }>('SELECT scan_id FROM t_acme.scan WHERE scan_guid = $1', [scanGuid]);
+    const partition = `file_s${rows[0]!.scan_id}`;
+
+    // The job analyzes the partition just after marking the scan OK.
+    let analyzed = false;
+    for (let attempt = 0; attempt < 100 && !analyzed; attempt++) {
+      const stats = await stack.services.pool.query<{ analyzed: boolean }>(
+        "SELECT last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE schemaname = 't_acme' AND relname = $1",
+        [partition],
+      );
+      analyzed = stats.rows[0]?.analyzed ?? false;
+      if (!analyzed) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(analyzed).to.equal(true);
+  });
+
   it('reuses folders across scans of one share', async () => {
     const rows = [['D:\\Projects\\p0\\sub folder', 'again.txt', '1', '1', '1', '1']];
     await ingest(rows, 10);
