@@ -10,6 +10,7 @@ import {
   NEWER_OK_SCAN,
   PREVIOUS_NONEMPTY_SCAN,
   PARTITIONS_LEFT_OVER,
+  STAGED_FOLDERS_LEFT_OVER,
   SCANS_TO_EXPIRE,
   SUPERSEDE_OLDER_OPEN_SCANS,
 } from './sql/finalizeScan.ts';
@@ -92,7 +93,6 @@ export async function finalizeScan(
   }
 
   if (finished.collision === undefined && finished.supersededBy === undefined && finished.emptiedShare === undefined) {
-    await dropStagedFolders(pool, tenant, job.scanId, share, log);
     // Statistics for the planner's reads of the new snapshot, gathered once it is OK
     // rather than on the index build's path. Until then (well under a second) a plan
     // takes the partition for a small one; autovacuum would analyze it too.
@@ -100,6 +100,7 @@ export async function finalizeScan(
   }
   await expireOldScans(pool, tenant, share, options.keepScans, log);
   await dropLeftOverPartitions(pool, tenant, share, log);
+  await dropLeftOverStagedFolders(pool, tenant, share, log);
   if (finished.collision !== undefined) return 'collision';
   if (finished.supersededBy !== undefined) return 'superseded';
   return finished.emptiedShare === undefined ? 'finished' : 'empty';
@@ -219,18 +220,27 @@ async function audit(client: pg.PoolClient, scanId: number, action: string): Pro
 }
 
 /**
- * Drop an OK scan's staged folders, which are in `dir` now. When the drop cannot get its
- * lock quickly they stay, and go with the scan's partition when it expires.
+ * Drop the staged folders of the share's OK scans, which are in `dir` now: the scan just
+ * finished, and any whose drop did not get its lock or whose worker died before it.
+ * Each drop waits at most `DROP_LOCK_TIMEOUT`; one that times out is tried again after
+ * the next finished scan of the share.
  */
-async function dropStagedFolders(pool: pg.Pool, tenant: TenantRef, scanId: number, share: string, log: Logger): Promise<void> {
-  try {
-    await withTenant(pool, tenant, Roles.ingest, async (client) => {
-      await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
-      await client.query('SELECT drop_scan_folders($1)', [scanId]);
-    });
-  } catch (error) {
-    if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
-    log.warn({ scanId, share }, 'staged folders not dropped yet: they are in use; they go when the scan expires');
+async function dropLeftOverStagedFolders(pool: pg.Pool, tenant: TenantRef, share: string, log: Logger): Promise<void> {
+  const scanIds = await withTenant(pool, tenant, Roles.ingest, async (client) => {
+    const { rows } = await client.query<{ scan_id: number }>(STAGED_FOLDERS_LEFT_OVER, [share]);
+    return rows.map((row) => row.scan_id);
+  });
+
+  for (const scanId of scanIds) {
+    try {
+      await withTenant(pool, tenant, Roles.ingest, async (client) => {
+        await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
+        await client.query('SELECT drop_scan_folders($1)', [scanId]);
+      });
+    } catch (error) {
+      if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
+      log.warn({ scanId, share }, 'staged folders not dropped yet: they are in use; the next finished scan retries');
+    }
   }
 }
 

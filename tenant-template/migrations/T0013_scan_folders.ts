@@ -38,6 +38,7 @@ export class T0013ScanFolders extends Migration {
     this.addSql('SET LOCAL ROLE strata_owner');
 
     // Scans still open keep their earlier chunks' folders in `dir` and stage the rest.
+    // The stager keeps SELECT on `scan` (under its forced RLS) for the functions' checks.
     this.addSql('GRANT SELECT ON scan TO strata_stager');
     this.addSql('SET LOCAL ROLE strata_stager');
     this.addSql(`
@@ -50,7 +51,6 @@ export class T0013ScanFolders extends Migration {
         END LOOP;
       END $$`);
     this.addSql('SET LOCAL ROLE strata_owner');
-    this.addSql('REVOKE SELECT ON scan FROM strata_stager');
   }
 
   /**
@@ -58,7 +58,13 @@ export class T0013ScanFolders extends Migration {
    * `create_scan_folders`), and `drop_scan_partition` drops both; `drop_scan_folders`
    * drops a finished scan's staged folders alone, `count_scan_partition` totals a scan,
    * and `index_scan_partition` leaves the partition's ANALYZE to
-   * `analyze_scan_partition`. Each step is skipped
+   * `analyze_scan_partition`.
+   *
+   * `strata_api` and `strata_ingest` serve every tenant and may run every tenant's
+   * functions, which act as the stager and so pass RLS. Each function therefore first
+   * reads the scan from `scan` under its forced RLS: a session whose `app.tenant_id` is
+   * another tenant's finds none and is refused. A drop also needs the scan FAILED or
+   * EXPIRED (its staged folders: merged), and a create needs it OPEN. Each step is skipped
    * when its table exists or is gone already, so repeating a call is harmless.
    */
   private replacePartitionFunctions(): void {
@@ -73,8 +79,12 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             tenant uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
             part text := 'scan_dir_s' || p_scan_id;
+            scan_status text;
           BEGIN
             IF tenant IS NULL THEN RAISE EXCEPTION 'app.tenant_id is not set'; END IF;
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            IF scan_status NOT IN ('OPEN', 'COMPLETING') THEN RAISE EXCEPTION 'scan %% is %%, not open', p_scan_id, scan_status; END IF;
             IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NOT NULL THEN RETURN; END IF;
 
             EXECUTE format(
@@ -90,10 +100,16 @@ export class T0013ScanFolders extends Migration {
           END $body$$f$, schema_name);
 
         EXECUTE format('ALTER FUNCTION %1$I.create_scan_partition(bigint, text, integer) RENAME TO create_scan_file_partition', schema_name);
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %1$I.create_scan_file_partition(bigint, text, integer) FROM strata_api', schema_name);
         EXECUTE format($f$
           CREATE FUNCTION %1$I.create_scan_partition(p_scan_id bigint, p_path_style text, p_max_name_chars integer)
           RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+          DECLARE
+            scan_status text;
           BEGIN
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            IF scan_status <> 'OPEN' THEN RAISE EXCEPTION 'scan %% is %%, not OPEN', p_scan_id, scan_status; END IF;
             PERFORM create_scan_file_partition(p_scan_id, p_path_style, p_max_name_chars);
             PERFORM create_scan_folders(p_scan_id);
           END $body$$f$, schema_name);
@@ -102,7 +118,12 @@ export class T0013ScanFolders extends Migration {
         EXECUTE format($f$
           CREATE FUNCTION %1$I.drop_scan_folders(p_scan_id bigint)
           RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+          DECLARE
+            scan_status text;
           BEGIN
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            IF scan_status IN ('OPEN', 'COMPLETING') THEN RAISE EXCEPTION 'scan %% is %%; its folders are not merged yet', p_scan_id, scan_status; END IF;
             EXECUTE format('DROP TABLE IF EXISTS %%I.%%I', current_schema(), 'scan_dir_s' || p_scan_id);
           END $body$$f$, schema_name);
 
@@ -110,7 +131,12 @@ export class T0013ScanFolders extends Migration {
         EXECUTE format($f$
           CREATE FUNCTION %1$I.drop_scan_partition(p_scan_id bigint)
           RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+          DECLARE
+            scan_status text;
           BEGIN
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            IF scan_status NOT IN ('FAILED', 'EXPIRED') THEN RAISE EXCEPTION 'scan %% is %%; only FAILED and EXPIRED scans lose their rows', p_scan_id, scan_status; END IF;
             EXECUTE format('DROP TABLE IF EXISTS %%I.%%I', current_schema(), 'file_s' || p_scan_id);
             PERFORM drop_scan_folders(p_scan_id);
           END $body$$f$, schema_name);
@@ -130,8 +156,11 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             tenant uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
             part text := 'file_s' || p_scan_id;
+            scan_status text;
           BEGIN
             IF tenant IS NULL THEN RAISE EXCEPTION 'app.tenant_id is not set'; END IF;
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
             IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NULL THEN
               RAISE EXCEPTION 'scan %% has no file partition', p_scan_id;
             END IF;
@@ -154,7 +183,10 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             part text := 'file_s' || p_scan_id;
             removed bigint := 0;
+            scan_status text;
           BEGIN
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
             IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NULL THEN
               RAISE EXCEPTION 'scan %% has no file partition', p_scan_id;
             END IF;
@@ -173,7 +205,11 @@ export class T0013ScanFolders extends Migration {
         EXECUTE format($f$
           CREATE FUNCTION %1$I.analyze_scan_partition(p_scan_id bigint)
           RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+          DECLARE
+            scan_status text;
           BEGIN
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
             IF to_regclass(format('%%I.%%I', current_schema(), 'file_s' || p_scan_id)) IS NOT NULL THEN
               EXECUTE format('ANALYZE %%I.%%I', current_schema(), 'file_s' || p_scan_id);
             END IF;

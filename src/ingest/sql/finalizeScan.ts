@@ -44,6 +44,13 @@ export const PARTITIONS_LEFT_OVER = `
           OR to_regclass(format('%I.%I', current_schema(), 'scan_dir_s' || scan_id)) IS NOT NULL)
    ORDER BY scan_id`;
 
+/** OK scans of share `$1` that still have staged folders: a drop that did not get its lock, or a worker that died before it. */
+export const STAGED_FOLDERS_LEFT_OVER = `
+  SELECT scan_id FROM scan
+   WHERE share_name = $1 AND status = 'OK'
+     AND to_regclass(format('%I.%I', current_schema(), 'scan_dir_s' || scan_id)) IS NOT NULL
+   ORDER BY scan_id`;
+
 /** The share's (`$1`) latest OK scan with files, opened before scan `$2`. */
 export const PREVIOUS_NONEMPTY_SCAN = `
   SELECT prev.scan_id, prev.file_count::text AS file_count FROM scan prev, scan this

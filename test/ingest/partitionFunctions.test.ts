@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
+import { completeAndWait, HEADER, openScan, putChunk } from '../support/http.ts';
+import { createTenant, startStack, type Stack } from '../support/stack.ts';
+
+describe('scan partition functions', () => {
+  let stack: Stack;
+  let acme: ProvisionedTenant;
+  let globex: ProvisionedTenant;
+
+  before(async () => {
+    stack = await startStack('partition_functions', { workers: true });
+    acme = await createTenant(stack, 'acme');
+    globex = await createTenant(stack, 'globex');
+  });
+  after(async () => stack?.close());
+
+  /** Scan one file into `share` of a tenant until OK; return the scan id. */
+  async function finishedScan(tenant: ProvisionedTenant, share: string): Promise<number> {
+    const url = stack.api!.url;
+    const scanGuid = await openScan(url, tenant.agentToken, { shareName: share });
+    expect((await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\${share}","a.txt",1,1,1,1\n`)).status).to.equal(200);
+    expect((await completeAndWait(url, tenant.agentToken, scanGuid, { chunkCount: 1, rowCount: 1 })).status).to.equal('OK');
+    const { rows } = await stack.services.pool.query<{ scan_id: number }>(`SELECT scan_id FROM t_${tenant.code}.scan WHERE scan_guid = $1`, [scanGuid]);
+    return rows[0]!.scan_id;
+  }
+
+  /** Run `sql` as strata_ingest in `tenant`'s context; return the error message, or undefined. */
+  async function asIngest(tenant: ProvisionedTenant, sql: string): Promise<string | undefined> {
+    const client = await stack.services.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL ROLE strata_ingest');
+      await client.query("SELECT set_config('search_path', $1, true), set_config('app.tenant_id', $2, true)", [`t_${tenant.code}`, tenant.id]);
+      await client.query(sql);
+      await client.query('COMMIT');
+      return undefined;
+    } catch (error) {
+      await client.query('ROLLBACK');
+      return (error as Error).message;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function tableExists(name: string): Promise<boolean> {
+    const { rows } = await stack.services.pool.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [name]);
+    return rows[0]!.present;
+  }
+
+  it('refuses another tenant’s session, even with the schema named', async () => {
+    const scanId = await finishedScan(globex, 'finance');
+    await stack.services.pool.query(`UPDATE t_globex.scan SET status = 'EXPIRED' WHERE scan_id = $1`, [scanId]);
+
+    for (const call of ['drop_scan_partition', 'drop_scan_folders', 'index_scan_partition', 'analyze_scan_partition']) {
+      expect(await asIngest(acme, `SELECT t_globex.${call}(${scanId})`), call).to.contain('is not a scan of the tenant');
+    }
+    expect(await asIngest(acme, `SELECT * FROM t_globex.count_scan_partition(${scanId})`)).to.contain('is not a scan of the tenant');
+    expect(await tableExists(`t_globex.file_s${scanId}`)).to.equal(true);
+  });
+
+  it('drops no rows of an OK scan', async () => {
+    const scanId = await finishedScan(acme, 'legal');
+    expect(await asIngest(acme, `SELECT drop_scan_partition(${scanId})`)).to.contain('only FAILED and EXPIRED scans lose their rows');
+    expect(await tableExists(`t_acme.file_s${scanId}`)).to.equal(true);
+  });
+
+  it('drops staged folders an OK scan kept, when the next scan of the share finishes', async () => {
+    const first = await finishedScan(acme, 'ops');
+    // As if the drop after the first scan had not got its lock.
+    await stack.services.pool.query(`SET ROLE strata_stager; CREATE TABLE t_acme.scan_dir_s${first} PARTITION OF t_acme.scan_dir FOR VALUES IN (${first}); RESET ROLE`);
+
+    await finishedScan(acme, 'ops');
+
+    expect(await tableExists(`t_acme.scan_dir_s${first}`)).to.equal(false);
+  });
+});
