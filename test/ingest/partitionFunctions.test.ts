@@ -65,7 +65,7 @@ describe('scan partition functions', () => {
     expect(await tableExists(`t_acme.file_s${scanId}`)).to.equal(true);
   });
 
-  it('drops staged folders an OK scan kept, when the next scan of the share finishes', async () => {
+  it('drops an OK scan’s left-over staged folders at the next finish', async () => {
     const first = await finishedScan(acme, 'ops');
     // As if the drop after the first scan had not got its lock.
     await stack.services.pool.query(`SET ROLE strata_stager; CREATE TABLE t_acme.scan_dir_s${first} PARTITION OF t_acme.scan_dir FOR VALUES IN (${first}); RESET ROLE`);
