@@ -4,7 +4,7 @@ import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import { ADD_STAGED_FOLDERS, ADD_STAGED_FOLDERS_AFTER_RACE, FOLDER_COLLISION } from './sql/scanFolders.ts';
 
-/** What adding a scan's folders to `dir` came to. */
+/** The outcome of adding a scan's folders to `dir`: how many were added, or the collision found. */
 export type FolderMerge = { added: number } | { collision: string };
 
 /** Raised inside the merge's transaction to undo its insert when a collision turns up. */

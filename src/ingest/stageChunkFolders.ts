@@ -41,7 +41,7 @@ export async function stageChunkFolders(client: pg.PoolClient, scope: FolderScop
   return listed.length;
 }
 
-/** The folders as CSV lines of hash and quoted path, a few thousand per piece. */
+/** Yield the folders as CSV lines of hash and quoted path, a few thousand per piece. */
 function* folderCsv(listed: Listed[]): Generator<string> {
   for (let start = 0; start < listed.length; start += LINES_PER_PIECE) {
     let piece = '';

@@ -66,8 +66,8 @@ async function checkQueuePolicy(boss: PgBoss, name: string, expected: string): P
 }
 
 /** Turn on a queue's job notification when an older release created it without. */
-async function turnOnNotify(boss: PgBoss, name: string, wanted: boolean): Promise<void> {
-  if (!wanted) return;
+async function turnOnNotify(boss: PgBoss, name: string, requested: boolean): Promise<void> {
+  if (!requested) return;
   const queue = await boss.getQueue(name);
   if (queue?.notify !== true) await boss.updateQueue(name, { notify: true });
 }

@@ -63,7 +63,7 @@ export interface ScanView {
   unreadableCount: number | null;
   expectedChunks: number | null;
   expectedRows: number | null;
-  /** Why a FAILED scan failed (superseded, empty, a folder hash collision); null otherwise. */
+  /** The reason a FAILED scan failed (superseded, empty, a folder hash collision); null otherwise. */
   error: string | null;
 }
 

@@ -11,7 +11,7 @@ import { createTenant, startStack, type Stack } from '../support/stack.ts';
 
 const limits = loadConfig({}).ingest;
 
-/** A chunk's folders as the rewriter collects them, each on its own line. */
+/** Build a chunk's folders as the rewriter collects them, each on its own line. */
 function chunkFolders(paths: string[]): ChunkFolders {
   return new Map(paths.map((path, index) => {
     const hash = folderHash(path);
