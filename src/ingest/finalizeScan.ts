@@ -222,26 +222,12 @@ async function audit(client: pg.PoolClient, scanId: number, action: string): Pro
 /**
  * Drop the staged folders of the share's OK scans, which are in `dir` now: the scan just
  * finished, and any whose drop did not get its lock or whose worker died before it.
- * Each drop waits at most `DROP_LOCK_TIMEOUT`; one that times out is tried again after
- * the next finished scan of the share.
  */
 async function dropLeftOverStagedFolders(pool: pg.Pool, tenant: TenantRef, share: string, log: Logger): Promise<void> {
-  const scanIds = await withTenant(pool, tenant, Roles.ingest, async (client) => {
-    const { rows } = await client.query<{ scan_id: number }>(STAGED_FOLDERS_LEFT_OVER, [share]);
-    return rows.map((row) => row.scan_id);
+  const { busy } = await forEachScan(pool, tenant, STAGED_FOLDERS_LEFT_OVER, [share], async (client, scanId) => {
+    await client.query('SELECT drop_scan_folders($1)', [scanId]);
   });
-
-  for (const scanId of scanIds) {
-    try {
-      await withTenant(pool, tenant, Roles.ingest, async (client) => {
-        await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
-        await client.query('SELECT drop_scan_folders($1)', [scanId]);
-      });
-    } catch (error) {
-      if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
-      log.warn({ scanId, share }, 'staged folders not dropped yet: they are in use; the next finished scan retries');
-    }
-  }
+  for (const scanId of busy) log.warn({ scanId, share }, 'staged folders not dropped yet: they are in use; the next finished scan retries');
 }
 
 /**
@@ -251,50 +237,59 @@ async function dropLeftOverStagedFolders(pool: pg.Pool, tenant: TenantRef, share
  * is running), that scan stays OK and the next finished scan of the share tries again.
  */
 async function expireOldScans(pool: pg.Pool, tenant: TenantRef, share: string, keep: number, log: Logger): Promise<void> {
-  const expired = await withTenant(pool, tenant, Roles.ingest, async (client) => {
-    const { rows } = await client.query<{ scan_id: number }>(SCANS_TO_EXPIRE, [share, keep]);
-    return rows.map((row) => row.scan_id);
+  const { done, busy } = await forEachScan(pool, tenant, SCANS_TO_EXPIRE, [share, keep], async (client, scanId) => {
+    await client.query(
+      "UPDATE scan SET status = 'EXPIRED', expired_at = extract(epoch from now())::bigint WHERE scan_id = $1 AND status = 'OK'",
+      [scanId],
+    );
+    await client.query('SELECT drop_scan_partition($1)', [scanId]);
   });
-
-  for (const scanId of expired) {
-    try {
-      await withTenant(pool, tenant, Roles.ingest, async (client) => {
-        await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
-        await client.query(
-          "UPDATE scan SET status = 'EXPIRED', expired_at = extract(epoch from now())::bigint WHERE scan_id = $1 AND status = 'OK'",
-          [scanId],
-        );
-        await client.query('SELECT drop_scan_partition($1)', [scanId]);
-      });
-      log.info({ expiredScanId: scanId, share }, 'scan expired by retention');
-    } catch (error) {
-      if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
-      log.warn({ expiredScanId: scanId, share }, 'scan not expired yet: its partition is in use; the next finished scan retries');
-    }
-  }
+  for (const scanId of done) log.info({ expiredScanId: scanId, share }, 'scan expired by retention');
+  for (const scanId of busy) log.warn({ expiredScanId: scanId, share }, 'scan not expired yet: its partition is in use; the next finished scan retries');
 }
 
 /**
  * Drop the partitions that FAILED and EXPIRED scans of the share still have, because a
- * drop gave up on its lock or the scan was superseded. Each drop waits at most
- * `DROP_LOCK_TIMEOUT`; one that times out is tried again after the next finished scan.
+ * drop gave up on its lock or the scan was superseded.
  */
 async function dropLeftOverPartitions(pool: pg.Pool, tenant: TenantRef, share: string, log: Logger): Promise<void> {
+  const { done, busy } = await forEachScan(pool, tenant, PARTITIONS_LEFT_OVER, [share], async (client, scanId) => {
+    await client.query('SELECT drop_scan_partition($1)', [scanId]);
+  });
+  for (const scanId of done) log.info({ droppedScanId: scanId, share }, 'partition of a failed or expired scan dropped');
+  for (const scanId of busy) log.warn({ droppedScanId: scanId, share }, 'partition not dropped yet: it is in use; the next finished scan retries');
+}
+
+/**
+ * Run `work` for each scan that `listSql` returns, one transaction each, waiting at most
+ * `DROP_LOCK_TIMEOUT` for a lock. Returns the scans done and those whose lock was busy,
+ * which the next finished scan of the share tries again.
+ */
+async function forEachScan(
+  pool: pg.Pool,
+  tenant: TenantRef,
+  listSql: string,
+  parameters: unknown[],
+  work: (client: pg.PoolClient, scanId: number) => Promise<void>,
+): Promise<{ done: number[]; busy: number[] }> {
   const scanIds = await withTenant(pool, tenant, Roles.ingest, async (client) => {
-    const { rows } = await client.query<{ scan_id: number }>(PARTITIONS_LEFT_OVER, [share]);
+    const { rows } = await client.query<{ scan_id: number }>(listSql, parameters);
     return rows.map((row) => row.scan_id);
   });
 
+  const done: number[] = [];
+  const busy: number[] = [];
   for (const scanId of scanIds) {
     try {
       await withTenant(pool, tenant, Roles.ingest, async (client) => {
         await client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
-        await client.query('SELECT drop_scan_partition($1)', [scanId]);
+        await work(client, scanId);
       });
-      log.info({ droppedScanId: scanId, share }, 'partition of a failed or expired scan dropped');
+      done.push(scanId);
     } catch (error) {
       if (sqlStateOf(error) !== SqlState.lockNotAvailable) throw error;
-      log.warn({ droppedScanId: scanId, share }, 'partition not dropped yet: it is in use; the next finished scan retries');
+      busy.push(scanId);
     }
   }
+  return { done, busy };
 }
