@@ -18,6 +18,9 @@ import { Migration } from '@mikro-orm/migrations';
  *
  * Like `file`, the table belongs to the stager, because COPY FROM refuses tables whose
  * RLS applies to the loading role, and each partition's CHECK pins its rows to its tenant.
+ *
+ * NOTE: strata_api keeps INSERT on `dir`, which it no longer needs, so that API
+ * processes of the previous release keep working until they are restarted.
  */
 export class T0013ScanFolders extends Migration {
   override async up(): Promise<void> {
@@ -73,6 +76,22 @@ export class T0013ScanFolders extends Migration {
       DECLARE
         schema_name text := current_schema();
       BEGIN
+        -- The scan's status as the session's tenant sees it through scan's forced RLS.
+        -- A session of another tenant sees no row and is rejected.
+        EXECUTE format($f$
+          CREATE FUNCTION %1$I.tenant_scan_status(p_scan_id bigint)
+          RETURNS text LANGUAGE plpgsql STABLE SET search_path = %1$I, pg_temp AS $body$
+          DECLARE
+            scan_status text;
+          BEGIN
+            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
+            IF scan_status IS NULL THEN
+              RAISE EXCEPTION 'scan %% not found for the tenant in app.tenant_id', p_scan_id;
+            END IF;
+            RETURN scan_status;
+          END $body$$f$, schema_name);
+        EXECUTE format('REVOKE ALL ON FUNCTION %1$I.tenant_scan_status(bigint) FROM PUBLIC', schema_name);
+
         EXECUTE format($f$
           CREATE FUNCTION %1$I.create_scan_folders(p_scan_id bigint)
           RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
@@ -82,8 +101,7 @@ export class T0013ScanFolders extends Migration {
             scan_status text;
           BEGIN
             IF tenant IS NULL THEN RAISE EXCEPTION 'app.tenant_id is not set'; END IF;
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            scan_status := tenant_scan_status(p_scan_id);
             IF scan_status NOT IN ('OPEN', 'COMPLETING') THEN RAISE EXCEPTION 'scan %% is %%, not open', p_scan_id, scan_status; END IF;
             IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NOT NULL THEN RETURN; END IF;
 
@@ -107,8 +125,7 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             scan_status text;
           BEGIN
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            scan_status := tenant_scan_status(p_scan_id);
             IF scan_status <> 'OPEN' THEN RAISE EXCEPTION 'scan %% is %%, not OPEN', p_scan_id, scan_status; END IF;
             PERFORM create_scan_file_partition(p_scan_id, p_path_style, p_max_name_chars);
             PERFORM create_scan_folders(p_scan_id);
@@ -121,9 +138,8 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             scan_status text;
           BEGIN
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
-            IF scan_status IN ('OPEN', 'COMPLETING') THEN RAISE EXCEPTION 'scan %% is %%; its folders are not merged yet', p_scan_id, scan_status; END IF;
+            scan_status := tenant_scan_status(p_scan_id);
+            IF scan_status IN ('OPEN', 'COMPLETING') THEN RAISE EXCEPTION 'scan %% is %%, so its folders are not merged yet', p_scan_id, scan_status; END IF;
             EXECUTE format('DROP TABLE IF EXISTS %%I.%%I', current_schema(), 'scan_dir_s' || p_scan_id);
           END $body$$f$, schema_name);
 
@@ -134,9 +150,8 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             scan_status text;
           BEGIN
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
-            IF scan_status NOT IN ('FAILED', 'EXPIRED') THEN RAISE EXCEPTION 'scan %% is %%; only FAILED and EXPIRED scans lose their rows', p_scan_id, scan_status; END IF;
+            scan_status := tenant_scan_status(p_scan_id);
+            IF scan_status NOT IN ('FAILED', 'EXPIRED') THEN RAISE EXCEPTION 'scan %% is %%, and only FAILED and EXPIRED scans lose their rows', p_scan_id, scan_status; END IF;
             EXECUTE format('DROP TABLE IF EXISTS %%I.%%I', current_schema(), 'file_s' || p_scan_id);
             PERFORM drop_scan_folders(p_scan_id);
           END $body$$f$, schema_name);
@@ -156,11 +171,9 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             tenant uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
             part text := 'file_s' || p_scan_id;
-            scan_status text;
           BEGIN
             IF tenant IS NULL THEN RAISE EXCEPTION 'app.tenant_id is not set'; END IF;
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            PERFORM tenant_scan_status(p_scan_id);
             IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NULL THEN
               RAISE EXCEPTION 'scan %% has no file partition', p_scan_id;
             END IF;
@@ -183,10 +196,8 @@ export class T0013ScanFolders extends Migration {
           DECLARE
             part text := 'file_s' || p_scan_id;
             removed bigint := 0;
-            scan_status text;
           BEGIN
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            PERFORM tenant_scan_status(p_scan_id);
             IF to_regclass(format('%%I.%%I', current_schema(), part)) IS NULL THEN
               RAISE EXCEPTION 'scan %% has no file partition', p_scan_id;
             END IF;
@@ -205,11 +216,8 @@ export class T0013ScanFolders extends Migration {
         EXECUTE format($f$
           CREATE FUNCTION %1$I.analyze_scan_partition(p_scan_id bigint)
           RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
-          DECLARE
-            scan_status text;
           BEGIN
-            SELECT status INTO scan_status FROM scan WHERE scan_id = p_scan_id;
-            IF scan_status IS NULL THEN RAISE EXCEPTION 'scan %% is not a scan of the tenant in app.tenant_id', p_scan_id; END IF;
+            PERFORM tenant_scan_status(p_scan_id);
             IF to_regclass(format('%%I.%%I', current_schema(), 'file_s' || p_scan_id)) IS NOT NULL THEN
               EXECUTE format('ANALYZE %%I.%%I', current_schema(), 'file_s' || p_scan_id);
             END IF;
