@@ -25,7 +25,7 @@ const LINES_PER_PIECE = 2_000;
 
 /**
  * Check a chunk's folders and stage them in the scan's partition of `scan_dir`, in the
- * upload's transaction; returns how many were staged. The client must act as the
+ * upload's transaction. Returns how many were staged. The client must act as the
  * stager, which owns the partition. Folder paths are checked here, once per distinct
  * folder, rather than by a CHECK on every row: per-row pattern checks on the path cost
  * as much as the rest of the COPY. Finalisation adds the scan's new folders to `dir`
@@ -52,7 +52,7 @@ function* folderCsv(listed: Listed[]): Generator<string> {
   }
 }
 
-/** List the chunk's folders; raise when two of them share a hash. */
+/** List the chunk's folders, and raise when two of them share a hash. */
 function listFolders(folders: ChunkFolders, share: string): Listed[] {
   const byHash = new Map<string, string>();
   const listed: Listed[] = [];

@@ -25,7 +25,7 @@ describe('folder hash collision', () => {
     return rows.map((row) => row.relname);
   }
 
-  it('fails the scan instead of merging a folder with a stored one', async () => {
+  it('fails on a stored folder’s hash', async () => {
     const url = stack.api!.url;
     const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'finance' });
 
@@ -68,7 +68,7 @@ describe('folder hash collision', () => {
     expect(await storedFolders('legal')).to.deep.equal([]);
   });
 
-  it('adds a finished scan’s new folders once and drops what it staged', async () => {
+  it('adds folders, drops the staging', async () => {
     const url = stack.api!.url;
     for (const names of [['x.txt'], ['x.txt', 'y.txt']]) {
       const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'ops' });

@@ -16,7 +16,7 @@ describe('merging a scan’s folders', () => {
   });
   after(async () => stack?.close());
 
-  /** Open a scan of `share` and store one chunk with a file in each folder; return the scan id. */
+  /** Open a scan of `share`, store one chunk with a file in each folder, and return the scan id. */
   async function stagedScan(share: string, folders: string[]): Promise<number> {
     const url = stack.api!.url;
     const scanGuid = await openScan(url, tenant.agentToken, { shareName: share });
@@ -31,7 +31,7 @@ describe('merging a scan’s folders', () => {
     return rows.map((row) => row.dir_path);
   }
 
-  it('adds only the folders the share lacks, and adds nothing the second time', async () => {
+  it('adds only missing folders, once', async () => {
     const first = await stagedScan('finance', ['D:\\a', 'D:\\b']);
     expect(await mergeScanFolders(stack.services.pool, tenant, first, 'finance', 64)).to.deep.equal({ added: 2 });
 
@@ -41,7 +41,7 @@ describe('merging a scan’s folders', () => {
     expect(await storedFolders('finance')).to.deep.equal(['D:\\a', 'D:\\b', 'D:\\c']);
   });
 
-  it('skips a folder another scan added while it waited, and adds the rest', async () => {
+  it('survives a race with another scan', async () => {
     const scanId = await stagedScan('legal', ['D:\\race', 'D:\\solo']);
     const pool = stack.services.pool;
     const other = await pool.connect();

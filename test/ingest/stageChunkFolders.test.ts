@@ -49,7 +49,7 @@ describe('staging a chunk’s folders', () => {
     return rows;
   }
 
-  it('stages each folder with its hash, quotes and line feeds included', async () => {
+  it('stages folders with quotes and line feeds', async () => {
     const paths = ['D:\\a', 'D:\\b "quoted", with comma', 'D:\\line\nfeed'];
     expect(await stage(chunkFolders(paths))).to.equal(3);
 
@@ -57,7 +57,7 @@ describe('staging a chunk’s folders', () => {
     expect(await staged()).to.deep.equal(expected.sort((a, b) => (a.dir_path < b.dir_path ? -1 : 1)));
   });
 
-  it('rejects two folders of one chunk that share a hash, naming both', async () => {
+  it('rejects two folders sharing a hash', async () => {
     const folders = chunkFolders(['D:\\one']);
     folders.set('D:\\two', { ...folders.get('D:\\one')!, line: 9 });
     const before = await staged();
@@ -72,7 +72,7 @@ describe('staging a chunk’s folders', () => {
     expect(await staged()).to.deep.equal(before);
   });
 
-  it('checks every folder against the scan’s path style, at its line', async () => {
+  it('rejects a folder of another style', async () => {
     const failure = await stage(chunkFolders(['D:\\a', 'relative\\b']), scope).then(
       () => undefined,
       (error: unknown) => error as { code?: string; message: string },

@@ -36,7 +36,7 @@ describe('finalisation wake-up', () => {
     await stack?.close();
   });
 
-  it('finishes a completed scan long before the next poll', async () => {
+  it('finalises before the next poll', async () => {
     const url = stack.api!.url;
     const scanGuid = await openScan(url, tenant.agentToken);
     const put = await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\docs","a.txt",1,1,1,1\n`);

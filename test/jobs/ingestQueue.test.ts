@@ -105,7 +105,7 @@ describe('ingest queue', () => {
     }
   });
 
-  it('turns on notification for a finalisation queue made without it', async () => {
+  it('turns on notify for an old queue', async () => {
     const db = await createTestDatabase('boss_notify');
     try {
       // The queue as releases before the wake-up made it: same policy, no notification.

@@ -61,7 +61,7 @@ describe('tenant template upgrade with a scan open', () => {
   });
   after(async () => stack?.close());
 
-  it('gives a scan opened before T0013 a place to stage its folders', async () => {
+  it('stages folders of an open scan', async () => {
     const beforeFolders = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === 'T0013_scan_folders'));
     const tenant = await provisionTenant({ ...stack.services, migrations: beforeFolders }, { code: 'midscan', name: 'Mid-scan' });
     const url = stack.api!.url;
