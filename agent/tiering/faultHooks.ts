@@ -14,7 +14,11 @@ export const FAULT_STEPS = [
   'tier.copying',
   /** Tiering: the Tier-2 copy is stored and verified, the original untouched. */
   'tier.verified',
-  /** Tiering: the stub is written and flushed under its temporary name. */
+  /**
+   * Tiering: the stub is written over the start of the file, which is not yet cut to the
+   * stub's size; or, for a file the agent may not write to, the stub is written and
+   * flushed under its temporary name.
+   */
   'tier.stub-written',
   /** Tiering: the stub replaced the original; the result is not yet reported. */
   'tier.stubbed',

@@ -2,22 +2,24 @@
  * Tiering one claimed file: check it is still the file the scan saw, copy it to Tier-2
  * while hashing, verify the stored copy, and replace the original with a stub.
  *
- * Crash safety rests on the order of the steps. The original is replaced only by a
- * rename, and only after the Tier-2 copy was read back and matched. A crash therefore
- * leaves either the original, or a verified copy and the stub, never neither. A rerun
- * of a file that is already a stub naming the claimed key reports it STUBBED without
- * copying again.
+ * Crash safety rests on the order of the steps. The original is overwritten by its stub
+ * only after the Tier-2 copy was read back and matched. The stub is written in place
+ * (stubInPlace.ts), or, where the agent may not write to the file, written beside it and
+ * renamed over it. A crash therefore leaves the original, or a verified copy and the
+ * stub (perhaps still followed by the rest of the original), never neither. A rerun of a
+ * file that is already a stub naming the claimed key completes it if needed and reports
+ * it STUBBED without copying again.
  *
- * Calls on the local file: the first lstat, the reads of its content, creating the stub,
- * the rename and every fsync are asynchronous, because they may wait for the disk or for
+ * Calls on the local file: the first lstat, the reads of its content, cutting the file
+ * to its stub, creating a stub by rename, the rename and every fsync are asynchronous, because they may wait for the disk or for
  * the filesystem's allocator. The calls on what the first lstat and the read brought into
  * memory (opening the file, fstat, close, writing the 4 KiB stub, its mode and times) are
  * synchronous: they return in microseconds, while each asynchronous call costs a round
  * trip through the thread pool. Measured in docs/benchmarks.md. Calls on the Tier-2 store
  * stay asynchronous, because it may be a network share.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsync, futimesSync, lstatSync, rmSync, type BigIntStats } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lstatSync, rmSync, type BigIntStats } from 'node:fs';
+import { rename, rm, utimes } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
@@ -32,6 +34,9 @@ import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
 import { outcome } from './outcome.ts';
 import { createFresh, isReplacedFileError, openCheckedSync, writeFullySync } from './safeOpen.ts';
 import { formatStub, StubFormatError, type StubContent } from './stub.ts';
+import { finishInterruptedStub, fsyncAsync, nanosecondsToSeconds, readInterruptedStub, writeStubInPlace } from './stubInPlace.ts';
+
+export { nanosecondsToSeconds } from './stubInPlace.ts';
 
 /**
  * Files up to this size are read into memory once, hashed, and sent from memory. Larger
@@ -72,11 +77,20 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     return outcome(action, 'STALE', { error: 'the file no longer exists' });
   }
   if (state.kind === 'stub') {
+    await restoreStubTimes(file.path, state.stats, state.stub, action);
     return confirmEarlierStub(action, state.stub, context.store);
   }
 
   const change = describeChangeSinceScan(action, state.stats);
   if (change !== undefined) {
+    const interrupted = readInterruptedStub(file.path, state.stats);
+    if (interrupted !== undefined && interrupted.key === action.tier2Key && interrupted.kind === context.store.kind) {
+      if (!(await finishInterruptedStub(file.path, state.stats, interrupted))) {
+        return outcome(action, 'STALE', { error: 'the file changed while an interrupted stub was being completed' });
+      }
+      return confirmEarlierStub(action, interrupted, context.store);
+    }
+
     // A stub written by a killed earlier run would otherwise stay beside the file for good.
     await rm(tempPathFor(file, 'stub'), { force: true });
     return outcome(action, 'STALE', { error: change });
@@ -233,11 +247,29 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
 }
 
 /**
- * Writes the stub under a temporary name in the same folder with the original's mode,
- * owner and times, flushes it, checks the original once more, and renames the stub over it.
+ * Replaces the original with its stub: in place where the agent may write to the file,
+ * else by rename. Either way the original is checked once more just before.
  */
 async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, context: TierContext): Promise<void> {
   const content = formatStub(stub);
+  const inPlace = await writeStubInPlace(file.path, original, content, () => faultPoint('tier.stub-written'));
+  if (inPlace === 'changed') {
+    // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
+    throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
+  }
+  if (inPlace === 'not-writable') {
+    await renameStubOver(file, original, content, context);
+  }
+}
+
+/**
+ * Writes the stub under a temporary name in the same folder with the original's mode,
+ * owner and times, flushes it, checks the original once more, and renames the stub over
+ * it. For files the agent may not write to but may replace (a read-only file in a
+ * writable folder). The stub is a new file, so the original's ACLs and extended
+ * attributes do not carry over.
+ */
+async function renameStubOver(file: LocalFile, original: BigIntStats, content: Buffer, context: TierContext): Promise<void> {
   const tempPath = tempPathFor(file, 'stub');
   try {
     await writeStubFile(tempPath, content, original);
@@ -294,11 +326,6 @@ function copyMetadata(fd: number, like: BigIntStats): void {
   futimesSync(fd, nanosecondsToSeconds(like.atimeNs), nanosecondsToSeconds(like.mtimeNs));
 }
 
-/** Flushes an open file in the thread pool, so the event loop goes on while the disk writes. */
-function fsyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
-}
-
 /** Opens the file that lstat saw for reading; a link or FIFO put in its place makes the file STALE. */
 function openChecked(filePath: string | Buffer): number {
   try {
@@ -311,8 +338,11 @@ function openChecked(filePath: string | Buffer): number {
   }
 }
 
-/** Converts nanoseconds to fractional seconds, which utimes takes; exact to about a microsecond. */
-export function nanosecondsToSeconds(nanoseconds: bigint): number {
-  const seconds = nanoseconds / 1_000_000_000n;
-  return Number(seconds) + Number(nanoseconds - seconds * 1_000_000_000n) / 1e9;
+/**
+ * Gives a stub of the claimed key the modification time it records, when a run killed
+ * after cutting the file in place left the time of that write. The access time stays.
+ */
+async function restoreStubTimes(filePath: string | Buffer, stats: BigIntStats, stub: StubContent, action: ClaimedAction): Promise<void> {
+  if (stub.key !== action.tier2Key || stats.mtimeNs === BigInt(stub.mtimeNs)) return;
+  await utimes(filePath, nanosecondsToSeconds(stats.atimeNs), nanosecondsToSeconds(BigInt(stub.mtimeNs)));
 }

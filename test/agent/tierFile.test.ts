@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { lstatSync, renameSync } from 'node:fs';
 import { chmod, mkdir, rename, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -50,6 +51,14 @@ describe('agent tiering of one file', function () {
     }
   });
 
+  /** Runs the agent's steps for `action` in a child process with `env` added, and returns how it ended. */
+  async function actOneFileWith(action: ClaimedAction, env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const script = fileURLToPath(new URL('./support/actOneFile.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(action), context.store.folder], { stdio: 'ignore', env: { ...process.env, ...env } });
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    return { code, signal };
+  }
+
   /** Runs the agent's steps for `action` in a child process whose files may grow to `limitKiB`. */
   async function actUnderFileLimit(action: ClaimedAction, limitKiB: number): Promise<ActionResult> {
     const script = fileURLToPath(new URL('./support/actOneFile.ts', import.meta.url));
@@ -80,6 +89,63 @@ describe('agent tiering of one file', function () {
     expect(stub).to.include({ kind: 'fs', key: action.tier2Key, size: content.length, sha256: sha256(content), mtimeUnix: 1_600_000_000 });
     const stored = await readFile(path.join(context.store.folder, ...action.tier2Key.split('/')));
     expect(stored.equals(content)).to.equal(true);
+  });
+
+  it('stub is written in place, same inode', async function () {
+    const filePath = await makeFile('inplace.bin', Buffer.alloc(20_000, 0x61));
+    const before = await stat(filePath);
+
+    const result = await tierFile(claimOnDisk(filePath, share, 'inplace.bin'), context);
+
+    expect(result.outcome).to.equal('STUBBED');
+    const after = await stat(filePath);
+    expect(after.ino).to.equal(before.ino);
+    expect(after.size).to.equal(STUB_SIZE_BYTES);
+    expect(await readdir(share)).to.deep.equal(['inplace.bin']);
+  });
+
+  it('kill before the cut: next claim completes the stub', async function () {
+    if (process.platform === 'win32') this.skip();
+    const content = Buffer.from('interrupted '.repeat(2000));
+    const filePath = await makeFile('interrupted.txt', content, 1_550_000_000);
+    const action = claimOnDisk(filePath, share, 'interrupted.txt');
+
+    const killed = await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' });
+    expect(killed.signal).to.equal('SIGKILL');
+    const left = await readFile(filePath);
+    expect(left.length).to.equal(content.length);
+    expect(parseStub(left.subarray(0, STUB_SIZE_BYTES))?.key).to.equal(action.tier2Key);
+    expect(left.subarray(STUB_SIZE_BYTES).equals(content.subarray(STUB_SIZE_BYTES))).to.equal(true);
+
+    const rerun = await tierFile({ ...action, fence: '2' }, context);
+
+    expect(rerun).to.deep.equal({ id: action.id, fence: '2', outcome: 'STUBBED', sha256: sha256(content), sizeBytes: content.length });
+    expect(parseStub(await readFile(filePath))?.sha256).to.equal(sha256(content));
+    expect(Math.floor((await stat(filePath)).mtimeMs / 1000)).to.equal(1_550_000_000);
+    expect(context.store.puts).to.equal(0);
+  });
+
+  it('running program is stubbed by rename', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const program = path.join(share, 'sleeper');
+    await writeFile(program, await readFile('/bin/sleep'));
+    await chmod(program, 0o755);
+    await utimes(program, 1_600_000_100, 1_600_000_000);
+    const action = claimOnDisk(program, share, 'sleeper');
+    const child = spawn(program, ['30'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      const before = await stat(program);
+
+      const result = await tierFile(action, context);
+
+      // Linux refuses to open a running program for writing (ETXTBSY), but lets a rename replace it.
+      expect(result.outcome).to.equal('STUBBED');
+      expect((await stat(program)).ino).to.not.equal(before.ino);
+      expect(parseStub(await readFile(program))?.key).to.equal(action.tier2Key);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('corrupted copy is FAILED, file kept', async function () {
