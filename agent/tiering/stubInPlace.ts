@@ -4,10 +4,10 @@
  *
  * Why in place: the file keeps its inode, so its owner, mode, ACLs, extended attributes
  * and file id stay as they were, without a chown that only root may do. It also creates
- * and frees no inode. Writing a new stub and renaming it over the original did both for
- * every file, and on a filesystem without a journal each create then searches past every
- * inode freed in the last seconds (ext4's `recently_deleted`), so that cost grew with the
- * number of files tiered. Measured in docs/benchmarks.md.
+ * and frees no inode. A new stub renamed over the original did both for every file. On
+ * ext4 without a journal, each create then skips the inodes freed in the last seconds
+ * (`recently_deleted`, seen in a kernel profile of the act benchmark), so the cost per
+ * file grew with the files tiered before it. Measured in docs/benchmarks.md.
  *
  * Crash safety: the caller has verified the Tier-2 copy before this runs. The stub is
  * written with one write at offset 0, then the file is cut. A process killed between the
@@ -39,7 +39,7 @@ const WRITE_IN_PLACE = constants.O_RDWR | (constants.O_NOFOLLOW ?? 0) | (constan
  */
 const NOT_WRITABLE_CODES = new Set(['EACCES', 'EPERM', 'ETXTBSY']);
 
-/** What writeStubInPlace did. */
+/** Result of writeStubInPlace. */
 export type InPlaceOutcome = 'written' | 'not-writable' | 'changed';
 
 /**
@@ -133,7 +133,7 @@ export async function finishInterruptedStub(filePath: string | Buffer, seen: Big
 /**
  * Puts back what a failed stub write overwrote: the original's first bytes, its size and
  * its times. NOTE: should this fail too, the file keeps part of the stub; the verified
- * Tier-2 copy still holds the content, and the error of the stub write is reported.
+ * Tier-2 copy still contains the content, and the error of the stub write is reported.
  */
 function restoreOriginal(fd: number, head: Buffer, original: BigIntStats): void {
   try {
@@ -141,7 +141,7 @@ function restoreOriginal(fd: number, head: Buffer, original: BigIntStats): void 
     ftruncateSync(fd, Number(original.size));
     futimesSync(fd, nanosecondsToSeconds(original.atimeNs), nanosecondsToSeconds(original.mtimeNs));
   } catch {
-    // The caller reports the first error, which says why the stub could not be written.
+    // The caller reports the first error, which gives the reason the stub could not be written.
   }
 }
 
@@ -174,7 +174,7 @@ export function fsyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
-/** Converts nanoseconds to fractional seconds, which utimes takes; exact to about a microsecond. */
+/** Converts nanoseconds to the fractional seconds that utimes takes, exact to about a microsecond. */
 export function nanosecondsToSeconds(nanoseconds: bigint): number {
   const seconds = nanoseconds / 1_000_000_000n;
   return Number(seconds) + Number(nanoseconds - seconds * 1_000_000_000n) / 1e9;
