@@ -8,11 +8,14 @@ import { FolderSyncer } from './folderSyncer.ts';
 import { writeFully } from './writeFully.ts';
 import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
 import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
+import { ShaRecordLogs, TEMP_PREFIX, type ShaRecord } from './shaRecordLog.ts';
 import { contentMismatch, hashing } from './verifiedBody.ts';
 
-/** Folder under the root that contains one SHA-256 record per object, at the object's own key. */
-const RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
-const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
+/**
+ * Folder under the root where earlier releases kept one SHA-256 record file per object,
+ * at the object's own key. Those records are still read, and removed with their object.
+ */
+const LEGACY_RECORD_FOLDER = `${RESERVED_SEGMENT_PREFIX}sha256`;
 
 /** Age after which a temporary file with no writes counts as left by a killed put. */
 const DEAD_TEMP_AGE_MS = 24 * 60 * 60 * 1000;
@@ -22,14 +25,6 @@ const MAX_SWEPT_FOLDERS = 100_000;
 
 /** Largest read of `readBack`. A smaller object is read with a buffer of its own size. */
 const READ_BACK_CHUNK_BYTES = 4 * 1024 * 1024;
-
-/** The SHA-256 record of one object, valid only while the object has this size and mtime. */
-interface ShaRecord {
-  sha256: string;
-  sizeBytes: number;
-  mtimeNs: string;
-  fullKey?: string;
-}
 
 /**
  * A Tier-2 store in a filesystem folder: a local folder, a mounted SMB share, or on
@@ -41,8 +36,8 @@ interface ShaRecord {
  * that end at the same time in one folder share one flush of that folder.
  *
  * SHA-256: Node has no extended-attribute API, so each object's SHA-256 is kept in a
- * small JSON record at `<root>/.strata~sha256/<key>`, together with the size and mtime
- * the object had when the record was written. `head` returns the SHA-256 only while the
+ * record in its folder's log (shaRecordLog.ts), together with the size and mtime the
+ * object had when the record was written. `head` returns the SHA-256 only while the
  * object still has that size and mtime, which a rename keeps. So an object replaced by
  * other means, or a crash between writing the record and renaming the object, shows
  * no SHA-256 instead of a wrong one.
@@ -61,6 +56,9 @@ export class FsStore implements Tier2Store {
   private readonly folders = new FolderSyncer(fsyncFolder);
   /** Folders this store swept of dead temporary files; each is swept once. */
   private readonly swept = new Set<string>();
+  private readonly records = new ShaRecordLogs();
+  /** Whether the root has the record folder of an earlier release, looked up once. */
+  private legacyRecords: Promise<boolean> | undefined;
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -82,7 +80,7 @@ export class FsStore implements Tier2Store {
         await handle.close();
       }
 
-      await this.writeRecord(key, {
+      await this.records.put(folder, path.basename(target), {
         sha256: options.sha256.toLowerCase(),
         sizeBytes: Number(stats.size),
         mtimeNs: stats.mtimeNs.toString(),
@@ -96,7 +94,6 @@ export class FsStore implements Tier2Store {
     }
 
     await this.sweepOnce(folder);
-    await this.sweepOnce(path.dirname(this.recordPath(key)));
   }
 
   /**
@@ -125,15 +122,18 @@ export class FsStore implements Tier2Store {
   }
 
   async head(key: string): Promise<Tier2Object | null> {
-    return this.describe(key, this.objectPath(key), this.recordPath(key));
+    return this.describe(key, this.objectPath(key), this.legacyRecordPath(key));
   }
 
-  /** Describe the file at `file`, with its SHA-256 record at `recordFile`; null when it is no file. */
-  private async describe(key: string, file: string, recordFile: string): Promise<Tier2Object | null> {
+  /**
+   * Describes the file at `file`, or returns null when it is no file. `legacyRecordFile`
+   * is where an earlier release kept its SHA-256 record.
+   */
+  private async describe(key: string, file: string, legacyRecordFile: string): Promise<Tier2Object | null> {
     const stats = await statOrNull(file);
     if (!stats || !stats.isFile()) return null;
 
-    const record = await this.readRecordAt(recordFile);
+    const record = await this.recordOf(file, legacyRecordFile);
     const current = record && record.sizeBytes === Number(stats.size) && record.mtimeNs === stats.mtimeNs.toString();
     return {
       key,
@@ -205,15 +205,16 @@ export class FsStore implements Tier2Store {
       // Files written by others may have names no key may have (a backslash, a control
       // character), so listed names are described without the key checks.
       const segments = key.split('/');
-      const object = await this.describe(key, path.join(this.root, ...segments), path.join(this.root, RECORD_FOLDER, ...segments));
+      const object = await this.describe(key, path.join(this.root, ...segments), path.join(this.root, LEGACY_RECORD_FOLDER, ...segments));
       if (object) objects.push(object);
     }
     return { objects, nextToken: more ? objects[objects.length - 1]!.key : null };
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.objectPath(key), { force: true });
-    await rm(this.recordPath(key), { force: true });
+    const file = this.objectPath(key);
+    await rm(file, { force: true });
+    await this.forgetRecord(key, file);
   }
 
   async move(fromKey: string, toKey: string): Promise<void> {
@@ -229,7 +230,7 @@ export class FsStore implements Tier2Store {
       // Done before: the object is at its new key already. Its old record may remain
       // from a crash after the rename.
       if ((await statOrNull(to))?.isFile()) {
-        await rm(this.recordPath(fromKey), { force: true });
+        await this.forgetRecord(fromKey, from);
         return;
       }
       throw new Tier2NotFoundError(this.kind, fromKey);
@@ -237,14 +238,15 @@ export class FsStore implements Tier2Store {
 
     // The record goes first: until the rename it describes nothing at `toKey` (or an
     // older object there, which its size and mtime will not match).
-    const record = await this.readRecord(fromKey);
-    if (record) await this.writeRecord(toKey, record);
-    else await rm(this.recordPath(toKey), { force: true });
-
     await mkdir(path.dirname(to), { recursive: true });
+    const record = await this.recordOf(from, this.legacyRecordPath(fromKey));
+    if (record) await this.records.put(path.dirname(to), path.basename(to), record);
+    else await this.records.forget(path.dirname(to), path.basename(to));
+    await this.removeLegacyRecord(toKey);
+
     await rename(from, to);
     await fsyncFolder(path.dirname(to));
-    await rm(this.recordPath(fromKey), { force: true });
+    await this.forgetRecord(fromKey, from);
   }
 
   private objectPath(key: string): string {
@@ -260,46 +262,34 @@ export class FsStore implements Tier2Store {
     return path.join(this.root, ...segments);
   }
 
-  private recordPath(key: string): string {
+  private legacyRecordPath(key: string): string {
     assertValidKey(key);
-    return path.join(this.root, RECORD_FOLDER, ...key.split('/'));
+    return path.join(this.root, LEGACY_RECORD_FOLDER, ...key.split('/'));
   }
 
-  private readRecord(key: string): Promise<ShaRecord | null> {
-    return this.readRecordAt(this.recordPath(key));
+  /** Returns the record of the object file `file`: its folder's log first, else a record of an earlier release. */
+  private async recordOf(file: string, legacyRecordFile: string): Promise<ShaRecord | null> {
+    const logged = await this.records.lookup(path.dirname(file), path.basename(file));
+    if (logged !== null || !(await this.hasLegacyRecords())) return logged;
+    return readLegacyRecord(legacyRecordFile);
   }
 
-  private async readRecordAt(recordFile: string): Promise<ShaRecord | null> {
-    try {
-      return JSON.parse(await readFile(recordFile, 'utf8')) as ShaRecord;
-    } catch (error) {
-      // A missing record means the SHA-256 is unknown, and so does a torn one. A crash
-      // cannot leave a torn record, because it is renamed into place, but a full disk could.
-      if (isMissing(error) || error instanceof SyntaxError) return null;
-      throw error;
-    }
+  /** Removes the record of `key`, whose object file was `file`, from its folder's log and from an earlier release's folder. */
+  private async forgetRecord(key: string, file: string): Promise<void> {
+    await this.records.forget(path.dirname(file), path.basename(file));
+    await this.removeLegacyRecord(key);
   }
 
-  /**
-   * Writes a record under a temporary name and renames it into place, without fsync. A
-   * record lost or torn by a crash reads as no record, so the SHA-256 shows as unknown
-   * and never wrong. A flush would cost one more disk write per object.
-   */
-  private async writeRecord(key: string, record: ShaRecord): Promise<void> {
-    const file = this.recordPath(key);
-    const temp = path.join(path.dirname(file), tempName());
-    try {
-      const handle = await openCreatingFolder(temp, 'wx');
-      try {
-        await handle.writeFile(JSON.stringify(record));
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+  private async removeLegacyRecord(key: string): Promise<void> {
+    if (await this.hasLegacyRecords()) await rm(this.legacyRecordPath(key), { force: true });
+  }
+
+  private hasLegacyRecords(): Promise<boolean> {
+    this.legacyRecords ??= stat(path.join(this.root, LEGACY_RECORD_FOLDER)).then(
+      (stats) => stats.isDirectory(),
+      () => false,
+    );
+    return this.legacyRecords;
   }
 
   /**
@@ -332,6 +322,17 @@ export class FsStore implements Tier2Store {
       if (after !== null && compareKeys(candidate.key, after) <= 0) continue;
       yield candidate.key;
     }
+  }
+}
+
+/** Reads a record file of an earlier release, or returns null when it is missing or torn. */
+async function readLegacyRecord(recordFile: string): Promise<ShaRecord | null> {
+  try {
+    return JSON.parse(await readFile(recordFile, 'utf8')) as ShaRecord;
+  } catch (error) {
+    // A missing record means the SHA-256 is unknown, and so does a torn one.
+    if (isMissing(error) || error instanceof SyntaxError) return null;
+    throw error;
   }
 }
 

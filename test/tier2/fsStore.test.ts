@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FsStore } from '../../src/tier2/fsStore.ts';
 import { windowsSegmentProblem } from '../../src/tier2/objectKeys.ts';
+import { RECORD_LOG_NAME } from '../../src/tier2/shaRecordLog.ts';
 import { putBytes } from './storeContract.ts';
 
 describe('FsStore', () => {
@@ -20,13 +21,12 @@ describe('FsStore', () => {
   it('stores the object at its key', async () => {
     await putBytes(store, 'share/a b/c.txt', Buffer.from('content'));
 
-    expect(await readdir(path.join(root, 'share', 'a b'))).to.deep.equal(['c.txt']);
+    expect(await readdir(path.join(root, 'share', 'a b'))).to.have.members(['c.txt', RECORD_LOG_NAME]);
   });
 
   it('recreates a removed folder', async () => {
     await putBytes(store, 'share/gone/first.txt', Buffer.from('first'));
     await rm(path.join(root, 'share', 'gone'), { recursive: true });
-    await rm(path.join(root, '.strata~sha256', 'share', 'gone'), { recursive: true });
 
     const sha256 = await putBytes(store, 'share/gone/second.txt', Buffer.from('second'));
     expect((await store.head('share/gone/second.txt'))?.sha256).to.equal(sha256);
@@ -48,18 +48,15 @@ describe('FsStore', () => {
     await putBytes(store, 'share/first.txt', Buffer.from('makes the folders'));
     const overADayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
     const dead = path.join(root, 'share', '.strata~tmp-00000000000000aa');
-    const deadRecord = path.join(root, '.strata~sha256', 'share', '.strata~tmp-00000000000000bb');
     const live = path.join(root, 'share', '.strata~tmp-00000000000000cc');
-    for (const file of [dead, deadRecord, live]) await writeFile(file, 'partial');
+    for (const file of [dead, live]) await writeFile(file, 'partial');
     await utimes(dead, overADayAgo, overADayAgo);
-    await utimes(deadRecord, overADayAgo, overADayAgo);
 
     // A new store sweeps each folder at its first put there, as a restarted agent would.
     const restarted = new FsStore(root);
     await putBytes(restarted, 'share/second.txt', Buffer.from('second'));
 
-    expect(await readdir(path.join(root, 'share'))).to.have.members(['first.txt', 'second.txt', '.strata~tmp-00000000000000cc']);
-    expect(await readdir(path.join(root, '.strata~sha256', 'share'))).to.have.members(['first.txt', 'second.txt']);
+    expect(await readdir(path.join(root, 'share'))).to.have.members(['first.txt', 'second.txt', RECORD_LOG_NAME, '.strata~tmp-00000000000000cc']);
   });
 
   it('lists no temporary files', async () => {
@@ -82,11 +79,11 @@ describe('FsStore', () => {
     expect(head?.sha256).to.equal(undefined);
   });
 
-  for (const [label, torn] of [['empty', ''], ['torn', '{"sha256":"ab']] as const) {
-    it(`reads a record left ${label} as no SHA-256`, async () => {
+  for (const [label, torn] of [['empty', ''], ['torn', '{"name":"torn.txt","sha256":"ab']] as const) {
+    it(`reads a log left ${label} as no SHA-256`, async () => {
       await putBytes(store, `share/${label}.txt`, Buffer.from('content kept'));
-      // What a crash can leave of a record that was renamed into place but never flushed.
-      await writeFile(path.join(root, '.strata~sha256', 'share', `${label}.txt`), torn);
+      // What a crash can leave of a log whose appends were never flushed.
+      await writeFile(path.join(root, 'share', RECORD_LOG_NAME), torn);
 
       const head = await store.head(`share/${label}.txt`);
       expect(head?.sizeBytes).to.equal('content kept'.length);
@@ -107,7 +104,51 @@ describe('FsStore', () => {
     await store.move('share/m.txt', 'quarantine/share/m.txt');
 
     expect((await store.head('quarantine/share/m.txt'))?.sha256).to.equal(sha256);
-    expect(await readdir(path.join(root, '.strata~sha256', 'share'))).to.deep.equal([]);
+    expect(await store.head('share/m.txt')).to.equal(null);
+    // The move leaves a deletion of the old name, so a file put back there by hand gets no SHA-256.
+    const log = (await readFile(path.join(root, 'share', RECORD_LOG_NAME), 'utf8')).trim().split('\n');
+    expect(JSON.parse(log.at(-1)!)).to.deep.equal({ name: 'm.txt' });
+  });
+
+  it('reads records of an earlier release', async () => {
+    await mkdir(path.join(root, 'share'), { recursive: true });
+    await writeFile(path.join(root, 'share', 'old.txt'), 'tiered before the logs');
+    const stats = await stat(path.join(root, 'share', 'old.txt'), { bigint: true });
+    const legacy = path.join(root, '.strata~sha256', 'share', 'old.txt');
+    await mkdir(path.dirname(legacy), { recursive: true });
+    const record = { sha256: 'a'.repeat(64), sizeBytes: Number(stats.size), mtimeNs: stats.mtimeNs.toString() };
+    await writeFile(legacy, JSON.stringify(record));
+
+    expect((await new FsStore(root).head('share/old.txt'))?.sha256).to.equal('a'.repeat(64));
+
+    await new FsStore(root).delete('share/old.txt');
+    expect(await readdir(path.dirname(legacy))).to.deep.equal([]);
+  });
+
+  it('sees records another store appended', async () => {
+    const first = await putBytes(store, 'share/one.txt', Buffer.from('one'));
+    expect((await store.head('share/one.txt'))?.sha256).to.equal(first);
+
+    const second = await putBytes(new FsStore(root), 'share/two.txt', Buffer.from('two'));
+
+    expect((await store.head('share/two.txt'))?.sha256).to.equal(second);
+    expect((await store.head('share/one.txt'))?.sha256).to.equal(first);
+  });
+
+  it('rewrites a log of superseded lines', async () => {
+    let last = '';
+    for (let round = 0; round < 150; round++) {
+      last = await putBytes(store, 'share/again.txt', Buffer.from(`version ${round}`));
+    }
+    await putBytes(store, 'share/other.txt', Buffer.from('other'));
+
+    expect((await store.head('share/again.txt'))?.sha256).to.equal(last);
+
+    const lines = (await readFile(path.join(root, 'share', RECORD_LOG_NAME), 'utf8')).trim().split('\n');
+    expect(lines).to.have.length(2);
+    expect((await store.head('share/again.txt'))?.sha256).to.equal(last);
+    expect((await store.head('share/other.txt'))?.sizeBytes).to.equal(5);
+    expect((await readdir(path.join(root, 'share'))).filter((name) => name.startsWith('.strata~tmp-'))).to.deep.equal([]);
   });
 
   it('reports a key under a file as a failure', async () => {
