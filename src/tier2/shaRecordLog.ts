@@ -57,6 +57,7 @@ interface ParsedLog {
   records: Map<string, ShaRecord>;
 }
 
+/** The record logs of one store's folders, with each folder's parsed log kept in memory. */
 export class ShaRecordLogs {
   /** Parsed logs by folder, oldest first, so the first entry is dropped when full. */
   private readonly cache = new Map<string, ParsedLog>();
@@ -93,12 +94,13 @@ export class ShaRecordLogs {
     }
     this.appending.set(folder, (this.appending.get(folder) ?? 0) + 1);
     try {
-      // One write with O_APPEND, so lines of concurrent puts do not interleave on a local disk.
+      // One write with O_APPEND: Linux serialises writes to one file, so lines of concurrent
+      // puts do not interleave on a local filesystem. Elsewhere a mixed line fails to parse.
       await appendFile(path.join(folder, RECORD_LOG_NAME), `${JSON.stringify(line)}\n`, { flag: 'a' });
     } finally {
-      const left = this.appending.get(folder)! - 1;
-      if (left === 0) this.appending.delete(folder);
-      else this.appending.set(folder, left);
+      const remaining = this.appending.get(folder)! - 1;
+      if (remaining === 0) this.appending.delete(folder);
+      else this.appending.set(folder, remaining);
     }
   }
 
@@ -119,7 +121,10 @@ export class ShaRecordLogs {
   /** Writes the live records of `log` to a new log and renames it over the old one. */
   private async rewrite(folder: string, log: ParsedLog): Promise<void> {
     const temp = path.join(folder, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const text = [...log.records].map(([name, record]) => `${JSON.stringify({ name, ...record })}\n`).join('');
+    let text = '';
+    for (const [name, record] of log.records) {
+      text += `${JSON.stringify({ name, ...record })}\n`;
+    }
     this.cache.delete(folder);
     try {
       await writeFile(temp, text, { flag: 'wx' });
