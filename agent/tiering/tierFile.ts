@@ -3,23 +3,24 @@
  * while hashing, verify the stored copy, and replace the original with a stub.
  *
  * Crash safety rests on the order of the steps. The original is overwritten by its stub
- * only after the Tier-2 copy was read back and matched. The stub is written in place
- * (stubInPlace.ts), or, where the agent may not write to the file, written beside it and
- * renamed over it. A crash therefore leaves the original, or a verified copy and the
- * stub (perhaps still followed by the rest of the original), never neither. A rerun of a
- * file that is already a stub naming the claimed key completes it if needed and reports
- * it STUBBED without copying again.
+ * only after the Tier-2 copy was read back and matched. The stub is written in place, or
+ * written beside the file and renamed over it (replaceWithStub.ts). A crash therefore
+ * leaves the original, or a verified copy and the stub (perhaps still followed by the
+ * rest of the original, which interruptedStub.ts completes), never neither. A rerun of a
+ * file that is already a stub naming the claimed key reports it STUBBED without copying
+ * again.
  *
- * Calls on the local file: the first lstat, the reads of its content, cutting the file
- * to its stub, creating a stub by rename, the rename and every fsync are asynchronous, because they may wait for the disk or for
- * the filesystem's allocator. The calls on what the first lstat and the read brought into
- * memory (opening the file, fstat, close, writing the 4 KiB stub, its mode and times) are
+ * Calls on the local file that may wait for the disk or the filesystem's allocator are
+ * asynchronous: the first lstat, the reads of its content, cutting the file to its stub,
+ * creating a stub by rename, the rename and every fsync. The calls on
+ * what the first lstat and the read brought into memory (opening the file, fstat, close,
+ * reading its first 4 KiB, writing the 4 KiB stub, its mode and times) are
  * synchronous: they return in microseconds, while each asynchronous call costs a round
  * trip through the thread pool. Measured in docs/benchmarks.md. Calls on the Tier-2 store
  * stay asynchronous, because it may be a network share.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lstatSync, rmSync, type BigIntStats } from 'node:fs';
-import { rename, rm, utimes } from 'node:fs/promises';
+import { closeSync, fstatSync, type BigIntStats } from 'node:fs';
+import { rm, utimes } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
@@ -30,11 +31,13 @@ import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { faultPoint } from './faultHooks.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
-import { resolveLocalFile, tempPathFor, type LocalFile } from './localPath.ts';
+import { resolveLocalFile, tempPathFor } from './localPath.ts';
 import { outcome } from './outcome.ts';
-import { createFresh, isReplacedFileError, openCheckedSync, writeFullySync } from './safeOpen.ts';
-import { formatStub, StubFormatError, type StubContent } from './stub.ts';
-import { finishInterruptedStub, fsyncAsync, nanosecondsToSeconds, readInterruptedStub, writeStubInPlace } from './stubInPlace.ts';
+import { completeInterruptedStub, interruptedStubOf } from './interruptedStub.ts';
+import { replaceWithStub } from './replaceWithStub.ts';
+import { isReplacedFileError, openCheckedSync } from './safeOpen.ts';
+import { formatStub, STUB_SIZE_BYTES, StubFormatError, type StubContent } from './stub.ts';
+import { nanosecondsToSeconds, readAtStart } from './stubInPlace.ts';
 
 export { nanosecondsToSeconds } from './stubInPlace.ts';
 
@@ -81,16 +84,15 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     return confirmEarlierStub(action, state.stub, context.store);
   }
 
+  // One small read serves the interrupted-stub check here and the program check before stubbing.
+  const head = readHead(file.path);
+  const interrupted = interruptedStubOf(head, state.stats, action, context);
+  if (interrupted !== undefined) {
+    return completeInterruptedStub(action, file, state.stats, interrupted, context);
+  }
+
   const change = describeChangeSinceScan(action, state.stats);
   if (change !== undefined) {
-    const interrupted = readInterruptedStub(file.path, state.stats);
-    if (interrupted !== undefined && interrupted.key === action.tier2Key && interrupted.kind === context.store.kind) {
-      if (!(await finishInterruptedStub(file.path, state.stats, interrupted))) {
-        return outcome(action, 'STALE', { error: 'the file changed while an interrupted stub was being completed' });
-      }
-      return confirmEarlierStub(action, interrupted, context.store);
-    }
-
     // A stub written by a killed earlier run would otherwise stay beside the file for good.
     await rm(tempPathFor(file, 'stub'), { force: true });
     return outcome(action, 'STALE', { error: change });
@@ -135,7 +137,10 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     mtimeUnix: mtimeSeconds(stats),
     mtimeNs: stats.mtimeNs.toString(),
   };
-  await replaceWithStub(file, stats, stub, context);
+  if (!(await replaceWithStub(file, stats, head, formatStub(stub), stats, context.folders))) {
+    // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
+    throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
+  }
   faultPoint('tier.stubbed');
 
   return outcome(action, 'STUBBED', { sha256: digest.sha256, sizeBytes: digest.sizeBytes });
@@ -247,83 +252,21 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
 }
 
 /**
- * Replaces the original with its stub: in place where the agent may write to the file,
- * else by rename. Either way the original is checked once more just before.
+ * Reads the first STUB_SIZE_BYTES of a file, fewer when it is shorter, or none when it
+ * cannot be opened now (the open for the copy then reports why).
  */
-async function replaceWithStub(file: LocalFile, original: BigIntStats, stub: StubContent, context: TierContext): Promise<void> {
-  const content = formatStub(stub);
-  const inPlace = await writeStubInPlace(file.path, original, content, () => faultPoint('tier.stub-written'));
-  if (inPlace === 'changed') {
-    // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
-    throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
-  }
-  if (inPlace === 'not-writable') {
-    await renameStubOver(file, original, content, context);
-  }
-}
-
-/**
- * Writes the stub under a temporary name in the same folder with the original's mode,
- * owner and times, flushes it, checks the original once more, and renames the stub over
- * it. For files the agent may not write to but may replace (a read-only file in a
- * writable folder). The stub is a new file, so the original's ACLs and extended
- * attributes do not carry over.
- */
-async function renameStubOver(file: LocalFile, original: BigIntStats, content: Buffer, context: TierContext): Promise<void> {
-  const tempPath = tempPathFor(file, 'stub');
+function readHead(filePath: string | Buffer): Buffer {
+  let fd: number;
   try {
-    await writeStubFile(tempPath, content, original);
-  } catch (error) {
-    // A full disk or a size limit can leave part of a stub, which must not stay beside the file.
-    rmSync(tempPath, { force: true });
-    throw error;
+    fd = openCheckedSync(filePath);
+  } catch {
+    return Buffer.alloc(0);
   }
-  faultPoint('tier.stub-written');
-
-  const current = lstatSync(file.path, { bigint: true, throwIfNoEntry: false });
-  if (current === undefined || !current.isFile() || !unchangedSince(original, current)) {
-    // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
-    rmSync(tempPath, { force: true });
-    throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
-  }
-
-  // NOTE: a process that writes to the original between this check and the rename loses
-  // that write to the stub. POSIX has no way to rename only if unchanged; on Windows a
-  // share-mode lock on the original would close the gap, which Node cannot take.
-  await rename(tempPath, file.path);
-  await context.folders.sync(file.folder);
-}
-
-/** Writes the stub's bytes to `filePath` with the mode, owner and times of `like`, and flushes it. */
-async function writeStubFile(filePath: string | Buffer, content: Buffer, like: BigIntStats): Promise<void> {
-  const fd = await createFresh(filePath, 0o600);
   try {
-    writeFullySync(fd, content);
-    copyMetadata(fd, like);
-    await fsyncAsync(fd);
+    return readAtStart(fd, STUB_SIZE_BYTES);
   } finally {
     closeSync(fd);
   }
-}
-
-/** Gives an open file the mode, owner, access and modification times of `like`. */
-function copyMetadata(fd: number, like: BigIntStats): void {
-  if (process.platform !== 'win32') {
-    fchmodSync(fd, Number(like.mode & 0o7777n));
-    const own = fstatSync(fd, { bigint: true });
-    if (own.uid !== like.uid || own.gid !== like.gid) {
-      try {
-        fchownSync(fd, Number(like.uid), Number(like.gid));
-      } catch (error) {
-        // Only root may give a file away, so another user's stub keeps the agent's owner,
-        // as the README documents.
-        if ((error as NodeJS.ErrnoException).code !== 'EPERM') {
-          throw error;
-        }
-      }
-    }
-  }
-  futimesSync(fd, nanosecondsToSeconds(like.atimeNs), nanosecondsToSeconds(like.mtimeNs));
 }
 
 /** Opens the file that lstat saw for reading; a link or FIFO put in its place makes the file STALE. */

@@ -96,7 +96,8 @@ export class ShaRecordLogs {
     try {
       // One write with O_APPEND: Linux serialises writes to one file, so lines of concurrent
       // puts do not interleave on a local filesystem. Elsewhere a mixed line fails to parse.
-      await appendFile(path.join(folder, RECORD_LOG_NAME), `${JSON.stringify(line)}\n`, { flag: 'a' });
+      // The leading line feed ends a line that a crash left torn, so this one stays whole.
+      await appendFile(path.join(folder, RECORD_LOG_NAME), `\n${JSON.stringify(line)}\n`, { flag: 'a' });
     } finally {
       const remaining = this.appending.get(folder)! - 1;
       if (remaining === 0) this.appending.delete(folder);
@@ -179,6 +180,12 @@ function parseLines(bytes: Buffer, log: ParsedLog): number {
     const end = bytes.indexOf(0x0a, start);
     // A line without its line feed is still being appended, or was torn by a crash.
     if (end < 0) return start;
+
+    if (end === start) {
+      // Each append starts with a line feed, so most lines are followed by an empty one.
+      start = end + 1;
+      continue;
+    }
 
     log.lines++;
     const line = parseLine(bytes.subarray(start, end).toString('utf8'));

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { lstatSync, renameSync } from 'node:fs';
-import { chmod, mkdir, rename, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, rename, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,6 +123,67 @@ describe('agent tiering of one file', function () {
     expect(parseStub(await readFile(filePath))?.sha256).to.equal(sha256(content));
     expect(Math.floor((await stat(filePath)).mtimeMs / 1000)).to.equal(1_550_000_000);
     expect(context.store.puts).to.equal(0);
+  });
+
+  it('rescan after a kill: no second copy', async function () {
+    if (process.platform === 'win32') this.skip();
+    const content = Buffer.from('rescanned '.repeat(2000));
+    const filePath = await makeFile('rescanned.txt', content);
+    const action = claimOnDisk(filePath, share, 'rescanned.txt');
+    expect((await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' })).signal).to.equal('SIGKILL');
+
+    // A rescan and a new plan describe the file as the kill left it.
+    const replanned = claimOnDisk(filePath, share, 'rescanned.txt', { id: action.id, fence: '2', tier2Key: action.tier2Key });
+    const result = await tierFile(replanned, context);
+
+    expect(result.outcome).to.equal('STUBBED');
+    expect(result.sha256).to.equal(sha256(content));
+    expect(context.store.puts).to.equal(0);
+    expect((await readFile(path.join(context.store.folder, ...action.tier2Key.split('/')))).equals(content)).to.equal(true);
+  });
+
+  it('write after a kill restores the start', async function () {
+    if (process.platform === 'win32') this.skip();
+    const content = Buffer.from('journal line\n'.repeat(2000));
+    const filePath = await makeFile('journal.log', content);
+    const action = claimOnDisk(filePath, share, 'journal.log');
+    expect((await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' })).signal).to.equal('SIGKILL');
+    await appendFile(filePath, 'written after the kill\n');
+
+    const result = await tierFile({ ...action, fence: '2' }, context);
+
+    expect(result.outcome).to.equal('STALE');
+    expect(result.error).to.match(/restored from the Tier-2 copy/);
+    expect((await readFile(filePath)).equals(Buffer.concat([content, Buffer.from('written after the kill\n')]))).to.equal(true);
+  });
+
+  it('kill, then object lost: file kept', async function () {
+    if (process.platform === 'win32') this.skip();
+    const content = Buffer.from('object gone '.repeat(2000));
+    const filePath = await makeFile('lost-object.txt', content);
+    const action = claimOnDisk(filePath, share, 'lost-object.txt');
+    expect((await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' })).signal).to.equal('SIGKILL');
+    const left = await readFile(filePath);
+    await context.store.delete(action.tier2Key);
+
+    const result = await tierFile({ ...action, fence: '2' }, context);
+
+    expect(result.outcome).to.equal('FAILED');
+    expect(result.error).to.match(/object is missing; the file is kept as it is/);
+    expect((await readFile(filePath)).equals(left)).to.equal(true);
+  });
+
+  it('program file is stubbed by rename', async function () {
+    const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(10_000, 1)]);
+    const filePath = await makeFile('tool.so', elf);
+    const before = await stat(filePath);
+
+    const result = await tierFile(claimOnDisk(filePath, share, 'tool.so'), context);
+
+    // A process may have the library mapped: the rename leaves it the old inode.
+    expect(result.outcome).to.equal('STUBBED');
+    expect((await stat(filePath)).ino).to.not.equal(before.ino);
+    expect((await stat(filePath)).mode & 0o7777).to.equal(0o640);
   });
 
   it('running program is stubbed by rename', async function () {

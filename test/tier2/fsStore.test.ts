@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -91,6 +91,17 @@ describe('FsStore', () => {
       expect(await store.readBack(`share/${label}.txt`)).to.include({ sizeBytes: 'content kept'.length });
     });
   }
+
+  it('keeps records put after a torn line', async () => {
+    const first = await putBytes(store, 'share/x.txt', Buffer.from('x'));
+    await appendFile(path.join(root, 'share', RECORD_LOG_NAME), '{"name":"torn.txt","sha2');
+
+    const second = await putBytes(store, 'share/y.txt', Buffer.from('y'));
+
+    const fresh = new FsStore(root);
+    expect((await fresh.head('share/x.txt'))?.sha256).to.equal(first);
+    expect((await fresh.head('share/y.txt'))?.sha256).to.equal(second);
+  });
 
   it('drops the SHA-256 after a touch', async () => {
     await putBytes(store, 'share/y.txt', Buffer.from('same size'));
