@@ -11,6 +11,7 @@ import { T0010Acting } from './migrations/T0010_acting.ts';
 import { T0011Sanitizer } from './migrations/T0011_sanitizer.ts';
 import { T0012FolderHashRows } from './migrations/T0012_folder_hash_rows.ts';
 import { T0013ScanFolders } from './migrations/T0013_scan_folders.ts';
+import { T0014TenantPredicateOnce } from './migrations/T0014_tenant_predicate_once.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -30,6 +31,7 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0011_sanitizer', class: T0011Sanitizer },
   { name: 'T0012_folder_hash_rows', class: T0012FolderHashRows },
   { name: 'T0013_scan_folders', class: T0013ScanFolders },
+  { name: 'T0014_tenant_predicate_once', class: T0014TenantPredicateOnce },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

@@ -195,12 +195,18 @@ const INDEX_NODES = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan
 
 interface PlanNode {
   'Node Type': string;
+  'Parent Relationship'?: string;
   'Actual Rows'?: number;
   Plans?: PlanNode[];
 }
 
+/**
+ * Lists a plan's nodes, without init plans: the tenant policy reads its setting in one,
+ * which the superuser's plan lacks and which runs once per query.
+ */
 function flatten(node: PlanNode): PlanNode[] {
-  return [node, ...(node.Plans ?? []).flatMap(flatten)];
+  const children = (node.Plans ?? []).filter((child) => child['Parent Relationship'] !== 'InitPlan');
+  return [node, ...children.flatMap(flatten)];
 }
 
 /**

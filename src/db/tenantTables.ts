@@ -12,18 +12,22 @@ export const TENANT_POLICY_NAME = 'tenant_isolation';
 /**
  * The policy predicate: a row is visible when its `tenant_id` is the transaction's
  * tenant. An unset setting (NULL) or one emptied by an earlier transaction (`''`)
- * becomes NULL, which matches no row, without a cast error.
+ * becomes NULL, which matches no row, without a cast error. The subquery makes
+ * PostgreSQL read the setting once per query rather than once per row (tenant
+ * migration T0014).
  */
-export const TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid";
+export const TENANT_PREDICATE = "tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)";
 
 /**
- * TENANT_PREDICATE as `pg_get_expr` prints it (the same on PostgreSQL 15 and 18, the
- * versions the tests run on). The self-check compares
- * every permissive policy with it, so a policy that lets more rows through (an
- * "empty means all" clause, say) is reported.
+ * TENANT_PREDICATE as `pg_get_expr` prints it on PostgreSQL 15, and the per-row form
+ * that tables had before T0014 and that scan partitions still get. The self-check
+ * compares every permissive policy with these, so a policy that lets more rows through
+ * (an "empty means all" clause, say) is reported.
  */
-export const TENANT_PREDICATE_DEPARSED =
-  "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+export const TENANT_PREDICATE_DEPARSED = [
+  `(tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))`,
+  "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)",
+] as const;
 
 /** Tables in a tenant schema that hold no tenant rows: MikroORM's migration ledger. */
 export const LEDGER_TABLES: readonly string[] = ['mikro_orm_migrations'];

@@ -171,6 +171,33 @@ describe('database self-check', () => {
       expect(findings(report)).to.deep.equal(['policy-predicate table t_acme.scan']);
     });
 
+    it('accepts the per-row tenant predicate too', async () => {
+      const report = await checkBroken((client) =>
+        client.query(`ALTER POLICY tenant_isolation ON t_acme.dir
+          USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
+          WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)`),
+      );
+      expect(report.problems).to.deep.equal([]);
+    });
+
+    it('rejects a subquery that lets more through', async () => {
+      const report = await checkBroken((client) =>
+        client.query(`ALTER POLICY tenant_isolation ON t_acme.dir
+          USING (tenant_id = (SELECT coalesce(nullif(current_setting('app.tenant_id', true), '')::uuid, tenant_id)))`),
+      );
+      expect(findings(report)).to.deep.equal(['policy-predicate table t_acme.dir']);
+    });
+
+    it('tables read the tenant once per query', async () => {
+      const { rows } = await stack.services.pool.query<{ table: string; qual: string }>(
+        `SELECT p.tablename AS table, p.qual FROM pg_policies p JOIN pg_class c ON c.relname = p.tablename
+           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = p.schemaname
+          WHERE p.schemaname = 't_acme' AND p.policyname = 'tenant_isolation' AND NOT c.relispartition`,
+      );
+      expect(rows.length).to.be.greaterThan(10);
+      for (const row of rows) expect(row.qual, row.table).to.contain('SELECT');
+    });
+
     it('accepts a restrictive policy, which can only narrow', async () => {
       const report = await checkBroken((client) => client.query('CREATE POLICY recent ON t_acme.scan AS RESTRICTIVE USING (started_at > 0)'));
       expect(report.problems).to.deep.equal([]);

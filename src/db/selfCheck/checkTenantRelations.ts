@@ -3,6 +3,7 @@ import type pg from 'pg';
 import {
   SCHEMA_OWNER,
   TENANT_POLICY_NAME,
+  TENANT_PREDICATE,
   TENANT_PREDICATE_DEPARSED,
   tableRuleFor,
   type TableRule,
@@ -189,25 +190,29 @@ function rlsProblems(table: RelationRow, rule: TableRule, subject: string): Prob
     problems.push({
       check: 'policy-missing',
       subject,
-      message: `has no ${TENANT_POLICY_NAME} policy for all commands; create it USING and WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)`,
+      message: `has no ${TENANT_POLICY_NAME} policy for all commands; create it USING and WITH CHECK (${TENANT_PREDICATE})`,
     });
   }
   // Permissive policies are OR-ed together, so each one must be exactly the tenant predicate.
   for (const policy of permissive) {
     const expressions = [policy.qual, policy.with_check].filter((expression): expression is string => expression !== null);
-    if (expressions.some((expression) => normalise(expression) !== normalise(TENANT_PREDICATE_DEPARSED))) {
+    if (expressions.some((expression) => !TENANT_PREDICATE_DEPARSED.some((predicate) => normalise(expression) === normalise(predicate)))) {
       problems.push({
         check: 'policy-predicate',
         subject,
-        message: `policy ${policy.name} is not exactly the tenant predicate ${TENANT_PREDICATE_DEPARSED} (USING ${policy.qual ?? '-'}, WITH CHECK ${policy.with_check ?? '-'}); drop it or make it a RESTRICTIVE policy`,
+        message: `policy ${policy.name} is not exactly the tenant predicate ${TENANT_PREDICATE_DEPARSED[0]} (USING ${policy.qual ?? '-'}, WITH CHECK ${policy.with_check ?? '-'}); drop it or make it a RESTRICTIVE policy`,
       });
     }
   }
   return problems;
 }
 
+/** Collapses white space, and drops the column alias PostgreSQL prints for the subquery, which some versions name otherwise. */
 function normalise(expression: string): string {
-  return expression.replace(/\s+/g, ' ').trim();
+  return expression
+    .replace(/\s+/g, ' ')
+    .replace(/ AS "?nullif"?\)/g, ')')
+    .trim();
 }
 
 /** True when the view's options turn `security_invoker` on, spelled as PostgreSQL's boolean parser accepts it. */
