@@ -43,6 +43,21 @@ describe('scan partition functions', () => {
     }
   }
 
+  /** Run count_scan_partition as strata_ingest in `tenant`'s context. */
+  async function countAsIngest(tenant: ProvisionedTenant, scanId: number): Promise<Record<string, number>> {
+    const client = await stack.services.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL ROLE strata_ingest');
+      await client.query("SELECT set_config('search_path', $1, true), set_config('app.tenant_id', $2, true)", [`t_${tenant.code}`, tenant.id]);
+      const { rows } = await client.query<Record<string, number>>('SELECT * FROM count_scan_partition($1)', [scanId]);
+      return rows[0]!;
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  }
+
   async function tableExists(name: string): Promise<boolean> {
     const { rows } = await stack.services.pool.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [name]);
     return rows[0]!.present;
@@ -63,6 +78,24 @@ describe('scan partition functions', () => {
     const scanId = await finishedScan(acme, 'legal');
     expect(await asIngest(acme, `SELECT drop_scan_partition(${scanId})`)).to.contain('only FAILED and EXPIRED scans lose their rows');
     expect(await tableExists(`t_acme.file_s${scanId}`)).to.equal(true);
+  });
+
+  it('counts the same with or without staged folders', async () => {
+    const url = stack.api!.url;
+    const scanGuid = await openScan(url, acme.agentToken, { shareName: 'totals' });
+    const lines = ['a.txt', 'b.txt', 'c.txt'].map((name, index) => `"D:\\totals\\d${index % 2}","${name}",${10 * (index + 1)},5,1,1\n`);
+    // The first folder appears in both chunks, so it is staged twice.
+    expect((await putChunk(url, acme.agentToken, scanGuid, 0, `${HEADER}${lines[0]}${lines[1]}`)).status).to.equal(200);
+    expect((await putChunk(url, acme.agentToken, scanGuid, 1, `${HEADER}${lines[2]}`)).status).to.equal(200);
+    const { rows } = await stack.services.pool.query<{ scan_id: number }>('SELECT scan_id FROM t_acme.scan WHERE scan_guid = $1', [scanGuid]);
+    const scanId = rows[0]!.scan_id;
+
+    const staged = await countAsIngest(acme, scanId);
+    await stack.services.pool.query(`SET ROLE strata_stager; DROP TABLE t_acme.scan_dir_s${scanId}; RESET ROLE`);
+    const grouped = await countAsIngest(acme, scanId);
+
+    expect(staged).to.deep.equal({ dirs: 2, files: 3, bytes: 60, atime_suspect: 0 });
+    expect(grouped).to.deep.equal(staged);
   });
 
   it('drops left-over staged folders later', async () => {
