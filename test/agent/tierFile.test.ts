@@ -59,6 +59,15 @@ describe('agent tiering of one file', function () {
     return { code, signal };
   }
 
+  /** Writes a file and tiers it in a child process killed after the stub's write, before the cut. */
+  async function killedBeforeCut(name: string, content: Buffer, mtimeUnix?: number): Promise<{ filePath: string; action: ClaimedAction }> {
+    const filePath = await makeFile(name, content, mtimeUnix);
+    const action = claimOnDisk(filePath, share, name);
+    const killed = await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' });
+    expect(killed.signal).to.equal('SIGKILL');
+    return { filePath, action };
+  }
+
   /** Runs the agent's steps for `action` in a child process whose files may grow to `limitKiB`. */
   async function actUnderFileLimit(action: ClaimedAction, limitKiB: number): Promise<ActionResult> {
     const script = fileURLToPath(new URL('./support/actOneFile.ts', import.meta.url));
@@ -107,11 +116,8 @@ describe('agent tiering of one file', function () {
   it('kill before the cut: next claim completes the stub', async function () {
     if (process.platform === 'win32') this.skip();
     const content = Buffer.from('interrupted '.repeat(2000));
-    const filePath = await makeFile('interrupted.txt', content, 1_550_000_000);
-    const action = claimOnDisk(filePath, share, 'interrupted.txt');
+    const { filePath, action } = await killedBeforeCut('interrupted.txt', content, 1_550_000_000);
 
-    const killed = await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' });
-    expect(killed.signal).to.equal('SIGKILL');
     const left = await readFile(filePath);
     expect(left.length).to.equal(content.length);
     expect(parseStub(left.subarray(0, STUB_SIZE_BYTES))?.key).to.equal(action.tier2Key);
@@ -128,9 +134,7 @@ describe('agent tiering of one file', function () {
   it('rescan after a kill: no second copy', async function () {
     if (process.platform === 'win32') this.skip();
     const content = Buffer.from('rescanned '.repeat(2000));
-    const filePath = await makeFile('rescanned.txt', content);
-    const action = claimOnDisk(filePath, share, 'rescanned.txt');
-    expect((await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' })).signal).to.equal('SIGKILL');
+    const { filePath, action } = await killedBeforeCut('rescanned.txt', content);
 
     // A rescan and a new plan describe the file as the kill left it.
     const replanned = claimOnDisk(filePath, share, 'rescanned.txt', { id: action.id, fence: '2', tier2Key: action.tier2Key });
@@ -145,9 +149,7 @@ describe('agent tiering of one file', function () {
   it('write after a kill restores the start', async function () {
     if (process.platform === 'win32') this.skip();
     const content = Buffer.from('journal line\n'.repeat(2000));
-    const filePath = await makeFile('journal.log', content);
-    const action = claimOnDisk(filePath, share, 'journal.log');
-    expect((await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' })).signal).to.equal('SIGKILL');
+    const { filePath, action } = await killedBeforeCut('journal.log', content);
     await appendFile(filePath, 'written after the kill\n');
 
     const result = await tierFile({ ...action, fence: '2' }, context);
@@ -160,9 +162,7 @@ describe('agent tiering of one file', function () {
   it('kill, then object lost: file kept', async function () {
     if (process.platform === 'win32') this.skip();
     const content = Buffer.from('object gone '.repeat(2000));
-    const filePath = await makeFile('lost-object.txt', content);
-    const action = claimOnDisk(filePath, share, 'lost-object.txt');
-    expect((await actOneFileWith(action, { STRATA_AGENT_FAULT_AT: 'tier.stub-written' })).signal).to.equal('SIGKILL');
+    const { filePath, action } = await killedBeforeCut('lost-object.txt', content);
     const left = await readFile(filePath);
     await context.store.delete(action.tier2Key);
 
