@@ -16,8 +16,8 @@ export const FAULT_STEPS = [
   'tier.verified',
   /**
    * Tiering: the stub is written over the start of the file, which is not yet cut to the
-   * stub's size; or, for a file the agent may not write to, the stub is written and
-   * flushed under its temporary name.
+   * stub's size. A file stubbed by rename instead has its stub written and flushed under
+   * the temporary name.
    */
   'tier.stub-written',
   /** Tiering: the stub replaced the original; the result is not yet reported. */

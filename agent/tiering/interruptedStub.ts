@@ -23,7 +23,7 @@ import { formatStub, parseStub, STUB_SIZE_BYTES, type StubContent } from './stub
 import { fsyncAsync, NOT_WRITABLE_CODES, WRITE_IN_PLACE, writeAtStart } from './stubInPlace.ts';
 import type { TierContext } from './tierFile.ts';
 
-/** Flags to read the file being compared; a link or FIFO put in its place is not followed or waited on. */
+/** Flags to read the file being compared, so that a link or FIFO put in its place is not followed or waited on. */
 const READ_NO_FOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 /**
@@ -86,9 +86,9 @@ export async function completeInterruptedStub(action: ClaimedAction, file: Local
 }
 
 /**
- * Reads the Tier-2 object and compares its bytes after the stub's length with the same
- * bytes of the local file. Returns whether all match (and the sizes), with the object's
- * first bytes, or 'changed' when the file changed since `seen`.
+ * Compares the local file with the Tier-2 object from the stub's length on, sizes
+ * included. Returns the result with the object's first bytes, or 'changed' when the
+ * file changed since `seen`.
  */
 async function compareWithObject(
   filePath: string | Buffer,

@@ -74,7 +74,7 @@ async function renameStubOver(file: LocalFile, seen: BigIntStats, content: Buffe
   }
 
   // NOTE: a process that writes to the original between this check and the rename loses
-  // that write to the stub. POSIX has no way to rename only if unchanged; on Windows a
+  // that write to the stub. POSIX has no way to rename only if unchanged. On Windows a
   // share-mode lock on the original would close the gap, which Node cannot take.
   await rename(tempPath, file.path);
   await folders.sync(file.folder);

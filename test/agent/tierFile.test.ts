@@ -200,7 +200,7 @@ describe('agent tiering of one file', function () {
 
       const result = await tierFile(action, context);
 
-      // Linux refuses to open a running program for writing (ETXTBSY), but lets a rename replace it.
+      // An ELF program takes the rename, which Linux allows while it runs; an open for writing gets ETXTBSY.
       expect(result.outcome).to.equal('STUBBED');
       expect((await stat(program)).ino).to.not.equal(before.ino);
       expect(parseStub(await readFile(program))?.key).to.equal(action.tier2Key);

@@ -100,7 +100,7 @@ export async function expectNothingLost(files: ColdFile[], store: Tier2Store): P
     }
 
     // A run killed between writing a stub in place and cutting the file leaves the stub
-    // followed by the rest of the original; the next claim completes it.
+    // followed by the rest of the original, which the next claim completes.
     const stub = parseStub(bytes.length > STUB_SIZE_BYTES ? bytes.subarray(0, STUB_SIZE_BYTES) : bytes);
     expect(stub, `${file.path} is neither its original content nor a stub`).to.not.equal(undefined);
     expect(stub!.sha256, `stub of ${file.path}`).to.equal(sha256(file.content));
