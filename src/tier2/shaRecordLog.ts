@@ -94,8 +94,9 @@ export class ShaRecordLogs {
     }
     this.appending.set(folder, (this.appending.get(folder) ?? 0) + 1);
     try {
-      // One write with O_APPEND: Linux serialises writes to one file, so lines of concurrent
-      // puts do not interleave on a local filesystem. Elsewhere a mixed line fails to parse.
+      // One write with O_APPEND: POSIX moves the offset to the end with each write, and
+      // Linux applies a write to a local file whole, so lines of concurrent puts do not
+      // interleave there. Elsewhere a mixed line fails to parse and reads as no record.
       // The leading line feed ends a line that a crash left torn, so this one stays whole.
       await appendFile(path.join(folder, RECORD_LOG_NAME), `\n${JSON.stringify(line)}\n`, { flag: 'a' });
     } finally {
