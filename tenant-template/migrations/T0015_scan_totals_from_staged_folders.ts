@@ -11,6 +11,10 @@ import { Migration } from '@mikro-orm/migrations';
  * rows in the benchmark. The two give the same folders, because a chunk stages exactly
  * the folders of its rows. A scan without staged folders (finished before T0013, or
  * whose staged folders were dropped) is still counted by grouping its rows.
+ *
+ * A scan that was open when T0013 ran has its earlier chunks' folders in `dir` only, so
+ * they are staged here as well, for every scan still open. A folder staged twice is
+ * counted and merged once.
  */
 export class T0015ScanTotalsFromStagedFolders extends Migration {
   override async up(): Promise<void> {
@@ -59,5 +63,30 @@ export class T0015ScanTotalsFromStagedFolders extends Migration {
           END $body$$f$, schema_name);
       END $outer$`);
     this.addSql('SET LOCAL ROLE strata_owner');
+    this.stageFoldersOfOpenScans();
+  }
+
+  /** Stages the stored folders of each open scan's file rows, as the stager, which owns both partitions. */
+  private stageFoldersOfOpenScans(): void {
+    this.addSql('GRANT SELECT ON dir TO strata_stager');
+    this.addSql('SET LOCAL ROLE strata_stager');
+    this.addSql(`
+      DO $$
+      DECLARE
+        s record;
+      BEGIN
+        FOR s IN SELECT scan_id, share_name FROM scan WHERE status IN ('OPEN', 'COMPLETING') ORDER BY scan_id LOOP
+          CONTINUE WHEN to_regclass(format('%I.%I', current_schema(), 'scan_dir_s' || s.scan_id)) IS NULL
+                     OR to_regclass(format('%I.%I', current_schema(), 'file_s' || s.scan_id)) IS NULL;
+          EXECUTE format(
+            'INSERT INTO %1$I.%2$I (dir_hash, dir_path)
+             SELECT d.dir_hash, d.dir_path FROM %1$I.dir d
+              WHERE d.share_name = $1 AND d.dir_hash IN (SELECT dir_hash FROM %1$I.%3$I)',
+            current_schema(), 'scan_dir_s' || s.scan_id, 'file_s' || s.scan_id)
+            USING s.share_name;
+        END LOOP;
+      END $$`);
+    this.addSql('SET LOCAL ROLE strata_owner');
+    this.addSql('REVOKE SELECT ON dir FROM strata_stager');
   }
 }

@@ -61,6 +61,31 @@ describe('tenant template upgrade with a scan open', () => {
   });
   after(async () => stack?.close());
 
+  it('counts earlier folders of an open scan', async () => {
+    const beforeTotals = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === 'T0014_tenant_predicate_once'));
+    const tenant = await provisionTenant({ ...stack.services, migrations: beforeTotals }, { code: 'midcount', name: 'Mid-count' });
+    const url = stack.api!.url;
+    const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'finance' });
+    const first = await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\a","x.txt",10,1,1,1\n"D:\\b","y.txt",20,1,1,1\n`);
+    expect(first.status).to.equal(200);
+
+    // What T0013 left of a scan open across it: the first chunk's folders in dir, none staged.
+    const { rows: ids } = await stack.services.pool.query<{ scan_id: number }>('SELECT scan_id FROM t_midcount.scan WHERE scan_guid = $1', [scanGuid]);
+    const staged = `t_midcount.scan_dir_s${ids[0]!.scan_id}`;
+    await stack.services.pool.query(`INSERT INTO t_midcount.dir (tenant_id, share_name, dir_path, dir_hash) SELECT tenant_id, 'finance', dir_path, dir_hash FROM ${staged}`);
+    await stack.services.pool.query(`DELETE FROM ${staged}`);
+
+    const report = await migrateTenants(stack.services.pool, stack.services.orm, stack.services.log, { concurrency: 1 });
+    expect(report.failed).to.equal(0);
+
+    const second = await putChunk(url, tenant.agentToken, scanGuid, 1, `${HEADER}"D:\\c","z.txt",30,1,1,1\n`);
+    expect(second.status).to.equal(200);
+    const scan = await completeAndWait(url, tenant.agentToken, scanGuid, { chunkCount: 2, rowCount: 3 });
+    expect(scan.status).to.equal('OK');
+    const { rows } = await stack.services.pool.query('SELECT file_count, dir_count, total_bytes FROM t_midcount.scan WHERE scan_guid = $1', [scanGuid]);
+    expect(rows[0]).to.deep.equal({ file_count: 3, dir_count: 3, total_bytes: 60 });
+  });
+
   it('stages folders of an open scan', async () => {
     const beforeFolders = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === 'T0013_scan_folders'));
     const tenant = await provisionTenant({ ...stack.services, migrations: beforeFolders }, { code: 'midscan', name: 'Mid-scan' });

@@ -200,18 +200,18 @@ function rlsProblems(table: RelationRow, rule: TableRule, subject: string): Prob
       problems.push({
         check: 'policy-predicate',
         subject,
-        message: `policy ${policy.name} is not exactly the tenant predicate ${TENANT_PREDICATE_DEPARSED[0]} (USING ${policy.qual ?? '-'}, WITH CHECK ${policy.with_check ?? '-'}); drop it or make it a RESTRICTIVE policy`,
+        message: `policy ${policy.name} is not exactly the tenant predicate ${TENANT_PREDICATE_DEPARSED.join(' or ')} (USING ${policy.qual ?? '-'}, WITH CHECK ${policy.with_check ?? '-'}); drop it or make it a RESTRICTIVE policy`,
       });
     }
   }
   return problems;
 }
 
-/** Collapses white space, and drops the column alias PostgreSQL prints for the subquery, which some versions name otherwise. */
+/** Collapses white space, and drops the column alias PostgreSQL prints for the subquery, so that only the expressions are compared. */
 function normalise(expression: string): string {
   return expression
     .replace(/\s+/g, ' ')
-    .replace(/ AS "?nullif"?\)/g, ')')
+    .replace(/ AS "nullif"\)/g, ')')
     .trim();
 }
 
