@@ -11,20 +11,17 @@
  * original's first bytes back from Tier-2, so it is whole again with those writes, and
  * the action ends STALE.
  */
-import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'node:fs';
+import { closeSync, type BigIntStats } from 'node:fs';
 
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
-import { unchangedSince } from './fileState.ts';
 import { readAt } from './hashing.ts';
 import type { LocalFile } from './localPath.ts';
 import { outcome } from './outcome.ts';
 import { replaceWithStub } from './replaceWithStub.ts';
+import { READ_CHECKED_FILE } from './safeOpen.ts';
 import { formatStub, parseStub, STUB_SIZE_BYTES, type StubContent } from './stub.ts';
-import { fsyncAsync, NOT_WRITABLE_CODES, WRITE_IN_PLACE, writeAtStart } from './stubInPlace.ts';
+import { fsyncAsync, openIfUnchanged, WRITE_IN_PLACE, writeAtStart, type NotOpened } from './stubInPlace.ts';
 import type { TierContext } from './tierFile.ts';
-
-/** Flags to read the file being compared, so that a link or FIFO put in its place is not followed or waited on. */
-const READ_NO_FOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 /**
  * Returns the stub of the claimed key at the start of a file larger than a stub, from
@@ -59,6 +56,9 @@ export async function completeInterruptedStub(action: ClaimedAction, file: Local
   if (compared === 'changed') {
     return outcome(action, 'STALE', { error: 'the file changed while an interrupted stub was being checked' });
   }
+  if (compared === 'not-writable') {
+    return outcome(action, 'FAILED', { error: 'the file starts with a stub left by an interrupted run, but the agent may not read it now' });
+  }
 
   if (compared.same) {
     const mtimeNs = BigInt(stub.mtimeNs);
@@ -87,19 +87,19 @@ export async function completeInterruptedStub(action: ClaimedAction, file: Local
 
 /**
  * Compares the local file with the Tier-2 object from the stub's length on, sizes
- * included. Returns the result with the object's first bytes, or 'changed' when the
- * file changed since `seen`.
+ * included. Returns the result with the object's first bytes, or why the file could not
+ * be opened as `seen` describes it.
  */
 async function compareWithObject(
   filePath: string | Buffer,
   seen: BigIntStats,
   stub: StubContent,
   context: TierContext,
-): Promise<{ same: boolean; objectHead: Buffer } | 'changed'> {
-  const fd = openSync(filePath, READ_NO_FOLLOW);
-  try {
-    if (!unchangedSince(seen, fstatSync(fd, { bigint: true }))) return 'changed';
+): Promise<{ same: boolean; objectHead: Buffer } | NotOpened> {
+  const fd = openIfUnchanged(filePath, seen, READ_CHECKED_FILE);
+  if (typeof fd !== 'number') return fd;
 
+  try {
     const objectHead = Buffer.alloc(Math.min(STUB_SIZE_BYTES, stub.size));
     let same = seen.size === BigInt(stub.size);
     let position = 0;
@@ -131,17 +131,11 @@ async function compareWithObject(
 }
 
 /** Writes `head` over the start of the file that `seen` describes, and flushes it. */
-async function restoreStart(filePath: string | Buffer, seen: BigIntStats, head: Buffer): Promise<'written' | 'not-writable' | 'changed'> {
-  let fd: number;
-  try {
-    fd = openSync(filePath, WRITE_IN_PLACE);
-  } catch (error) {
-    if (NOT_WRITABLE_CODES.has((error as NodeJS.ErrnoException).code ?? '')) return 'not-writable';
-    throw error;
-  }
-  try {
-    if (!unchangedSince(seen, fstatSync(fd, { bigint: true }))) return 'changed';
+async function restoreStart(filePath: string | Buffer, seen: BigIntStats, head: Buffer): Promise<'written' | NotOpened> {
+  const fd = openIfUnchanged(filePath, seen, WRITE_IN_PLACE);
+  if (typeof fd !== 'number') return fd;
 
+  try {
     writeAtStart(fd, head);
     await fsyncAsync(fd);
     return 'written';

@@ -43,6 +43,9 @@ export const NOT_WRITABLE_CODES = new Set(['EACCES', 'EPERM', 'ETXTBSY', 'EBUSY'
 /** Result of writeStubInPlace. */
 export type InPlaceOutcome = 'written' | 'not-writable' | 'changed';
 
+/** Reasons openIfUnchanged opens nothing. */
+export type NotOpened = 'not-writable' | 'changed';
+
 /** Access and modification times for a stub, in nanoseconds since the epoch. */
 export interface StubTimes {
   atimeNs: bigint;
@@ -62,20 +65,10 @@ export async function writeStubInPlace(
   times: StubTimes,
   afterWrite: () => void = () => undefined,
 ): Promise<InPlaceOutcome> {
-  let fd: number;
-  try {
-    fd = openSync(filePath, WRITE_IN_PLACE);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    if (NOT_WRITABLE_CODES.has(code)) return 'not-writable';
-    if (code === 'ELOOP' || code === 'ENXIO' || code === 'ENOENT') return 'changed';
-    throw error;
-  }
+  const fd = openIfUnchanged(filePath, original, WRITE_IN_PLACE);
+  if (typeof fd !== 'number') return fd;
 
   try {
-    // The check is on the open descriptor, so a file swapped in after it cannot be written.
-    if (!unchangedSince(original, fstatSync(fd, { bigint: true }))) return 'changed';
-
     const head = readAtStart(fd, Number(original.size < BigInt(content.length) ? original.size : BigInt(content.length)));
     try {
       writeAtStart(fd, content);
@@ -91,6 +84,28 @@ export async function writeStubInPlace(
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Opens the file at `filePath` with `flags` when it is still the file `seen` describes.
+ * The check is on the open descriptor, so a file swapped in after it is never written.
+ * Returns 'changed' when another file or none has the path, and 'not-writable' when the
+ * agent may not open it so.
+ */
+export function openIfUnchanged(filePath: string | Buffer, seen: BigIntStats, flags: number): number | NotOpened {
+  let fd: number;
+  try {
+    fd = openSync(filePath, flags);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (NOT_WRITABLE_CODES.has(code)) return 'not-writable';
+    if (code === 'ELOOP' || code === 'ENXIO' || code === 'ENOENT') return 'changed';
+    throw error;
+  }
+  if (unchangedSince(seen, fstatSync(fd, { bigint: true }))) return fd;
+
+  closeSync(fd);
+  return 'changed';
 }
 
 /**

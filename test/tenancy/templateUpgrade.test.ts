@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { migrateTenants } from '../../src/tenancy/migrateTenants.ts';
-import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
+import { provisionTenant, type ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { TENANT_MIGRATIONS, TENANT_TEMPLATE_VERSION } from '../../tenant-template/index.ts';
 import { completeAndWait, HEADER, openScan, putChunk } from '../support/http.ts';
 import { startStack, type Stack } from '../support/stack.ts';
@@ -61,11 +61,23 @@ describe('tenant template upgrade with a scan open', () => {
   });
   after(async () => stack?.close());
 
+  /** Provisions tenant `code` with the migrations before `migration`, and opens a scan of share finance. */
+  async function openScanBefore(migration: string, code: string): Promise<{ tenant: ProvisionedTenant; scanGuid: string }> {
+    const earlier = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === migration));
+    const tenant = await provisionTenant({ ...stack.services, migrations: earlier }, { code, name: code });
+    const scanGuid = await openScan(stack.api!.url, tenant.agentToken, { shareName: 'finance' });
+    return { tenant, scanGuid };
+  }
+
+  /** Applies every pending tenant migration and expects none to fail. */
+  async function migrateAll(): Promise<void> {
+    const report = await migrateTenants(stack.services.pool, stack.services.orm, stack.services.log, { concurrency: 1 });
+    expect(report.failed).to.equal(0);
+  }
+
   it('counts earlier folders of an open scan', async () => {
-    const beforeTotals = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === 'T0014_tenant_predicate_once'));
-    const tenant = await provisionTenant({ ...stack.services, migrations: beforeTotals }, { code: 'midcount', name: 'Mid-count' });
+    const { tenant, scanGuid } = await openScanBefore('T0014_tenant_predicate_once', 'midcount');
     const url = stack.api!.url;
-    const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'finance' });
     const first = await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\a","x.txt",10,1,1,1\n"D:\\b","y.txt",20,1,1,1\n`);
     expect(first.status).to.equal(200);
 
@@ -75,8 +87,7 @@ describe('tenant template upgrade with a scan open', () => {
     await stack.services.pool.query(`INSERT INTO t_midcount.dir (tenant_id, share_name, dir_path, dir_hash) SELECT tenant_id, 'finance', dir_path, dir_hash FROM ${staged}`);
     await stack.services.pool.query(`DELETE FROM ${staged}`);
 
-    const report = await migrateTenants(stack.services.pool, stack.services.orm, stack.services.log, { concurrency: 1 });
-    expect(report.failed).to.equal(0);
+    await migrateAll();
 
     const second = await putChunk(url, tenant.agentToken, scanGuid, 1, `${HEADER}"D:\\c","z.txt",30,1,1,1\n`);
     expect(second.status).to.equal(200);
@@ -87,13 +98,10 @@ describe('tenant template upgrade with a scan open', () => {
   });
 
   it('stages folders of an open scan', async () => {
-    const beforeFolders = TENANT_MIGRATIONS.slice(0, TENANT_MIGRATIONS.findIndex((entry) => entry.name === 'T0013_scan_folders'));
-    const tenant = await provisionTenant({ ...stack.services, migrations: beforeFolders }, { code: 'midscan', name: 'Mid-scan' });
+    const { tenant, scanGuid } = await openScanBefore('T0013_scan_folders', 'midscan');
     const url = stack.api!.url;
-    const scanGuid = await openScan(url, tenant.agentToken, { shareName: 'finance' });
 
-    const report = await migrateTenants(stack.services.pool, stack.services.orm, stack.services.log, { concurrency: 1 });
-    expect(report.failed).to.equal(0);
+    await migrateAll();
 
     const put = await putChunk(url, tenant.agentToken, scanGuid, 0, `${HEADER}"D:\\a","x.txt",1,1,1,1\n`);
     expect(put.status).to.equal(200);
