@@ -13,6 +13,7 @@ import { T0012FolderHashRows } from './migrations/T0012_folder_hash_rows.ts';
 import { T0013ScanFolders } from './migrations/T0013_scan_folders.ts';
 import { T0014TenantPredicateOnce } from './migrations/T0014_tenant_predicate_once.ts';
 import { T0015ScanTotalsFromStagedFolders } from './migrations/T0015_scan_totals_from_staged_folders.ts';
+import { T0016ScanKeyOnNameHash } from './migrations/T0016_scan_key_on_name_hash.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -34,6 +35,7 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0013_scan_folders', class: T0013ScanFolders },
   { name: 'T0014_tenant_predicate_once', class: T0014TenantPredicateOnce },
   { name: 'T0015_scan_totals_from_staged_folders', class: T0015ScanTotalsFromStagedFolders },
+  { name: 'T0016_scan_key_on_name_hash', class: T0016ScanKeyOnNameHash },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

@@ -98,6 +98,37 @@ describe('scan partition functions', () => {
     expect(grouped).to.deep.equal(staged);
   });
 
+  it('keys a partition on name hash', async () => {
+    const scanId = await finishedScan(acme, 'keyed');
+    const { rows } = await stack.services.pool.query<{ indexdef: string }>(
+      "SELECT indexdef FROM pg_indexes WHERE schemaname = 't_acme' AND indexname = $1",
+      [`file_s${scanId}_key`],
+    );
+    expect(rows[0]?.indexdef).to.contain('UNIQUE INDEX');
+    expect(rows[0]?.indexdef).to.contain('(dir_hash, hashtextextended(name,');
+
+    const error = await stack.services.pool.query(`INSERT INTO t_acme.file_s${scanId} SELECT * FROM t_acme.file_s${scanId}`).catch((caught: Error) => caught);
+    expect(error).to.be.instanceOf(Error);
+    expect((error as Error).message).to.contain('duplicate key');
+  });
+
+  it('serves name lookups from the key', async () => {
+    const scanId = await finishedScan(acme, 'lookup');
+    const client = await stack.services.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL enable_seqscan = off');
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT size_bytes FROM t_acme.file_s${scanId} WHERE dir_hash = 42 AND name = 'a.txt'`,
+      );
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      expect(plan).to.contain(`file_s${scanId}_key`);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+
   it('drops left-over staged folders later', async () => {
     const first = await finishedScan(acme, 'ops');
     // As if the drop after the first scan had not got its lock.
