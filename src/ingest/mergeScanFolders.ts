@@ -2,10 +2,32 @@ import type pg from 'pg';
 import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
-import { ADD_STAGED_FOLDERS, ADD_STAGED_FOLDERS_AFTER_RACE, FOLDER_COLLISION } from './sql/scanFolders.ts';
+import {
+  ADD_LISTED_FOLDERS,
+  ADD_LISTED_FOLDERS_AFTER_RACE,
+  ADD_STAGED_FOLDERS,
+  ADD_STAGED_FOLDERS_AFTER_RACE,
+  FOLDER_COLLISION,
+  LISTED_FOLDER_COLLISION,
+  PROBE_STAGED_FOLDERS,
+} from './sql/scanFolders.ts';
 
 /** The outcome of adding a scan's folders to `dir`: how many were added, or the collision found. */
 export type FolderMerge = { added: number } | { collision: string };
+
+/**
+ * Maximum number of missing folders that the probe lists for an insert by hash. A scan
+ * that adds more (a first scan, or a share that grew a lot) takes the anti-join over all
+ * its folders.
+ */
+const MAX_LISTED_FOLDERS = 100_000;
+
+/** A row of PROBE_STAGED_FOLDERS. */
+interface Probe {
+  missing: string;
+  missing_hashes: string[] | null;
+  collisions: [string, string][] | null;
+}
 
 /** An error raised inside the merge's transaction to undo its insert when a collision turns up. */
 class CollisionFound extends Error {
@@ -20,6 +42,11 @@ class CollisionFound extends Error {
  * was stored before. The caller gets the collision back and fails the scan, because
  * filing one folder's files under the other would lose data silently. Repeating the
  * merge adds nothing.
+ *
+ * A share with stored folders is probed first: one join compares every staged folder
+ * with `dir`. A rescan that adds no folder is done after it, and one that adds a few
+ * inserts and checks only those. A first scan skips the probe, which would find every
+ * folder missing.
  */
 export async function mergeScanFolders(
   pool: pg.Pool,
@@ -27,6 +54,7 @@ export async function mergeScanFolders(
   scanId: number,
   share: string,
   memoryMb: number,
+  maxListedFolders = MAX_LISTED_FOLDERS,
 ): Promise<FolderMerge> {
   try {
     return await withTenant(pool, tenant, Roles.ingest, async (client) => {
@@ -35,11 +63,24 @@ export async function mergeScanFolders(
       // folders cost a fraction of that for a scan's worth.
       await client.query("SELECT set_config('work_mem', $1, true), set_config('enable_nestloop', 'off', true)", [`${memoryMb}MB`]);
 
-      // NOTE: the staged folders and `dir` are read under RLS, whose predicate runs per row.
-      // On a 5M-row first scan this merge was the longest finalisation step (about 7 s).
-      const added = await addStagedFolders(client, tenant.id, share, scanId);
-      const collision = await client.query<{ path: string; other: string }>(FOLDER_COLLISION, [share, scanId]);
-      if (collision.rows[0]) throw new CollisionFound(describe(share, collision.rows[0]));
+      const stored = await client.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM dir WHERE share_name = $1) AS any', [share]);
+      if (stored.rows[0]!.any) {
+        const probe = (await client.query<Probe>(PROBE_STAGED_FOLDERS, [share, scanId, maxListedFolders])).rows[0]!;
+        const pair = probe.collisions?.[0];
+        if (pair) throw new CollisionFound(describe(share, { path: pair[0], other: pair[1] }));
+
+        const missing = Number(probe.missing);
+        if (missing === 0) return { added: 0 };
+        if (missing <= maxListedFolders) {
+          const hashes = probe.missing_hashes ?? [];
+          const added = await addFolders(client, [ADD_LISTED_FOLDERS, ADD_LISTED_FOLDERS_AFTER_RACE], [tenant.id, share, scanId, hashes]);
+          await throwOnCollision(client, share, LISTED_FOLDER_COLLISION, [share, scanId, hashes]);
+          return { added };
+        }
+      }
+
+      const added = await addFolders(client, [ADD_STAGED_FOLDERS, ADD_STAGED_FOLDERS_AFTER_RACE], [tenant.id, share, scanId]);
+      await throwOnCollision(client, share, FOLDER_COLLISION, [share, scanId]);
       return { added };
     });
   } catch (error) {
@@ -48,21 +89,29 @@ export async function mergeScanFolders(
   }
 }
 
+async function throwOnCollision(client: pg.PoolClient, share: string, sql: string, parameters: unknown[]): Promise<void> {
+  const collision = await client.query<{ path: string; other: string }>(sql, parameters);
+  if (collision.rows[0]) throw new CollisionFound(describe(share, collision.rows[0]));
+}
+
 function describe(share: string, pair: { path: string; other: string }): string {
   return `folders ${JSON.stringify(pair.path)} and ${JSON.stringify(pair.other)} of share ${share} have the same 64-bit hash; the scan cannot be stored`;
 }
 
-/** Insert the scan's new folders, or the rest of them when another scan of the share added some first. */
-async function addStagedFolders(client: pg.PoolClient, tenantId: string, share: string, scanId: number): Promise<number> {
+/**
+ * Insert the scan's new folders with `insert`, or the rest of them with `afterRace` when
+ * another scan of the share added some first.
+ */
+async function addFolders(client: pg.PoolClient, [insert, afterRace]: [string, string], parameters: unknown[]): Promise<number> {
   await client.query('SAVEPOINT staged_folders');
   try {
-    const inserted = await client.query(ADD_STAGED_FOLDERS, [tenantId, share, scanId]);
+    const inserted = await client.query(insert, parameters);
     await client.query('RELEASE SAVEPOINT staged_folders');
     return inserted.rowCount ?? 0;
   } catch (error) {
     if (sqlStateOf(error) !== SqlState.uniqueViolation) throw error;
     await client.query('ROLLBACK TO SAVEPOINT staged_folders');
   }
-  const inserted = await client.query(ADD_STAGED_FOLDERS_AFTER_RACE, [tenantId, share, scanId]);
+  const inserted = await client.query(afterRace, parameters);
   return inserted.rowCount ?? 0;
 }

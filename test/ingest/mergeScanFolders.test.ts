@@ -41,6 +41,59 @@ describe('merging a scan’s folders', () => {
     expect(await storedFolders('finance')).to.deep.equal(['D:\\a', 'D:\\b', 'D:\\c']);
   });
 
+  it('adds many missing folders by anti-join', async () => {
+    const first = await stagedScan('archive', ['D:\\a']);
+    expect(await mergeScanFolders(stack.services.pool, tenant, first, 'archive', 64)).to.deep.equal({ added: 1 });
+
+    // More missing folders than may be listed: the merge takes the anti-join over all.
+    const second = await stagedScan('archive', ['D:\\a', 'D:\\b', 'D:\\c']);
+    expect(await mergeScanFolders(stack.services.pool, tenant, second, 'archive', 64, 1)).to.deep.equal({ added: 2 });
+    expect(await storedFolders('archive')).to.deep.equal(['D:\\a', 'D:\\b', 'D:\\c']);
+  });
+
+  it('fails on two new folders under one hash', async () => {
+    const first = await stagedScan('projects', ['D:\\old']);
+    expect(await mergeScanFolders(stack.services.pool, tenant, first, 'projects', 64)).to.deep.equal({ added: 1 });
+
+    // As if a second chunk had staged another path with the hash of D:\new.
+    const second = await stagedScan('projects', ['D:\\old', 'D:\\new']);
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
+       SELECT tenant_id, scan_id, dir_hash, 'D:\\twin' FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = 'D:\\new'`,
+      [second],
+    );
+
+    const merged = await mergeScanFolders(stack.services.pool, tenant, second, 'projects', 64);
+
+    expect(merged).to.have.property('collision').that.contains('D:\\\\new').and.contains('D:\\\\twin');
+    expect(await storedFolders('projects')).to.deep.equal(['D:\\old']);
+  });
+
+  it('survives a race while adding listed folders', async () => {
+    const first = await stagedScan('hr', ['D:\\base']);
+    expect(await mergeScanFolders(stack.services.pool, tenant, first, 'hr', 64)).to.deep.equal({ added: 1 });
+    const scanId = await stagedScan('hr', ['D:\\base', 'D:\\race', 'D:\\solo']);
+    const pool = stack.services.pool;
+    const other = await pool.connect();
+    try {
+      // The probe does not see the other scan's uncommitted D:\race, so the insert waits
+      // for it, then fails and falls back.
+      await other.query('BEGIN');
+      await other.query("INSERT INTO t_acme.dir (tenant_id, share_name, dir_path, dir_hash) VALUES ($1, 'hr', 'D:\\race', $2)", [
+        tenant.id,
+        folderHash('D:\\race').toString(),
+      ]);
+      const merging = mergeScanFolders(pool, tenant, scanId, 'hr', 64);
+      await waitForLockWait(pool);
+      await other.query('COMMIT');
+
+      expect(await merging).to.deep.equal({ added: 1 });
+    } finally {
+      other.release();
+    }
+    expect(await storedFolders('hr')).to.deep.equal(['D:\\base', 'D:\\race', 'D:\\solo']);
+  });
+
   it('survives a race with another scan', async () => {
     const scanId = await stagedScan('legal', ['D:\\race', 'D:\\solo']);
     const pool = stack.services.pool;

@@ -32,3 +32,44 @@ export const FOLDER_COLLISION = `
     FROM scan_dir s JOIN dir d ON d.share_name = $1 AND d.dir_hash = s.dir_hash
    WHERE s.scan_id = $2 AND d.dir_path <> s.dir_path
    LIMIT 1`;
+
+/**
+ * Compare every folder staged for scan `$2` with what share `$1` stores, in one join:
+ * `missing` counts the staged rows whose hash is not stored, `missing_hashes` lists up
+ * to `$3` of their hashes, and `collisions` pairs a staged path with the different
+ * stored path of its hash. A rescan usually finds every folder stored, and then this
+ * one join replaces the anti-join of ADD_STAGED_FOLDERS and the join of FOLDER_COLLISION.
+ */
+export const PROBE_STAGED_FOLDERS = `
+  SELECT count(*) FILTER (WHERE d.dir_hash IS NULL) AS missing,
+         (array_agg(s.dir_hash) FILTER (WHERE d.dir_hash IS NULL))[1:$3] AS missing_hashes,
+         array_agg(ARRAY[s.dir_path, d.dir_path]) FILTER (WHERE d.dir_path <> s.dir_path) AS collisions
+    FROM scan_dir s LEFT JOIN dir d ON d.share_name = $1 AND d.dir_hash = s.dir_hash
+   WHERE s.scan_id = $2`;
+
+/**
+ * ADD_STAGED_FOLDERS for the hashes in `$4` only, which PROBE_STAGED_FOLDERS found
+ * missing. Another scan of the share may have added some since: the caller falls back to
+ * ADD_LISTED_FOLDERS_AFTER_RACE, as for ADD_STAGED_FOLDERS.
+ */
+export const ADD_LISTED_FOLDERS = `
+  INSERT INTO dir (tenant_id, share_name, dir_path, dir_hash)
+  SELECT DISTINCT ON (s.dir_hash) $1::uuid, $2, s.dir_path, s.dir_hash
+    FROM scan_dir s
+   WHERE s.scan_id = $3 AND s.dir_hash = ANY($4::bigint[])
+   ORDER BY s.dir_hash`;
+
+/** ADD_LISTED_FOLDERS that skips the folders another scan added meanwhile. */
+export const ADD_LISTED_FOLDERS_AFTER_RACE = `${ADD_LISTED_FOLDERS}
+  ON CONFLICT (share_name, dir_hash) DO NOTHING`;
+
+/**
+ * FOLDER_COLLISION for the hashes in `$3` only. After PROBE_STAGED_FOLDERS compared the
+ * other staged folders with `dir`, only the ones just added can still collide: with each
+ * other, or with a folder another scan added meanwhile.
+ */
+export const LISTED_FOLDER_COLLISION = `
+  SELECT s.dir_path AS path, d.dir_path AS other
+    FROM scan_dir s JOIN dir d ON d.share_name = $1 AND d.dir_hash = s.dir_hash
+   WHERE s.scan_id = $2 AND s.dir_hash = ANY($3::bigint[]) AND d.dir_path <> s.dir_path
+   LIMIT 1`;
