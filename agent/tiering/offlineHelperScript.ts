@@ -19,10 +19,7 @@
  * avoids later syntax. The tests compile it with Mono's mcs in C# 5 mode, but it has
  * never run on Windows.
  */
-import { STUB_SIZE_BYTES } from './stub.ts';
-
-/** FILE_ATTRIBUTE_OFFLINE, the bit the helper sets. */
-const FILE_ATTRIBUTE_OFFLINE = 0x1000;
+import { OFFLINE_ATTRIBUTE, STUB_SIZE_BYTES } from './stub.ts';
 
 /** C# source of the helper's request loop, compiled by Add-Type at start. */
 export const OFFLINE_HELPER_CSHARP = `using System;
@@ -36,7 +33,7 @@ public static class StrataOfflineHelper
     const uint FileAttributeDirectory = 0x10;
     const uint FileAttributeNormal = 0x80;
     const uint FileAttributeReparsePoint = 0x400;
-    const uint FileAttributeOffline = 0x${FILE_ATTRIBUTE_OFFLINE.toString(16)};
+    const uint FileAttributeOffline = 0x${OFFLINE_ATTRIBUTE.toString(16)};
     const long StubSizeBytes = ${STUB_SIZE_BYTES};
 
     // The layout of WIN32_FILE_ATTRIBUTE_DATA. FILETIME is two 32-bit halves, so no field is padded.
