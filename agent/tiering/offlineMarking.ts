@@ -17,7 +17,10 @@ export class OfflineMarking {
   readonly #marker: OfflineMarker;
   readonly #logger: Logger;
   #stopLogged = false;
-  /** Stubs left without the offline attribute because marking failed. */
+  /**
+   * Stubs left without the offline attribute because marking failed.
+   * NOTE: nothing marks them later, because no later run claims a file reported STUBBED.
+   */
   unmarked = 0;
 
   constructor(marker: OfflineMarker, logger: Logger) {
