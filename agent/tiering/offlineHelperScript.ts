@@ -159,7 +159,8 @@ ${OFFLINE_HELPER_CSHARP}'@
 /**
  * Arguments for powershell.exe. The script goes as -EncodedCommand (base64 of UTF-16LE)
  * rather than as -Command text. It then reaches PowerShell unchanged, whatever quotes and
- * line breaks it contains, with no Windows command-line quoting in between.
+ * line breaks it contains, with no Windows command-line quoting in between. Encoded, it
+ * makes the command line about 12,000 characters long, and CreateProcess takes 32,767.
  */
 export function powerShellArguments(script: string = OFFLINE_HELPER_SCRIPT): string[] {
   return [

@@ -261,6 +261,12 @@ describe('agent offline marker', function () {
     expect(OFFLINE_HELPER_CSHARP).to.not.contain("\n'@");
   });
 
+  it('PowerShell command line fits CreateProcess', function () {
+    const commandLine = [windowsPowerShellPath({}), ...powerShellArguments()].join(' ');
+
+    expect(commandLine.length).to.be.below(32_767);
+  });
+
   describe('helper C# source', function () {
     // Add-Type in Windows PowerShell 5.1 compiles with .NET Framework's C# 5 compiler. Mono's
     // mcs compiles it here instead, against mscorlib alone, and the tests skip without Mono.
