@@ -67,6 +67,7 @@ export async function completeInterruptedStub(action: ClaimedAction, file: Local
     if (!replaced) {
       return outcome(action, 'STALE', { error: 'the file changed while an interrupted stub was being completed' });
     }
+    await context.offline.markStub(action, file.path);
     return outcome(action, 'STUBBED', { sha256: stub.sha256, sizeBytes: stub.size });
   }
 

@@ -76,6 +76,9 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext): Pro
     await rm(tempPath, { force: true });
     return outcome(action, 'STALE', { error: 'the stub changed while the file was recalled' });
   }
+  // The stub's offline attribute does not carry over, so nothing clears it. The content
+  // is a new file, and on Windows libuv renames with MoveFileExW and
+  // MOVEFILE_REPLACE_EXISTING, which replaces the stub, attributes included.
   await rename(tempPath, file.path);
   await context.folders.sync(file.folder);
   faultPoint('recall.restored');

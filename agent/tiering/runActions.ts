@@ -30,6 +30,8 @@ export interface RunActionsOptions {
   /** Stop after this many claimed actions; no limit when undefined. */
   maxActions?: number;
   handle: (action: ClaimedAction) => Promise<ActionResult>;
+  /** Returns how many stubs the run could not mark offline so far. Undefined counts none. */
+  countUnmarked?: () => number;
   logger: Logger;
   signal?: AbortSignal;
   onProgress?: (progress: ActionProgress) => void;
@@ -47,6 +49,8 @@ export interface ActionProgress {
   /** Results the server accepted and rejected (stale fence, lease taken over). */
   accepted: number;
   rejected: number;
+  /** Stubs reported STUBBED without the offline attribute, because marking failed (Windows only). */
+  unmarked: number;
   elapsedSeconds: number;
 }
 
@@ -73,11 +77,13 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
     bytes: 0,
     accepted: 0,
     rejected: 0,
+    unmarked: 0,
     elapsedSeconds: 0,
   };
   const report = (): void => {
     progress.accepted = reporter.accepted;
     progress.rejected = reporter.rejected;
+    progress.unmarked = options.countUnmarked?.() ?? 0;
     progress.elapsedSeconds = (Date.now() - startedAt) / 1000;
     options.onProgress?.(progress);
   };

@@ -11,6 +11,8 @@ import { ApiClient } from '../apiClient.ts';
 import { syncFolder } from '../durableFile.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../scanOptions.ts';
+import { createOfflineMarker, NO_OFFLINE_MARKER, type OfflineMarker } from './offlineMarker.ts';
+import { OfflineMarking } from './offlineMarking.ts';
 import { recallFile } from './recallFile.ts';
 import { runActions, type ActionProgress } from './runActions.ts';
 import { openTargetStore } from './targetStore.ts';
@@ -45,6 +47,8 @@ export interface TieringOptions {
   onProgress?: (progress: ActionProgress) => void;
   /** Opens the store of the share's target; tests pass their own. */
   openStore?: (target: unknown) => Tier2Store;
+  /** Marker that sets the offline attribute of stubs: the PowerShell helper on Windows for act by default, else none. Tests pass their own. */
+  offlineMarker?: OfflineMarker;
 }
 
 /** Runs act or recall until the server has no more actions of the kind for the share. */
@@ -63,22 +67,32 @@ export async function runTiering(options: TieringOptions): Promise<ActionProgres
   const store = (options.openStore ?? openTargetStore)(target);
   logger.info({ targetKind: store.kind }, 'Opened the share\'s Tier-2 target');
 
-  const context = { store, logger, folders: new FolderSyncer(syncFolder) };
+  // Recall needs no marker, because it renames a new file over the stub, and the new
+  // file has attributes of its own (recallFile.ts).
+  const marker = options.offlineMarker ?? (options.kind === 'tier' ? createOfflineMarker() : NO_OFFLINE_MARKER);
+  const offline = new OfflineMarking(marker, logger);
+  const context = { store, logger, folders: new FolderSyncer(syncFolder), offline };
   const handle = options.kind === 'tier' ? tierFile : recallFile;
-  const progress = await runActions({
-    source: client,
-    share: options.share,
-    kind: options.kind,
-    pattern: options.pattern,
-    concurrency: options.concurrency ?? DEFAULT_FILE_CONCURRENCY,
-    claimBatch: options.claimBatch ?? DEFAULT_CLAIM_BATCH,
-    leaseSeconds: options.leaseSeconds,
-    maxActions: options.maxActions,
-    handle: (action) => handle(action, context),
-    logger,
-    signal: options.signal,
-    onProgress: options.onProgress,
-  });
-  logger.info({ ...progress.outcomes, rejected: progress.rejected }, 'Finished');
+  let progress: ActionProgress;
+  try {
+    progress = await runActions({
+      source: client,
+      share: options.share,
+      kind: options.kind,
+      pattern: options.pattern,
+      concurrency: options.concurrency ?? DEFAULT_FILE_CONCURRENCY,
+      claimBatch: options.claimBatch ?? DEFAULT_CLAIM_BATCH,
+      leaseSeconds: options.leaseSeconds,
+      maxActions: options.maxActions,
+      handle: (action) => handle(action, context),
+      countUnmarked: () => offline.unmarked,
+      logger,
+      signal: options.signal,
+      onProgress: options.onProgress,
+    });
+  } finally {
+    await marker.close();
+  }
+  logger.info({ ...progress.outcomes, rejected: progress.rejected, unmarked: progress.unmarked }, 'Finished');
   return progress;
 }

@@ -6,10 +6,10 @@
  * final line feed that pad the file to exactly STUB_SIZE_BYTES. The fixed size lets the
  * scanner recognise a stub by its lstat size and read only files of that one size.
  *
- * NOTE: on NTFS the stub should also carry FILE_ATTRIBUTE_OFFLINE, so Explorer and backup
- * tools treat it as a placeholder. Node's fs cannot set Windows attributes: that needs
- * SetFileAttributesW through a native addon, or a child process per file. So Windows
- * gets the same placeholder file, and the scanner recognises it by content there too.
+ * On Windows, act also marks each stub with FILE_ATTRIBUTE_OFFLINE (offlineMarker.ts), so
+ * Explorer and backup tools treat it as a placeholder. The scanner still recognises stubs
+ * by content, on Windows too, because marking may fail and other platforms have no such
+ * attribute.
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 

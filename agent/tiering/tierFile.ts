@@ -1,6 +1,7 @@
 /**
  * Tiering one claimed file: check it is still the file the scan saw, copy it to Tier-2
- * while hashing, verify the stored copy, and replace the original with a stub.
+ * while hashing, verify the stored copy, replace the original with a stub, and on
+ * Windows mark the stub offline (offlineMarking.ts).
  *
  * Crash safety rests on the order of the steps. The original is overwritten by its stub
  * only after the Tier-2 copy was read back and matched. The stub is written in place, or
@@ -32,6 +33,7 @@ import { faultPoint } from './faultHooks.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor } from './localPath.ts';
+import type { OfflineMarking } from './offlineMarking.ts';
 import { outcome } from './outcome.ts';
 import { completeInterruptedStub, interruptedStubOf } from './interruptedStub.ts';
 import { replaceWithStub } from './replaceWithStub.ts';
@@ -54,6 +56,8 @@ export interface TierContext {
   logger: Logger;
   /** Flushes folders after renames; shared by the run's workers so that they share flushes. */
   folders: FolderSyncer;
+  /** Offline marking of finished stubs, done before they are reported STUBBED. Recall does not use it. */
+  offline: OfflineMarking;
 }
 
 /** A step found the file changed; the action ends STALE and the original stays. */
@@ -81,7 +85,10 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
   }
   if (state.kind === 'stub') {
     await restoreStubTimes(file.path, state.stats, state.stub, action);
-    return confirmEarlierStub(action, state.stub, context.store);
+    const confirmed = await confirmEarlierStub(action, state.stub, context.store);
+    // The run that wrote the stub may have been killed before it marked it.
+    if (confirmed.outcome === 'STUBBED') await context.offline.markStub(action, file.path);
+    return confirmed;
   }
 
   // One small read serves the interrupted-stub check here and the program check before stubbing.
@@ -141,6 +148,7 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
     // The Tier-2 copy stays for reconciliation, as in copyToTier2, and for the same reason.
     throw new FileChangedError('the file changed while it was copied to Tier-2; the original is kept');
   }
+  await context.offline.markStub(action, file.path);
   faultPoint('tier.stubbed');
 
   return outcome(action, 'STUBBED', { sha256: digest.sha256, sizeBytes: digest.sizeBytes });

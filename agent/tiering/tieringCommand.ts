@@ -54,10 +54,14 @@ one's place. The agent claims files in batches and, for each file: checks that
 its size, modification time and file id are those of the scan, else reports it
 STALE and leaves it alone; copies it to Tier-2 while hashing it (SHA-256); reads
 the stored copy back and compares size and SHA-256; writes a stub of
-${STUB_SIZE_BYTES} bytes under a temporary name in the same folder, flushes it, and
-renames it over the original, keeping the original's mode and times; reports
-STUBBED. A killed run leaves each file either as it was or as a stub of a verified
-copy; running the command again finishes the job.
+${STUB_SIZE_BYTES} bytes over the file's start, cuts the file to it and flushes it,
+keeping the original's mode and times (programs, and files the agent may not write
+to, get the stub under a temporary name in the same folder, renamed over them); on
+Windows marks the stub offline (FILE_ATTRIBUTE_OFFLINE) through one powershell.exe
+helper per run; reports STUBBED. A stub that cannot be marked offline is still reported
+STUBBED and counted in the summary as unmarked. A killed run leaves each file
+either as it was or as a stub of a verified copy; running the command again
+finishes the job.
 
 ${COMMON_OPTIONS_HELP}`;
 
@@ -185,7 +189,7 @@ export function formatActionSummary(progress: ActionProgress): string {
   return (
     `${verb(progress.kind)} finished: claimed=${progress.claimed} stubbed=${progress.outcomes.STUBBED} ` +
     `rehydrated=${progress.outcomes.REHYDRATED} stale=${progress.outcomes.STALE} failed=${progress.outcomes.FAILED} ` +
-    `expired=${progress.expired} rejected=${progress.rejected} bytes=${progress.bytes} (${formatBytes(progress.bytes)}) ` +
+    `expired=${progress.expired} rejected=${progress.rejected} unmarked=${progress.unmarked} bytes=${progress.bytes} (${formatBytes(progress.bytes)}) ` +
     `seconds=${progress.elapsedSeconds.toFixed(1)}`
   );
 }

@@ -6,6 +6,8 @@ import { pino } from 'pino';
 
 import { syncFolder } from '../../agent/durableFile.ts';
 import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
+import { NO_OFFLINE_MARKER } from '../../agent/tiering/offlineMarker.ts';
+import { OfflineMarking } from '../../agent/tiering/offlineMarking.ts';
 import { runActions } from '../../agent/tiering/runActions.ts';
 import { parseStub } from '../../agent/tiering/stub.ts';
 import { tierFile } from '../../agent/tiering/tierFile.ts';
@@ -164,7 +166,7 @@ describe('agent action loop', function () {
       concurrency: 8,
       claimBatch: 16,
       logger,
-      handle: (action) => tierFile(action, { store, logger, folders: new FolderSyncer(syncFolder) }),
+      handle: (action) => tierFile(action, { store, logger, folders: new FolderSyncer(syncFolder), offline: new OfflineMarking(NO_OFFLINE_MARKER, logger) }),
     });
 
     expect(progress.outcomes.STUBBED).to.equal(40);

@@ -12,13 +12,19 @@ import { pino } from 'pino';
 
 import { syncFolder } from '../../agent/durableFile.ts';
 import { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
+import { NO_OFFLINE_MARKER, OfflineHelperMarker } from '../../agent/tiering/offlineMarker.ts';
+import { OfflineMarking } from '../../agent/tiering/offlineMarking.ts';
 import { recallFile } from '../../agent/tiering/recallFile.ts';
+import { runActions } from '../../agent/tiering/runActions.ts';
 import { parseStub, STUB_SIZE_BYTES } from '../../agent/tiering/stub.ts';
 import { tempNameFor } from '../../agent/tiering/tempNames.ts';
 import { IN_MEMORY_MAX_BYTES, tierFile, type TierContext } from '../../agent/tiering/tierFile.ts';
+import { formatActionSummary } from '../../agent/tiering/tieringCommand.ts';
 import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
-import { claimFor } from './support/claimDouble.ts';
+import { captureLogger, WARN_LEVEL, type LogRecord } from './support/captureLogger.ts';
+import { ClaimDouble, claimFor } from './support/claimDouble.ts';
 import { CountingFsStore } from './support/countingStore.ts';
+import { writeFakeHelper, type FakeHelper, type FakeHelperBehaviour } from './support/fakeOfflineHelper.ts';
 
 const logger = pino({ level: 'silent' });
 const run = promisify(execFile);
@@ -42,7 +48,7 @@ describe('agent tiering of one file', function () {
     root = await mkdtemp(path.join(os.tmpdir(), 'strata-tier-'));
     share = path.join(root, 'share');
     await mkdir(share);
-    context = { store: new CountingFsStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer(syncFolder) };
+    context = { store: new CountingFsStore(path.join(root, 'tier2')), logger, folders: new FolderSyncer(syncFolder), offline: new OfflineMarking(NO_OFFLINE_MARKER, logger) };
   });
 
   afterEach(async function () {
@@ -455,6 +461,163 @@ describe('agent tiering of one file', function () {
     expect(parseStub(await readFile(filePath))?.key).to.equal(action.tier2Key);
   });
 
+  describe('offline marking', function () {
+    // A fake helper replaces powershell.exe, so these tests run the marking path of
+    // Windows on any platform.
+    let fake: FakeHelper;
+    let marker: OfflineHelperMarker | undefined;
+    let records: LogRecord[];
+
+    beforeEach(function () {
+      marker = undefined;
+    });
+
+    afterEach(async function () {
+      await marker?.close();
+    });
+
+    /** Makes `context` mark stubs through a fake helper and capture its log. */
+    async function markThroughFake(behaviour: FakeHelperBehaviour = {}, replyTimeoutMs?: number): Promise<void> {
+      const helperFolder = path.join(root, 'helper');
+      await mkdir(helperFolder);
+      fake = await writeFakeHelper(helperFolder, behaviour, replyTimeoutMs);
+      marker = new OfflineHelperMarker(fake.options);
+      const captured = captureLogger();
+      records = captured.records;
+      context.logger = captured.logger;
+      context.offline = new OfflineMarking(marker, captured.logger);
+    }
+
+    it('in-place stub is marked offline', async function () {
+      await markThroughFake();
+      const filePath = await makeFile('cold.txt', Buffer.from('cold '.repeat(2000)));
+      const before = await stat(filePath);
+
+      const result = await tierFile(claimOnDisk(filePath, share, 'cold.txt'), context);
+
+      expect(result.outcome).to.equal('STUBBED');
+      expect((await stat(filePath)).ino).to.equal(before.ino);
+      expect(await fake.recorded()).to.deep.equal([filePath]);
+      expect(context.offline.unmarked).to.equal(0);
+    });
+
+    it('renamed stub is marked offline', async function () {
+      await markThroughFake();
+      const filePath = await makeFile('run.sh', Buffer.from(`#!/bin/sh\n${'echo cold\n'.repeat(1000)}`));
+      const before = await stat(filePath);
+
+      const result = await tierFile(claimOnDisk(filePath, share, 'run.sh'), context);
+
+      expect(result.outcome).to.equal('STUBBED');
+      expect((await stat(filePath)).ino).to.not.equal(before.ino);
+      expect(await fake.recorded()).to.deep.equal([filePath]);
+    });
+
+    it('completed interrupted stub is marked offline', async function () {
+      if (process.platform === 'win32') this.skip();
+      const { filePath, action } = await killedBeforeCut('halfway.txt', Buffer.from('halfway '.repeat(2000)));
+      await markThroughFake();
+
+      const rerun = await tierFile({ ...action, fence: '2' }, context);
+
+      expect(rerun.outcome).to.equal('STUBBED');
+      expect((await stat(filePath)).size).to.equal(STUB_SIZE_BYTES);
+      expect(await fake.recorded()).to.deep.equal([filePath]);
+    });
+
+    it('earlier unmarked stub is marked', async function () {
+      const filePath = await makeFile('earlier.txt', Buffer.from('stubbed by a killed run'));
+      const action = claimOnDisk(filePath, share, 'earlier.txt');
+      expect((await tierFile(action, context)).outcome).to.equal('STUBBED');
+      await markThroughFake();
+
+      const rerun = await tierFile({ ...action, fence: '2' }, context);
+
+      expect(rerun.outcome).to.equal('STUBBED');
+      expect(await fake.recorded()).to.deep.equal([filePath]);
+    });
+
+    it('stale file is not marked', async function () {
+      await markThroughFake();
+      const filePath = await makeFile('edited.txt', Buffer.from('v1'));
+      const action = claimOnDisk(filePath, share, 'edited.txt');
+      await writeFile(filePath, 'version 2');
+
+      const result = await tierFile(action, context);
+
+      expect(result.outcome).to.equal('STALE');
+      expect(await fake.recorded()).to.deep.equal([]);
+    });
+
+    it('error reply warns, file still STUBBED', async function () {
+      const filePath = path.join(share, 'locked.txt');
+      await markThroughFake({ errorFor: [filePath] });
+      const content = Buffer.from('locked '.repeat(1000));
+      await makeFile('locked.txt', content);
+      const action = claimOnDisk(filePath, share, 'locked.txt');
+
+      const result = await tierFile(action, context);
+
+      expect(result).to.deep.equal({ id: action.id, fence: '1', outcome: 'STUBBED', sha256: sha256(content), sizeBytes: content.length });
+      expect(parseStub(await readFile(filePath))?.key).to.equal(action.tier2Key);
+      expect(Math.floor((await stat(filePath)).mtimeMs / 1000)).to.equal(1_600_000_000);
+      expect(context.offline.unmarked).to.equal(1);
+      const warnings = records.filter((record) => record.level === WARN_LEVEL);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]!.msg).to.equal('Failed to mark a stub offline; it stays a valid stub');
+      expect(warnings[0]!.path).to.equal(filePath);
+      expect(warnings[0]!.actionId).to.equal(action.id);
+      expect((warnings[0]!.err as { message: string }).message).to.equal(`Failed to mark ${filePath} offline: Access is denied.`);
+    });
+
+    it('hung helper: STUBBED after the timeout', async function () {
+      const filePath = path.join(share, 'slow.txt');
+      await markThroughFake({ hangOn: filePath }, 300);
+      await makeFile('slow.txt', Buffer.from('slow '.repeat(1000)));
+      const startedAt = Date.now();
+
+      const result = await tierFile(claimOnDisk(filePath, share, 'slow.txt'), context);
+
+      // The result waits for the marking: it comes after the timeout, with the stub counted.
+      expect(result.outcome).to.equal('STUBBED');
+      expect(Date.now() - startedAt).to.be.at.least(300);
+      expect(context.offline.unmarked).to.equal(1);
+    });
+
+    it('dead helper does not stop the act', async function () {
+      const names = Array.from({ length: 6 }, (_, index) => `file-${index}.txt`);
+      await markThroughFake({ exitOn: path.join(share, names[1]!) });
+      const actions: ClaimedAction[] = [];
+      for (const name of names) {
+        const filePath = await makeFile(name, Buffer.from(`content of ${name} `.repeat(300)));
+        actions.push(claimOnDisk(filePath, share, name));
+      }
+      const offline = context.offline;
+
+      // One worker, so the requests reach the helper in file order.
+      const progress = await runActions({
+        source: new ClaimDouble(actions),
+        share: 'docs',
+        kind: 'tier',
+        concurrency: 1,
+        claimBatch: 6,
+        handle: (action) => tierFile(action, context),
+        countUnmarked: () => offline.unmarked,
+        logger: context.logger,
+      });
+
+      expect(progress.outcomes.STUBBED).to.equal(6);
+      expect(progress.unmarked).to.equal(5);
+      expect(formatActionSummary(progress)).to.contain(' rejected=0 unmarked=5 bytes=');
+      expect(await fake.recorded()).to.deep.equal([path.join(share, names[0]!), path.join(share, names[1]!)]);
+      const stopWarnings = records.filter((record) => record.level === WARN_LEVEL && record.msg.startsWith('Offline marker stopped'));
+      expect(stopWarnings).to.have.length(1);
+      expect(stopWarnings[0]!.path).to.equal(path.join(share, names[1]!));
+      expect((stopWarnings[0]!.err as { message: string }).message).to.match(/exited \(code 3\)/);
+      expect(records.filter((record) => record.msg === 'Stub not marked offline: the offline marker has stopped')).to.have.length(4);
+    });
+  });
+
   describe('recall', function () {
     async function tierForRecall(name: string, content: Buffer): Promise<{ filePath: string; recall: ClaimedAction }> {
       const filePath = await makeFile(name, content, 1_400_000_000);
@@ -511,6 +674,17 @@ describe('agent tiering of one file', function () {
       expect(result.outcome).to.equal('FAILED');
       expect(parseStub(await readFile(filePath))).to.not.equal(undefined);
       expect(await readdir(share)).to.deep.equal(['corrupt.txt']);
+    });
+
+    it('recall writes a new file', async function () {
+      // Recall clears no offline attribute, because the recalled content is a new file
+      // (recallFile.ts). Writing into the stub instead would keep the attribute.
+      const { filePath, recall } = await tierForRecall('fresh.txt', Buffer.from('fresh '.repeat(1000)));
+      const stub = await stat(filePath);
+
+      expect((await recallFile(recall, context)).outcome).to.equal('REHYDRATED');
+
+      expect((await stat(filePath)).ino).to.not.equal(stub.ino);
     });
 
     it('file replaced by the user is STALE', async function () {

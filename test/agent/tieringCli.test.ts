@@ -25,6 +25,7 @@ describe('agent act and recall command line', function () {
     expect(run.code).to.equal(0);
     expect(run.stdout).to.contain('Usage: strata-agent act');
     expect(run.stdout).to.contain('STALE');
+    expect(run.stdout).to.contain('Windows marks the stub offline (FILE_ATTRIBUTE_OFFLINE)');
     expect(run.stdout).to.contain('Exit status');
   });
 

@@ -8,6 +8,8 @@
 import { pino } from 'pino';
 
 import { syncFolder } from '../../../agent/durableFile.ts';
+import { NO_OFFLINE_MARKER } from '../../../agent/tiering/offlineMarker.ts';
+import { OfflineMarking } from '../../../agent/tiering/offlineMarking.ts';
 import { recallFile } from '../../../agent/tiering/recallFile.ts';
 import { tierFile } from '../../../agent/tiering/tierFile.ts';
 import { FolderSyncer } from '../../../src/tier2/folderSyncer.ts';
@@ -21,6 +23,7 @@ if (actionJson === undefined || tier2Root === undefined) {
 }
 
 const action = JSON.parse(actionJson) as ClaimedAction;
-const context = { store: new FsStore(tier2Root), logger: pino({ level: 'silent' }), folders: new FolderSyncer(syncFolder) };
+const logger = pino({ level: 'silent' });
+const context = { store: new FsStore(tier2Root), logger, folders: new FolderSyncer(syncFolder), offline: new OfflineMarking(NO_OFFLINE_MARKER, logger) };
 const result = action.kind === 'recall' ? await recallFile(action, context) : await tierFile(action, context);
 console.log(JSON.stringify(result));

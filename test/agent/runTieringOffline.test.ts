@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { lstatSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+
+import { OfflineHelperMarker, type OfflineMarker } from '../../agent/tiering/offlineMarker.ts';
+import { runTiering } from '../../agent/tiering/runTiering.ts';
+import { FsStore } from '../../src/tier2/fsStore.ts';
+import type { ClaimedAction } from '../../src/wire/acting.ts';
+import { claimFor } from './support/claimDouble.ts';
+import { writeFakeHelper } from './support/fakeOfflineHelper.ts';
+
+const logger = pino({ level: 'silent' });
+
+/**
+ * Serves the three calls of an act run on 127.0.0.1: the share's target, claims that
+ * hand out `actions` once (or fail with `claimStatus`), and results, all accepted.
+ */
+async function startActServer(actions: ClaimedAction[], claimStatus = 200): Promise<{ server: Server; url: string }> {
+  let waiting = [...actions];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      response.setHeader('content-type', 'application/json');
+      if (request.method === 'GET' && request.url === '/v1/shares/docs/target') {
+        response.end(JSON.stringify({ kind: 'fs' }));
+      } else if (request.method === 'POST' && request.url === '/v1/actions/claim') {
+        response.statusCode = claimStatus;
+        response.end(JSON.stringify(claimStatus === 200 ? { actions: waiting } : { code: 'INVALID_REQUEST', message: 'claim rejected by the test' }));
+        waiting = [];
+      } else if (request.method === 'POST' && request.url === '/v1/actions/results') {
+        const { results } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results: { id: string }[] };
+        response.end(JSON.stringify({ results: results.map((result) => ({ id: result.id, accepted: true })) }));
+      } else {
+        response.statusCode = 404;
+        response.end(JSON.stringify({ code: 'NOT_FOUND', message: `${request.method} ${request.url}` }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+describe('agent act run offline marker', function () {
+  let root: string;
+  let server: Server | undefined;
+
+  beforeEach(async function () {
+    root = await mkdtemp(path.join(os.tmpdir(), 'strata-act-offline-'));
+    server = undefined;
+  });
+
+  afterEach(async function () {
+    await new Promise((resolve) => (server === undefined ? resolve(undefined) : server.close(resolve)));
+    if (this.currentTest?.state === 'passed') {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('marks stubs, closes the helper', async function () {
+    const share = path.join(root, 'share');
+    await mkdir(share);
+    const filePath = path.join(share, 'cold.txt');
+    await writeFile(filePath, 'cold '.repeat(2000));
+    const stats = lstatSync(filePath, { bigint: true });
+    const action = claimFor(share, 'cold.txt', { sizeBytes: Number(stats.size), mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() });
+    const started = await startActServer([action]);
+    server = started.server;
+    const helperFolder = path.join(root, 'helper');
+    await mkdir(helperFolder);
+    const fake = await writeFakeHelper(helperFolder, { exitDelayMs: 200 });
+
+    const progress = await runTiering({
+      serverUrl: started.url,
+      token: 'test-token',
+      share: 'docs',
+      kind: 'tier',
+      logger,
+      retry: { maxAttempts: 1 },
+      openStore: () => new FsStore(path.join(root, 'tier2')),
+      offlineMarker: new OfflineHelperMarker(fake.options),
+    });
+
+    expect(progress.outcomes.STUBBED).to.equal(1);
+    expect(progress.unmarked).to.equal(0);
+    expect(await fake.recorded()).to.deep.equal([filePath]);
+    // The run returned only after the helper exited at the end of its input.
+    expect(fake.exitedNormally()).to.equal(true);
+  });
+
+  it('failed run still closes the marker', async function () {
+    const started = await startActServer([], 400);
+    server = started.server;
+    let closes = 0;
+    const marker: OfflineMarker = {
+      mark: async () => undefined,
+      close: async () => {
+        closes++;
+      },
+    };
+
+    const failure = await runTiering({
+      serverUrl: started.url,
+      token: 'test-token',
+      share: 'docs',
+      kind: 'tier',
+      logger,
+      retry: { maxAttempts: 1 },
+      openStore: () => new FsStore(path.join(root, 'tier2')),
+      offlineMarker: marker,
+    }).catch((error: unknown) => error as Error);
+
+    expect(failure).to.be.instanceOf(Error);
+    expect((failure as Error).message).to.match(/^Server rejected claiming tier actions of share docs: HTTP 400/);
+    expect(closes).to.equal(1);
+  });
+});
