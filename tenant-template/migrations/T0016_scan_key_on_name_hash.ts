@@ -16,9 +16,11 @@ import { Migration } from '@mikro-orm/migrations';
  * (about n²/2^65 for a folder of n files), but when the rebuild after the duplicate
  * removal still fails, the partition gets the exact text index instead.
  *
- * Lookups by folder and name still use the index: its first column selects the
- * folder's rows and the name is checked on those. Partitions indexed before this
- * migration keep their text index.
+ * A lookup by folder and name uses the whole key only when it also compares
+ * `hashtextextended(name, 0)`. Without that, the index narrows to the folder and every
+ * file of the folder is read: a join from 200 tier objects into a folder of 200,000
+ * files took 2.6 s instead of 0.5 ms. Partitions indexed before this migration keep
+ * their text index.
  */
 export class T0016ScanKeyOnNameHash extends Migration {
   override async up(): Promise<void> {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { INSERT_BROKEN_REF, INSERT_STALE } from '../../src/sanitize/sql/findings.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { completeAndWait, HEADER, openScan, putChunk } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
@@ -112,17 +113,21 @@ describe('scan partition functions', () => {
     expect((error as Error).message).to.contain('duplicate key');
   });
 
-  it('serves name lookups from the key', async () => {
+  it('serves findings lookups from the key', async () => {
     const scanId = await finishedScan(acme, 'lookup');
     const client = await stack.services.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('SET LOCAL enable_seqscan = off');
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN SELECT size_bytes FROM t_acme.file_s${scanId} WHERE dir_hash = 42 AND name = 'a.txt'`,
-      );
-      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-      expect(plan).to.contain(`file_s${scanId}_key`);
+      await client.query("SELECT set_config('search_path', 't_acme', true), set_config('enable_seqscan', 'off', true)");
+      for (const [kind, sql] of [['STALE', INSERT_STALE], ['BROKEN_REF', INSERT_BROKEN_REF]] as const) {
+        await client.query(`PREPARE finding_${kind} (text, bigint, bigint, bigint) AS ${sql}`);
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE finding_${kind} (NULL, 1, 0, 0)`);
+        const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+
+        // The key finds the row by both hashes instead of reading the whole folder.
+        expect(plan, kind).to.contain(`file_s${scanId}_key`);
+        expect(plan, kind).to.match(/Index Cond: \(\(dir_hash = t\.dir_hash\) AND \(hashtextextended\(name, '0'::bigint\) = hashtextextended\(t\.name/);
+      }
     } finally {
       await client.query('ROLLBACK');
       client.release();

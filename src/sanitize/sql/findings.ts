@@ -14,6 +14,14 @@ import { COPY_RECORDED, REFERENCING_STATES } from './tierStates.ts';
 const SAME_KEY = `o.key_sha256 = sha256(convert_to(t.tier2_key, 'UTF8')) AND o.object_key = t.tier2_key`;
 
 /**
+ * A file row `f` that is the file of tier object `t`. A scan partition's unique key is
+ * the folder hash and a hash of the name, so the name's hash lets the key find the row
+ * instead of reading every file of the folder. Partitions keyed on the name itself
+ * (finished before tenant migration T0016) use the name equality.
+ */
+const SAME_FILE = `f.dir_hash = t.dir_hash AND hashtextextended(f.name, 0) = hashtextextended(t.name, 0) AND f.name = t.name`;
+
+/**
  * MISSING: a tier object whose content was copied (a stub refers to it, or a failed
  * attempt recorded the copy) but the latest complete inventory does not list its key.
  * Objects acted on after that inventory started are left out, because the listing may
@@ -57,7 +65,7 @@ export const INSERT_STALE = `
   SELECT $2, 'STALE', t.share_name, t.tier_id, t.state, t.tier2_key, t.full_path, t.size_bytes, u.last_used
     FROM tier_object t
     JOIN latest l ON l.share_name = t.share_name
-    JOIN file f ON f.scan_id = l.scan_id AND f.dir_hash = t.dir_hash AND f.name = t.name
+    JOIN file f ON f.scan_id = l.scan_id AND ${SAME_FILE}
     LEFT JOIN tier_policy p ON p.share_name = t.share_name
     LEFT JOIN tier_policy d ON d.share_name = '*'
    CROSS JOIN LATERAL (
@@ -76,7 +84,7 @@ export const INSERT_BROKEN_REF = `
     FROM tier_object t
     JOIN latest l ON l.share_name = t.share_name
    WHERE t.state IN ('PLANNED', 'STUBBED')
-     AND NOT EXISTS (SELECT 1 FROM file f WHERE f.scan_id = l.scan_id AND f.dir_hash = t.dir_hash AND f.name = t.name)`;
+     AND NOT EXISTS (SELECT 1 FROM file f WHERE f.scan_id = l.scan_id AND ${SAME_FILE})`;
 
 /** SIZE_MISMATCH: a copied file whose Tier-2 object, as inventoried, has another size than the file. */
 export const INSERT_SIZE_MISMATCH = `
