@@ -20,7 +20,7 @@ import { powerShellArguments } from './offlineHelperScript.ts';
 export interface OfflineMarker {
   /** Marks the stub at `filePath` offline. Rejects when the helper reports a failure or has stopped. */
   mark(filePath: string | Buffer): Promise<void>;
-  /** Ends the helper, if one was started, and waits for it to exit. */
+  /** Ends the helper, if one was started, and waits for it to exit; one that does not is killed. */
   close(): Promise<void>;
 }
 
@@ -46,6 +46,13 @@ export const NO_OFFLINE_MARKER: OfflineMarker = {
  */
 export const DEFAULT_REPLY_TIMEOUT_MS = 60_000;
 
+/**
+ * Wait in milliseconds, during close, between asking a helper to stop and forcing it, and
+ * then for its output pipes to close after it exited. A process the helper started may
+ * keep the pipes open after the helper itself exited.
+ */
+export const DEFAULT_CLOSE_GRACE_MS = 5_000;
+
 /** Characters of the helper's stderr kept for error messages. */
 const STDERR_TAIL_CHARS = 2000;
 
@@ -55,6 +62,7 @@ export interface OfflineHelperOptions {
   /** Its arguments; those that run the offline script by default. */
   args?: string[];
   replyTimeoutMs?: number;
+  closeGraceMs?: number;
 }
 
 /** Returns the marker for `platform`: the PowerShell helper on Windows, else one that marks nothing. */
@@ -93,6 +101,7 @@ export class OfflineHelperMarker implements OfflineMarker {
   readonly #command: string;
   readonly #args: string[];
   readonly #replyTimeoutMs: number;
+  readonly #closeGraceMs: number;
   #child: ChildProcessWithoutNullStreams | undefined;
   #closed: Promise<void> | undefined;
   readonly #pending: PendingMark[] = [];
@@ -105,6 +114,7 @@ export class OfflineHelperMarker implements OfflineMarker {
     this.#command = options.command ?? windowsPowerShellPath();
     this.#args = options.args ?? powerShellArguments();
     this.#replyTimeoutMs = options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+    this.#closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   }
 
   async mark(filePath: string | Buffer): Promise<void> {
@@ -120,18 +130,43 @@ export class OfflineHelperMarker implements OfflineMarker {
     });
   }
 
+  /**
+   * Ends the helper's input and waits for it to exit, at most the reply timeout before it
+   * is asked to stop (SIGTERM) and the close grace more before it is killed (SIGKILL).
+   * Once it exited, its output pipes get the close grace to reach their end; after that
+   * they are destroyed, so a process the helper left running cannot hold the run.
+   */
   async close(): Promise<void> {
     this.#closing = true;
-    if (this.#child === undefined) return;
+    const child = this.#child;
+    if (child === undefined) return;
 
     // The helper replies to the requests it has read and exits at the end of its input.
-    // A helper that has not exited within the reply timeout is killed.
-    this.#child.stdin.end();
-    const killer = setTimeout(() => this.#child?.kill(), this.#replyTimeoutMs);
+    child.stdin.end();
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    const terminate = setTimeout(() => child.kill(), this.#replyTimeoutMs);
+    const forceKill = setTimeout(() => child.kill('SIGKILL'), this.#replyTimeoutMs + this.#closeGraceMs);
     try {
-      await this.#closed;
+      await exited;
     } finally {
-      clearTimeout(killer);
+      clearTimeout(terminate);
+      clearTimeout(forceKill);
+    }
+
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<boolean>((resolve) => {
+      graceTimer = setTimeout(() => resolve(false), this.#closeGraceMs);
+    });
+    const closed = await Promise.race([this.#closed!.then(() => true), graceOver]);
+    clearTimeout(graceTimer);
+    if (!closed) {
+      this.#stop(`The offline marker ${this.#command} exited, but its output stayed open; a process it started may still run`);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      await this.#closed;
     }
   }
 

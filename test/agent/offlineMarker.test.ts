@@ -184,6 +184,37 @@ describe('agent offline marker', function () {
     expect(closedError.message).to.equal('The offline marker is closed');
   });
 
+  it('close kills a helper ignoring SIGTERM', async function () {
+    const fake = await writeFakeHelper(folder, { ignoreTerm: true }, 200);
+    const marker = markerFor({ ...fake.options, closeGraceMs: 200 });
+    await marker.mark('C:\\one');
+
+    const started = Date.now();
+    await marker.close();
+
+    expect(Date.now() - started).to.be.below(5_000);
+    expect(isRunning(await fake.pid())).to.equal(false);
+  });
+
+  it('close ends despite an orphan holding output', async function () {
+    const fake = await writeFakeHelper(folder, { leaveOrphan: true }, 200);
+    const marker = markerFor({ ...fake.options, closeGraceMs: 200 });
+    await marker.mark('C:\\one');
+    const orphan = await fake.orphanPid();
+
+    try {
+      const started = Date.now();
+      await marker.close();
+
+      expect(Date.now() - started).to.be.below(5_000);
+      expect(fake.exitedNormally()).to.equal(true);
+      const closedError = await rejectionOf(marker.mark('C:\\two'));
+      expect(closedError.message).to.contain('its output stayed open');
+    } finally {
+      process.kill(orphan);
+    }
+  });
+
   it('close without marks starts nothing', async function () {
     const fake = await writeFakeHelper(folder);
     const marker = markerFor(fake.options);

@@ -22,13 +22,24 @@ export interface FakeHelperBehaviour {
   invalidReplyFor?: string;
   /** Wait after the end of input before exiting, in milliseconds. */
   exitDelayMs?: number;
+  /** Ignore SIGTERM and keep running after the end of input. */
+  ignoreTerm?: boolean;
+  /** Start a process that inherits the fake's stdout and outlives it; its pid goes to `orphanFile`. */
+  leaveOrphan?: boolean;
 }
 
-const SCRIPT = `import { appendFileSync, writeFileSync } from 'node:fs';
+const SCRIPT = `import { spawn } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const config = JSON.parse(process.argv[2]);
 writeFileSync(config.startedFile, String(process.pid));
+if (config.ignoreTerm) process.on('SIGTERM', () => undefined);
+if (config.leaveOrphan) {
+  const orphan = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 60000)'], { stdio: ['ignore', 'inherit', 'ignore'], detached: true });
+  writeFileSync(config.orphanFile, String(orphan.pid));
+  orphan.unref();
+}
 
 let hung = false;
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
@@ -52,6 +63,10 @@ lines.on('line', (line) => {
   process.stdout.write((config.errorFor ?? []).includes(filePath) ? 'error Access is denied.\\n' : 'ok\\n');
 });
 lines.on('close', () => {
+  if (config.ignoreTerm) {
+    setInterval(() => undefined, 1000);
+    return;
+  }
   setTimeout(() => {
     writeFileSync(config.exitedFile, 'exited');
     process.exit(0);
@@ -70,6 +85,8 @@ export interface FakeHelper {
   pid(): Promise<number>;
   /** Whether the fake reached its normal exit after the end of its input. */
   exitedNormally(): boolean;
+  /** The pid of the process left by `leaveOrphan`. */
+  orphanPid(): Promise<number>;
 }
 
 /** Writes the fake helper into `folder` and returns how to start and inspect it. */
@@ -78,10 +95,11 @@ export async function writeFakeHelper(folder: string, behaviour: FakeHelperBehav
   const recordFile = path.join(folder, 'recorded.jsonl');
   const startedFile = path.join(folder, 'started.pid');
   const exitedFile = path.join(folder, 'exited');
+  const orphanFile = path.join(folder, 'orphan.pid');
   await writeFile(scriptPath, SCRIPT);
   await writeFile(recordFile, '');
 
-  const config = { ...behaviour, recordFile, startedFile, exitedFile };
+  const config = { ...behaviour, recordFile, startedFile, exitedFile, orphanFile };
   return {
     options: { command: process.execPath, args: [scriptPath, JSON.stringify(config)], replyTimeoutMs },
     recorded: async () => {
@@ -94,5 +112,6 @@ export async function writeFakeHelper(folder: string, behaviour: FakeHelperBehav
     started: () => existsSync(startedFile),
     pid: async () => Number(await readFile(startedFile, 'utf8')),
     exitedNormally: () => existsSync(exitedFile),
+    orphanPid: async () => Number(await readFile(orphanFile, 'utf8')),
   };
 }
