@@ -35,9 +35,10 @@ export class InvalidEscapedNameError extends Error {
 /**
  * Returns the length of the well-formed UTF-8 sequence starting at `index` (1 to 4), or
  * 0 when the byte there does not start one. The ranges are those of the Unicode
- * Standard, table 3-7: no overlong forms, no surrogates (ED A0..BF), nothing above U+10FFFF.
+ * Standard, table 3-7: no overlong forms, no surrogates (ED A0..BF) unless
+ * `allowSurrogates` (WTF-8), nothing above U+10FFFF.
  */
-export function utf8SequenceLength(bytes: Uint8Array, index: number): number {
+export function utf8SequenceLength(bytes: Uint8Array, index: number, allowSurrogates = false): number {
   const first = bytes[index]!;
   if (first <= 0x7f) {
     return 1;
@@ -52,7 +53,7 @@ export function utf8SequenceLength(bytes: Uint8Array, index: number): number {
     length = 3;
     if (first === 0xe0) {
       secondMin = 0xa0;
-    } else if (first === 0xed) {
+    } else if (first === 0xed && !allowSurrogates) {
       secondMax = 0x9f;
     }
   } else if (first >= 0xf0 && first <= 0xf4) {
