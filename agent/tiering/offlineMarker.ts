@@ -133,8 +133,8 @@ export class OfflineHelperMarker implements OfflineMarker {
   /**
    * Ends the helper's input and waits for it to exit, at most the reply timeout before it
    * is asked to stop (SIGTERM) and the close grace more before it is killed (SIGKILL).
-   * Once it exited, its output pipes get the close grace to reach their end; after that
-   * they are destroyed, so a process the helper left running cannot hold the run.
+   * Once it exited, its output pipes get the close grace to reach their end. Then they
+   * are destroyed, so that a process the helper left running cannot hold the run.
    */
   async close(): Promise<void> {
     this.#closing = true;

@@ -34,9 +34,9 @@ export const FOLDER_COLLISION = `
    LIMIT 1`;
 
 /**
- * Compare every folder staged for scan `$2` with what share `$1` stores, in one join:
- * `missing` counts the staged rows whose hash is not stored, `missing_hashes` lists up
- * to `$3` of their hashes, and `collisions` pairs a staged path with the different
+ * Compare every folder staged for scan `$2` with what share `$1` stores, in one join.
+ * `missing` counts the staged rows whose hash is not stored, and `missing_hashes` lists
+ * up to `$3` of their hashes. `collisions` pairs each staged path with the different
  * stored path of its hash. A rescan usually finds every folder stored, and then this
  * one join replaces the anti-join of ADD_STAGED_FOLDERS and the join of FOLDER_COLLISION.
  */
