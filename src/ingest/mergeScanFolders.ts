@@ -44,8 +44,9 @@ class CollisionFound extends Error {
  * merge adds nothing.
  *
  * A share with stored folders is probed first: one join compares every staged folder
- * with `dir`. A rescan that adds no folder is done after it, and one that adds a few
- * inserts and checks only those. A first scan skips the probe, which would find every
+ * with `dir`. A rescan that adds no folder is done after it. One that adds at most
+ * `maxListedFolders` inserts and checks only those, and one that adds more takes the
+ * anti-join over all its folders. A first scan skips the probe, which would find every
  * folder missing.
  */
 export async function mergeScanFolders(
