@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { BigIntStats, Dirent } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
 import { FolderSyncer } from './folderSyncer.ts';
-import { writeFully } from './writeFully.ts';
+import { fsyncFile, openFile, readAt, SYNCHRONOUS_CALLS, THREAD_POOL_CALLS, writeAll, type MetadataCalls } from './descriptorCalls.ts';
+import { isOnLocalFilesystem } from './localFilesystem.ts';
 import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
 import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
 import { ShaRecordLogs, TEMP_PREFIX, type ShaRecord } from './shaRecordLog.ts';
@@ -25,6 +26,18 @@ const MAX_SWEPT_FOLDERS = 100_000;
 
 /** Largest read of `readBack`. A smaller object is read with a buffer of its own size. */
 const READ_BACK_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Mode of the store's cheap calls (descriptorCalls.ts): 'auto' makes them
+ * synchronously when the root is on a local disk filesystem (Linux only) and through the
+ * thread pool elsewhere. The other two force one way, for tests and for roots whose
+ * filesystem statfs misjudges.
+ */
+export type MetadataCallMode = 'auto' | 'synchronous' | 'thread-pool';
+
+export interface FsStoreOptions {
+  metadataCalls?: MetadataCallMode;
+}
 
 /**
  * A Tier-2 store in a filesystem folder: a local folder, a mounted SMB share, or on
@@ -53,15 +66,30 @@ export class FsStore implements Tier2Store {
   readonly kind = 'fs' as const;
   private readonly root: string;
   /** Objects put at the same time in one folder share the flush of their renames. */
-  private readonly folders = new FolderSyncer(fsyncFolder);
+  private readonly folders = new FolderSyncer((folder) => this.flushFolder(folder));
   /** Folders this store swept of dead temporary files; each is swept once. */
   private readonly swept = new Set<string>();
-  private readonly records = new ShaRecordLogs();
+  private readonly records: ShaRecordLogs;
+  private readonly callMode: MetadataCallMode;
+  /** The call set for the root, chosen on first use. */
+  private calls: Promise<MetadataCalls> | undefined;
   /** Whether the root has the record folder of an earlier release, looked up once. */
   private legacyRecords: Promise<boolean> | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, options: FsStoreOptions = {}) {
     this.root = path.resolve(root);
+    this.callMode = options.metadataCalls ?? 'auto';
+    this.records = new ShaRecordLogs(() => this.metadataCalls());
+  }
+
+  /** Returns the call set for the root: synchronous on a local disk filesystem in 'auto' mode. */
+  metadataCalls(): Promise<MetadataCalls> {
+    this.calls ??= (async () => {
+      if (this.callMode === 'synchronous') return SYNCHRONOUS_CALLS;
+      if (this.callMode === 'thread-pool') return THREAD_POOL_CALLS;
+      return (await isOnLocalFilesystem(this.root)) ? SYNCHRONOUS_CALLS : THREAD_POOL_CALLS;
+    })();
+    return this.calls;
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<void> {
@@ -69,15 +97,16 @@ export class FsStore implements Tier2Store {
     const folder = path.dirname(target);
     const temp = path.join(folder, tempName());
 
+    const calls = await this.metadataCalls();
     try {
-      const handle = await openCreatingFolder(temp, 'wx');
+      const fd = await openCreatingFolder(temp, 'wx');
       let stats: BigIntStats;
       try {
-        await writeBody(key, handle, body, options);
-        await handle.sync();
-        stats = await handle.stat({ bigint: true });
+        await writeBody(key, fd, body, options);
+        await fsyncFile(fd);
+        stats = await calls.fstat(fd);
       } finally {
-        await handle.close();
+        await calls.close(fd);
       }
 
       await this.records.put(folder, path.basename(target), {
@@ -160,32 +189,34 @@ export class FsStore implements Tier2Store {
   }
 
   async readBack(key: string): Promise<ContentDigest> {
-    let handle: FileHandle;
+    const file = this.objectPath(key);
+    const calls = await this.metadataCalls();
+    let fd: number;
     try {
-      handle = await open(this.objectPath(key), 'r');
+      fd = await calls.openForReading(file);
     } catch (error) {
       if (isMissing(error)) throw new Tier2NotFoundError(this.kind, key);
       throw error;
     }
     try {
-      const stats = await handle.stat();
+      const stats = await calls.fstat(fd);
       if (!stats.isFile()) throw new Tier2NotFoundError(this.kind, key);
 
       // One buffer of the expected size, plus one byte to see growth, takes most objects
       // in one read. A short read is taken as the end of the file. Should a network
       // filesystem return one early, the copy reads back short and fails verification.
-      const buffer = Buffer.allocUnsafe(Math.min(stats.size + 1, READ_BACK_CHUNK_BYTES));
+      const buffer = Buffer.allocUnsafe(Math.min(Number(stats.size) + 1, READ_BACK_CHUNK_BYTES));
       const hash = createHash('sha256');
       let sizeBytes = 0;
       for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, sizeBytes);
+        const bytesRead = await readAt(fd, buffer, sizeBytes);
         hash.update(buffer.subarray(0, bytesRead));
         sizeBytes += bytesRead;
         if (bytesRead < buffer.length) break;
       }
       return { sizeBytes, sha256: hash.digest('hex') };
     } finally {
-      await handle.close();
+      await calls.close(fd);
     }
   }
 
@@ -245,8 +276,27 @@ export class FsStore implements Tier2Store {
     await this.removeLegacyRecord(toKey);
 
     await rename(from, to);
-    await fsyncFolder(path.dirname(to));
+    await this.flushFolder(path.dirname(to));
     await this.forgetRecord(fromKey, from);
+  }
+
+  /**
+   * Flushes a folder so a rename in it survives a power loss. Windows cannot open a
+   * folder for fsync, and some network filesystems reject it. There the rename is as
+   * durable as the server makes it.
+   */
+  private async flushFolder(folder: string | Buffer): Promise<void> {
+    const calls = await this.metadataCalls();
+    let fd: number | undefined;
+    try {
+      fd = await calls.openForReading(folder);
+      await fsyncFile(fd);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EACCES') throw error;
+    } finally {
+      if (fd !== undefined) await calls.close(fd);
+    }
   }
 
   private objectPath(key: string): string {
@@ -363,53 +413,35 @@ function tempName(): string {
 }
 
 /** Opens a file to create it, creating its folders when they are missing. */
-async function openCreatingFolder(file: string, flags: string): Promise<FileHandle> {
+async function openCreatingFolder(file: string, flags: string): Promise<number> {
   try {
-    return await open(file, flags);
+    return await openFile(file, flags);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   await mkdir(path.dirname(file), { recursive: true });
-  return open(file, flags);
+  return openFile(file, flags);
 }
 
 /**
  * Writes a put's body to an open file. A stream is hashed as it goes and must match
  * `options`. A Buffer was hashed by the caller from these very bytes (Tier2Store.put).
  */
-async function writeBody(key: string, handle: FileHandle, body: Readable | Buffer, options: PutOptions): Promise<void> {
+async function writeBody(key: string, fd: number, body: Readable | Buffer, options: PutOptions): Promise<void> {
   if (Buffer.isBuffer(body)) {
     if (body.length !== options.sizeBytes) {
       throw new Tier2ContentMismatchError(key, `the body was ${body.length} bytes, not the declared ${options.sizeBytes}`);
     }
-    await writeFully(handle, body);
+    await writeAll(fd, body);
     return;
   }
 
   const written = hashing(body);
   for await (const chunk of written) {
-    await writeFully(handle, chunk as Buffer);
+    await writeAll(fd, chunk as Buffer);
   }
   const mismatch = contentMismatch(written, options.sizeBytes, options.sha256);
   if (mismatch) throw new Tier2ContentMismatchError(key, mismatch);
-}
-
-/**
- * Flush a folder so a rename in it survives a power loss. Windows cannot open a folder
- * for fsync, and some network filesystems reject it; there the rename is as durable as
- * the server makes it.
- */
-async function fsyncFolder(folder: string | Buffer): Promise<void> {
-  let handle;
-  try {
-    handle = await open(folder, 'r');
-    await handle.sync();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EACCES') throw error;
-  } finally {
-    await handle?.close();
-  }
 }
 
 function isMissing(error: unknown): boolean {

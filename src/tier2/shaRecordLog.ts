@@ -18,9 +18,10 @@
  * shows no SHA-256 until it is put again.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, open, rename, rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+import { THREAD_POOL_CALLS, type MetadataCalls } from './descriptorCalls.ts';
 import { RESERVED_SEGMENT_PREFIX } from './objectKeys.ts';
 
 /** Name of the log in each folder of objects. Listings skip it, as every reserved name. */
@@ -65,6 +66,12 @@ export class ShaRecordLogs {
   private readonly rewrites = new Map<string, Promise<void>>();
   /** Appends running, by folder. A rewrite waits for none of them and is skipped instead. */
   private readonly appending = new Map<string, number>();
+  /** The store's call set, which decides whether an append runs on the main thread. */
+  private readonly calls: () => Promise<MetadataCalls>;
+
+  constructor(calls: () => Promise<MetadataCalls> = async () => THREAD_POOL_CALLS) {
+    this.calls = calls;
+  }
 
   /** Returns the record of the object `name` in `folder`, or null when the log has none. */
   async lookup(folder: string, name: string): Promise<ShaRecord | null> {
@@ -88,6 +95,8 @@ export class ShaRecordLogs {
   }
 
   private async append(folder: string, line: LogLine): Promise<void> {
+    const calls = await this.calls();
+
     // The count goes up with no await after the last check, so no rewrite starts in between.
     for (let rewrite = this.rewrites.get(folder); rewrite !== undefined; rewrite = this.rewrites.get(folder)) {
       await rewrite;
@@ -98,7 +107,7 @@ export class ShaRecordLogs {
       // Linux applies a write to a local file whole, so lines of concurrent puts do not
       // interleave there. Elsewhere a mixed line fails to parse and reads as no record.
       // The leading line feed ends a line that a crash left torn, so this one stays whole.
-      await appendFile(path.join(folder, RECORD_LOG_NAME), `\n${JSON.stringify(line)}\n`, { flag: 'a' });
+      await calls.append(path.join(folder, RECORD_LOG_NAME), `\n${JSON.stringify(line)}\n`);
     } finally {
       const remaining = this.appending.get(folder)! - 1;
       if (remaining === 0) this.appending.delete(folder);

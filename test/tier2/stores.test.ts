@@ -8,10 +8,13 @@ import { startAzurite } from '../support/azurite.ts';
 import { startS3Server } from '../support/s3Server.ts';
 import { describeStoreContract } from './storeContract.ts';
 
-describeStoreContract('FsStore', async () => {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'strata-fsstore-'));
-  return { store: new FsStore(root), stop: () => rm(root, { recursive: true, force: true }) };
-});
+// The call set changes only how calls run, so both must pass the same contract.
+for (const metadataCalls of ['synchronous', 'thread-pool'] as const) {
+  describeStoreContract(`FsStore with ${metadataCalls} metadata calls`, async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'strata-fsstore-'));
+    return { store: new FsStore(root, { metadataCalls }), stop: () => rm(root, { recursive: true, force: true }) };
+  });
+}
 
 describeStoreContract(
   'S3Store on s3rver',
