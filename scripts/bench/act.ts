@@ -4,7 +4,8 @@
  * the real API and the real agent process: claim, copy, verify, stub, report. The
  * baseline is `cp -a` of a copy of the same tree, made before acting, to another folder
  * on the same disk. Each timed step starts after `sync`, so neither pays for the
- * write-back of what was written before it. Last line:
+ * write-back of what was written before it, and with the tree it reads dropped from the
+ * page cache (or read into it, with --cache warm), so both start alike. Last line:
  *   act_files_per_s=<n> cp_files_per_s=<n> ratio=<x>
  */
 import { execFile, spawn } from 'node:child_process';
@@ -30,12 +31,13 @@ import { openServices } from '../../src/services.ts';
 import { migrateControl } from '../../src/tenancy/migrateControl.ts';
 import { provisionTenant } from '../../src/tenancy/provisionTenant.ts';
 import { writeActTree } from './actTree.ts';
+import { CACHE_STATES, preparePageCache, type CacheState } from './pageCache.ts';
 
 const run = promisify(execFile);
 const AGENT_BIN = fileURLToPath(new URL('../../agent/strata-agent.mjs', import.meta.url));
 const YEAR_SECONDS = 365 * 86_400;
 
-const usage = `Usage: npm run bench:act -- [--files N] [--concurrency N] [--seed N] [--keep]
+const usage = `Usage: npm run bench:act -- [--files N] [--concurrency N] [--seed N] [--cache cold|warm] [--keep]
 
 Uses the database in DATABASE_URL. Creates a tenant named bench_<random>, which is
 dropped afterwards unless --keep is given, and a work folder under the OS temp folder.
@@ -44,6 +46,9 @@ Options:
   --files N         files in the tree (default 10000)
   --concurrency N   the agent's --concurrency (default: the agent's default)
   --seed N          seed of the sizes and contents (default 1)
+  --cache STATE     page cache state of the tree each timed step reads: cold (dropped
+                    with GNU dd, the default, as for files cold enough to tier) or warm
+                    (read just before)
   --keep            keep the bench tenant and the work folder
 
 Last line: act_files_per_s=<n> cp_files_per_s=<n> ratio=<x>.`;
@@ -53,6 +58,7 @@ const { values } = parseArgs({
     files: { type: 'string', default: '10000' },
     concurrency: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    cache: { type: 'string', default: 'cold' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
@@ -69,6 +75,12 @@ for (const [name, value] of [['files', files], ['seed', seed]] as const) {
     process.exit(2);
   }
 }
+
+if (!CACHE_STATES.includes(values.cache as CacheState)) {
+  console.error(`--cache must be one of ${CACHE_STATES.join(', ')}, not ${JSON.stringify(values.cache)}\n\n${usage}`);
+  process.exit(2);
+}
+const cache = values.cache as CacheState;
 
 const config = loadConfig();
 const databaseUrl = requireDatabaseUrl(config);
@@ -119,6 +131,7 @@ try {
     // Generating and copying the tree left gigabytes of dirty pages. Flushing them first
     // keeps their write-back out of the timed act, and the act's out of the timed cp.
     await run('sync');
+    await preparePageCache(tree, cache);
     const actStarted = performance.now();
     const summary = await runAgent(actArgs);
     const actSeconds = (performance.now() - actStarted) / 1000;
@@ -129,6 +142,7 @@ try {
     }
 
     await run('sync');
+    await preparePageCache(pristine, cache);
     const cpStarted = performance.now();
     await run('cp', ['-a', pristine, cpTarget]);
     const cpSeconds = (performance.now() - cpStarted) / 1000;
@@ -136,7 +150,7 @@ try {
     const actRate = files / actSeconds;
     const cpRate = files / cpSeconds;
     const objects = await countFiles(tier2);
-    console.log(`files=${files} mib=${(generated.bytes / 2 ** 20).toFixed(0)} act_s=${actSeconds.toFixed(2)} cp_s=${cpSeconds.toFixed(2)} tier2_objects=${objects}`);
+    console.log(`cache=${cache} files=${files} mib=${(generated.bytes / 2 ** 20).toFixed(0)} act_s=${actSeconds.toFixed(2)} cp_s=${cpSeconds.toFixed(2)} tier2_objects=${objects}`);
     console.log(`act_files_per_s=${Math.round(actRate)} cp_files_per_s=${Math.round(cpRate)} ratio=${(actRate / cpRate).toFixed(3)}`);
   } finally {
     await api.close();
