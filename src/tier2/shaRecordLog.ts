@@ -79,7 +79,7 @@ export class ShaRecordLogs {
     if (log === null) return null;
 
     const record = log.records.get(name) ?? null;
-    if (log.lines > 2 * log.records.size + COMPACT_SLACK_LINES) await this.rewriteUnlessBusy(folder, log);
+    if (log.lines > 2 * log.records.size + COMPACT_SLACK_LINES) await this.rewriteUnlessBusy(folder);
     return record;
   }
 
@@ -116,21 +116,25 @@ export class ShaRecordLogs {
   }
 
   /**
-   * Rewrites the log of `folder` with the live records of `log`, unless an append or a
-   * rewrite of that folder is running. A failed rewrite leaves the old log, which stays valid.
+   * Rewrites the log of `folder` with its live records, unless an append or a rewrite of
+   * that folder is running. A failed rewrite leaves the old log, which stays valid.
    */
-  private async rewriteUnlessBusy(folder: string, log: ParsedLog): Promise<void> {
+  private async rewriteUnlessBusy(folder: string): Promise<void> {
     if (this.rewrites.has(folder) || this.appending.has(folder)) return;
 
-    const rewrite = this.rewrite(folder, log)
+    const rewrite = this.rewrite(folder)
       .catch(() => undefined)
       .finally(() => this.rewrites.delete(folder));
     this.rewrites.set(folder, rewrite);
     await rewrite;
   }
 
-  /** Writes the live records of `log` to a new log and renames it over the old one. */
-  private async rewrite(folder: string, log: ParsedLog): Promise<void> {
+  /** Writes the live records of the folder's log to a new log and renames it over the old one. */
+  private async rewrite(folder: string): Promise<void> {
+    // Read again, because appends that ended after the caller's read are only in the file.
+    // No append starts from here until the rename, and none was running when this began.
+    const log = await this.read(folder);
+    if (log === null) return;
     const temp = path.join(folder, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let text = '';
     for (const [name, record] of log.records) {

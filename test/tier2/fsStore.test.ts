@@ -1,8 +1,10 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { FsStore } from '../../src/tier2/fsStore.ts';
 import { windowsSegmentProblem } from '../../src/tier2/objectKeys.ts';
 import { RECORD_LOG_NAME } from '../../src/tier2/shaRecordLog.ts';
@@ -186,4 +188,32 @@ describe('FsStore', () => {
     expect(page.objects.map((object) => object.key)).to.deep.equal(['share/a.txt', 'share/back\\slash.txt']);
     expect(page.objects[1]!.sha256).to.equal(undefined);
   });
+
+  for (const metadataCalls of ['synchronous', 'thread-pool'] as const) {
+    it(`keeps appends during a rewrite, ${metadataCalls}`, async () => {
+      const tested = new FsStore(root, { metadataCalls });
+      const body = Buffer.from('put during the lookup');
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      const superseded = `${JSON.stringify({ name: 'old.txt', sha256: 'a'.repeat(64), sizeBytes: 1, mtimeNs: '1' })}\n`.repeat(150);
+      // The head's lookup finds the log due for a rewrite. The put appends during that
+      // lookup's read, at a point set by the turns it waits.
+      for (let turns = 0; turns < 30; turns++) {
+        await mkdir(path.join(root, `f${turns}`));
+        await writeFile(path.join(root, `f${turns}`, RECORD_LOG_NAME), superseded);
+        await writeFile(path.join(root, `f${turns}`, 'old.txt'), 'o');
+        await Promise.all([
+          tested.head(`f${turns}/old.txt`),
+          (async () => {
+            for (let turn = 0; turn < turns; turn++) await nextTurn();
+            await tested.put(`f${turns}/new.txt`, body, { sizeBytes: body.length, sha256 });
+          })(),
+        ]);
+      }
+
+      const fresh = new FsStore(root, { metadataCalls });
+      for (let turns = 0; turns < 30; turns++) {
+        expect((await fresh.head(`f${turns}/new.txt`))?.sha256, `put after ${turns} turns`).to.equal(sha256);
+      }
+    });
+  }
 });
