@@ -174,11 +174,15 @@ export class ShaRecordLogs {
       this.cache.set(folder, log);
       if (this.cache.size > MAX_CACHED_FOLDERS) this.cache.delete(this.cache.keys().next().value!);
 
+      // Lookups in one folder share its parsed log. A read that another one advanced while
+      // it waited reads again from the new offset, so no line is applied twice.
       const size = Number(stats.size);
-      if (size > log.offset) {
-        const bytes = Buffer.allocUnsafe(size - log.offset);
-        const { bytesRead } = await handle.read(bytes, 0, bytes.length, log.offset);
+      for (let start = log.offset; size > start; start = log.offset) {
+        const bytes = Buffer.allocUnsafe(size - start);
+        const { bytesRead } = await handle.read(bytes, 0, bytes.length, start);
+        if (log.offset !== start) continue;
         log.offset += parseLines(bytes.subarray(0, bytesRead), log);
+        break;
       }
       return log;
     } finally {

@@ -189,6 +189,28 @@ describe('FsStore', () => {
     expect(page.objects[1]!.sha256).to.equal(undefined);
   });
 
+  it('keeps records of overlapping lookups', async () => {
+    const writer = new FsStore(root);
+    const put = async (key: string) => {
+      const body = Buffer.from(key);
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      await writer.put(key, body, { sizeBytes: body.length, sha256 });
+      return sha256;
+    };
+    for (let round = 0; round < 10; round++) {
+      const keys = Array.from({ length: 10 }, (_, index) => `share/r${round}-${index}`);
+      const sha256s = await Promise.all(keys.map(put));
+      // The store reads the log once for each head, all at the same time, while another
+      // store appends to it.
+      const more = keys.map((key) => `${key}-more`);
+      const [heads, moreSha256s] = await Promise.all([Promise.all(keys.map((key) => store.head(key))), Promise.all(more.map(put))]);
+      const moreHeads = await Promise.all(more.map((key) => store.head(key)));
+
+      expect(heads.map((head) => head?.sha256), `round ${round}`).to.deep.equal(sha256s);
+      expect(moreHeads.map((head) => head?.sha256), `round ${round}, put during the heads`).to.deep.equal(moreSha256s);
+    }
+  });
+
   for (const metadataCalls of ['synchronous', 'thread-pool'] as const) {
     it(`keeps appends during a rewrite, ${metadataCalls}`, async () => {
       const tested = new FsStore(root, { metadataCalls });
