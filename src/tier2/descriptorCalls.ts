@@ -17,6 +17,7 @@ import {
   appendFileSync,
   close as closeCallback,
   closeSync,
+  constants,
   fstat as fstatCallback,
   fstatSync,
   fsync as fsyncCallback,
@@ -26,6 +27,12 @@ import {
   write as writeCallback,
   type BigIntStats,
 } from 'node:fs';
+
+/**
+ * Flags of an open for reading. O_NONBLOCK makes an open of a FIFO return at once, so the
+ * caller's fstat rejects it, instead of waiting for a writer (open(2): no effect on regular files).
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 /** The calls whose cost depends on where the store's root is: cheap on a local disk, maybe slow on a network share. */
 export interface MetadataCalls {
@@ -39,7 +46,7 @@ export interface MetadataCalls {
 
 /** Every call through the thread pool: for network shares, FUSE mounts and unknown filesystems. */
 export const THREAD_POOL_CALLS: MetadataCalls = {
-  openForReading: (file) => openFile(file, 'r'),
+  openForReading: (file) => openFile(file, READ_FLAGS),
   fstat: (fd) => new Promise((resolve, reject) => fstatCallback(fd, { bigint: true }, (error, stats) => (error ? reject(error) : resolve(stats)))),
   close: (fd) => new Promise((resolve, reject) => closeCallback(fd, (error) => (error ? reject(error) : resolve()))),
   append: (file, text) => new Promise((resolve, reject) => appendFileCallback(file, text, { flag: 'a' }, (error) => (error ? reject(error) : resolve()))),
@@ -51,14 +58,14 @@ export const THREAD_POOL_CALLS: MetadataCalls = {
  * asynchronous call would.
  */
 export const SYNCHRONOUS_CALLS: MetadataCalls = {
-  openForReading: async (file) => openSync(file, 'r'),
+  openForReading: async (file) => openSync(file, READ_FLAGS),
   fstat: async (fd) => fstatSync(fd, { bigint: true }),
   close: async (fd) => closeSync(fd),
   append: async (file, text) => appendFileSync(file, text, { flag: 'a' }),
 };
 
 /** Opens `file` with `flags` through the thread pool and resolves with the descriptor. */
-export function openFile(file: string | Buffer, flags: string): Promise<number> {
+export function openFile(file: string | Buffer, flags: string | number): Promise<number> {
   return new Promise((resolve, reject) => openCallback(file, flags, (error, fd) => (error ? reject(error) : resolve(fd))));
 }
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -236,6 +237,28 @@ describe('FsStore', () => {
       for (let turns = 0; turns < 30; turns++) {
         expect((await fresh.head(`f${turns}/new.txt`))?.sha256, `put after ${turns} turns`).to.equal(sha256);
       }
+    });
+
+    it(`reads back a FIFO as missing, ${metadataCalls}`, async function () {
+      if (process.platform === 'win32') this.skip();
+      await mkdir(path.join(root, 'share'));
+      execFileSync('mkfifo', [path.join(root, 'share', 'pipe')]);
+
+      // A child process, because an open waiting for a writer on the main thread stops this one.
+      const script = `import { FsStore } from ${JSON.stringify(new URL('../../src/tier2/fsStore.ts', import.meta.url).href)};
+        const error = await new FsStore(${JSON.stringify(root)}, { metadataCalls: ${JSON.stringify(metadataCalls)} }).readBack('share/pipe').catch((caught) => caught);
+        process.stdout.write(String(error?.code));
+        process.exit(0);`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      child.stdout.on('data', (data: Buffer) => (output += data.toString('utf8')));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (...args) => resolve(args)));
+      clearTimeout(timer);
+
+      expect(signal, 'killed after waiting 10 s').to.equal(null);
+      expect(code).to.equal(0);
+      expect(output).to.equal('TIER2_NOT_FOUND');
     });
   }
 });
