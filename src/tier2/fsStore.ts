@@ -118,7 +118,9 @@ export class FsStore implements Tier2Store {
       await rename(temp, target);
       await this.folders.sync(folder);
     } catch (error) {
-      await rm(temp, { force: true });
+      // A cleanup that fails too (ENOTDIR when a file is where a folder should be) must
+      // not hide why the put failed. What stays is swept a day later, as after a kill.
+      await rm(temp, { force: true }).catch(() => undefined);
       throw error;
     }
 

@@ -170,6 +170,8 @@ describe('FsStore', () => {
 
     const error = await putBytes(store, 'share/file/below', Buffer.from('x')).catch((caught: unknown) => caught);
     expect((error as NodeJS.ErrnoException).code).to.be.oneOf(['EEXIST', 'ENOTDIR']);
+    // The open failed, not the cleanup after it, whose error must not take its place.
+    expect((error as NodeJS.ErrnoException).syscall).to.be.oneOf(['open', 'mkdir']);
   });
 
   it('names Windows-unsafe segments', () => {
