@@ -3,6 +3,7 @@ import { Roles } from '../db/roles.ts';
 import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { SqlState, sqlStateOf } from '../db/sqlstate.ts';
 import {
+  ADD_FIRST_FOLDERS,
   ADD_LISTED_FOLDERS,
   ADD_LISTED_FOLDERS_AFTER_RACE,
   ADD_STAGED_FOLDERS,
@@ -47,7 +48,8 @@ class CollisionFound extends Error {
  * with `dir`. A rescan that adds no folder is done after it. One that adds at most
  * `maxListedFolders` inserts and checks only those, and one that adds more takes the
  * anti-join over all its folders. A first scan skips the probe, which would find every
- * folder missing.
+ * folder missing, and inserts its folders with no check after it (ADD_FIRST_FOLDERS)
+ * unless that insert fails on the key.
  */
 export async function mergeScanFolders(
   pool: pg.Pool,
@@ -78,6 +80,9 @@ export async function mergeScanFolders(
           await throwOnCollision(client, share, LISTED_FOLDER_COLLISION, [share, scanId, hashes]);
           return { added };
         }
+      } else {
+        const added = await addFirstFolders(client, [tenant.id, share, scanId]);
+        if (added !== undefined) return { added };
       }
 
       const added = await addFolders(client, [ADD_STAGED_FOLDERS, ADD_STAGED_FOLDERS_AFTER_RACE], [tenant.id, share, scanId]);
@@ -97,6 +102,24 @@ async function throwOnCollision(client: pg.PoolClient, share: string, sql: strin
 
 function describe(share: string, pair: { path: string; other: string }): string {
   return `folders ${JSON.stringify(pair.path)} and ${JSON.stringify(pair.other)} of share ${share} have the same 64-bit hash; the scan cannot be stored`;
+}
+
+/**
+ * Inserts a first scan's folders with ADD_FIRST_FOLDERS and returns how many. Returns
+ * undefined, with nothing inserted, when two of its paths share a hash or another scan
+ * added one of its hashes meanwhile: the general path then finds which.
+ */
+async function addFirstFolders(client: pg.PoolClient, parameters: unknown[]): Promise<number | undefined> {
+  await client.query('SAVEPOINT first_folders');
+  try {
+    const inserted = await client.query(ADD_FIRST_FOLDERS, parameters);
+    await client.query('RELEASE SAVEPOINT first_folders');
+    return inserted.rowCount ?? 0;
+  } catch (error) {
+    if (sqlStateOf(error) !== SqlState.uniqueViolation) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT first_folders');
+    return undefined;
+  }
 }
 
 /**

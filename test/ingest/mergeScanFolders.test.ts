@@ -69,6 +69,56 @@ describe('merging a scan’s folders', () => {
     expect(await storedFolders('projects')).to.deep.equal(['D:\\old']);
   });
 
+  it('adds a first scan’s folders once', async () => {
+    const scanId = await stagedScan('media', ['D:\\a', 'D:\\b']);
+    // As if a second chunk had staged D:\a again.
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
+       SELECT tenant_id, scan_id, dir_hash, dir_path FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = 'D:\\a'`,
+      [scanId],
+    );
+
+    expect(await mergeScanFolders(stack.services.pool, tenant, scanId, 'media', 64)).to.deep.equal({ added: 2 });
+    expect(await storedFolders('media')).to.deep.equal(['D:\\a', 'D:\\b']);
+  });
+
+  it('fails a first scan on one hash twice', async () => {
+    const scanId = await stagedScan('design', ['D:\\a', 'D:\\new']);
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
+       SELECT tenant_id, scan_id, dir_hash, 'D:\\twin' FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = 'D:\\new'`,
+      [scanId],
+    );
+
+    const merged = await mergeScanFolders(stack.services.pool, tenant, scanId, 'design', 64);
+
+    expect(merged).to.have.property('collision').that.contains('D:\\\\new').and.contains('D:\\\\twin');
+    expect(await storedFolders('design')).to.deep.equal([]);
+  });
+
+  it('fails a first scan on a racing twin', async () => {
+    const scanId = await stagedScan('sales', ['D:\\race', 'D:\\solo']);
+    const pool = stack.services.pool;
+    const other = await pool.connect();
+    try {
+      // Another scan adds a different path under D:\race's hash and commits while this
+      // merge waits on the key.
+      await other.query('BEGIN');
+      await other.query("INSERT INTO t_acme.dir (tenant_id, share_name, dir_path, dir_hash) VALUES ($1, 'sales', 'D:\\imposter', $2)", [
+        tenant.id,
+        folderHash('D:\\race').toString(),
+      ]);
+      const merging = mergeScanFolders(pool, tenant, scanId, 'sales', 64);
+      await waitForLockWait(pool);
+      await other.query('COMMIT');
+
+      expect(await merging).to.have.property('collision').that.contains('D:\\\\race').and.contains('D:\\\\imposter');
+    } finally {
+      other.release();
+    }
+    expect(await storedFolders('sales')).to.deep.equal(['D:\\imposter']);
+  });
+
   it('survives a race while adding listed folders', async () => {
     const first = await stagedScan('hr', ['D:\\base']);
     expect(await mergeScanFolders(stack.services.pool, tenant, first, 'hr', 64)).to.deep.equal({ added: 1 });

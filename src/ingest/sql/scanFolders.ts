@@ -21,6 +21,21 @@ export const ADD_STAGED_FOLDERS_AFTER_RACE = `${ADD_STAGED_FOLDERS}
   ON CONFLICT (share_name, dir_hash) DO NOTHING`;
 
 /**
+ * Add every folder staged for scan `$3` to share `$2`, which stored none when the merge
+ * began: each distinct path once, in hash order. `$1` tenant id. No collision check is
+ * needed after it. The unique key of `dir` on `(share_name, dir_hash)` fails the insert
+ * when two staged paths share a hash, or when another scan added a folder of one of the
+ * hashes meanwhile. When it succeeds, each staged path is the only one of its hash in
+ * the share. The caller runs it in a savepoint and takes the general path on that failure.
+ */
+export const ADD_FIRST_FOLDERS = `
+  INSERT INTO dir (tenant_id, share_name, dir_path, dir_hash)
+  SELECT DISTINCT ON (s.dir_hash, s.dir_path) $1::uuid, $2, s.dir_path, s.dir_hash
+    FROM scan_dir s
+   WHERE s.scan_id = $3
+   ORDER BY s.dir_hash, s.dir_path`;
+
+/**
  * A folder staged for scan `$2` whose hash share `$1` stores under another path: a
  * 64-bit hash collision, with a folder stored before or with another folder of the same
  * scan, whichever ADD_STAGED_FOLDERS kept. By the birthday bound two of n folders in a
