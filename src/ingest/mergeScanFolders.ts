@@ -107,7 +107,7 @@ function describe(share: string, pair: { path: string; other: string }): string 
 /**
  * Inserts a first scan's folders with ADD_FIRST_FOLDERS and returns how many. Returns
  * undefined, with nothing inserted, when two of its paths share a hash or another scan
- * added one of its hashes meanwhile: the general path then finds which.
+ * added one of its hashes meanwhile. The general path then finds which.
  */
 async function addFirstFolders(client: pg.PoolClient, parameters: unknown[]): Promise<number | undefined> {
   await client.query('SAVEPOINT first_folders');
