@@ -81,7 +81,9 @@ export async function mergeScanFolders(
           return { added };
         }
       } else {
-        const added = await addFirstFolders(client, [tenant.id, share, scanId]);
+        // Undefined when two of its paths share a hash or another scan added one of its
+        // hashes meanwhile. The general path below then finds which.
+        const added = await insertUnlessDuplicate(client, ADD_FIRST_FOLDERS, [tenant.id, share, scanId]);
         if (added !== undefined) return { added };
       }
 
@@ -105,19 +107,18 @@ function describe(share: string, pair: { path: string; other: string }): string 
 }
 
 /**
- * Inserts a first scan's folders with ADD_FIRST_FOLDERS and returns how many. Returns
- * undefined, with nothing inserted, when two of its paths share a hash or another scan
- * added one of its hashes meanwhile. The general path then finds which.
+ * Runs the insert `sql` in a savepoint and returns the rows it added, or undefined, with
+ * nothing inserted, when it failed on a unique key.
  */
-async function addFirstFolders(client: pg.PoolClient, parameters: unknown[]): Promise<number | undefined> {
-  await client.query('SAVEPOINT first_folders');
+async function insertUnlessDuplicate(client: pg.PoolClient, sql: string, parameters: unknown[]): Promise<number | undefined> {
+  await client.query('SAVEPOINT staged_folders');
   try {
-    const inserted = await client.query(ADD_FIRST_FOLDERS, parameters);
-    await client.query('RELEASE SAVEPOINT first_folders');
+    const inserted = await client.query(sql, parameters);
+    await client.query('RELEASE SAVEPOINT staged_folders');
     return inserted.rowCount ?? 0;
   } catch (error) {
     if (sqlStateOf(error) !== SqlState.uniqueViolation) throw error;
-    await client.query('ROLLBACK TO SAVEPOINT first_folders');
+    await client.query('ROLLBACK TO SAVEPOINT staged_folders');
     return undefined;
   }
 }
@@ -127,15 +128,9 @@ async function addFirstFolders(client: pg.PoolClient, parameters: unknown[]): Pr
  * another scan of the share added some first.
  */
 async function addFolders(client: pg.PoolClient, [insert, afterRace]: [string, string], parameters: unknown[]): Promise<number> {
-  await client.query('SAVEPOINT staged_folders');
-  try {
-    const inserted = await client.query(insert, parameters);
-    await client.query('RELEASE SAVEPOINT staged_folders');
-    return inserted.rowCount ?? 0;
-  } catch (error) {
-    if (sqlStateOf(error) !== SqlState.uniqueViolation) throw error;
-    await client.query('ROLLBACK TO SAVEPOINT staged_folders');
-  }
+  const added = await insertUnlessDuplicate(client, insert, parameters);
+  if (added !== undefined) return added;
+
   const inserted = await client.query(afterRace, parameters);
   return inserted.rowCount ?? 0;
 }

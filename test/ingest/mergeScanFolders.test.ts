@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type pg from 'pg';
 import { folderHash } from '../../src/ingest/folderHash.ts';
-import { mergeScanFolders } from '../../src/ingest/mergeScanFolders.ts';
+import { mergeScanFolders, type FolderMerge } from '../../src/ingest/mergeScanFolders.ts';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
 import { HEADER, openScan, putChunk } from '../support/http.ts';
 import { createTenant, startStack, type Stack } from '../support/stack.ts';
@@ -26,9 +26,43 @@ describe('merging a scan’s folders', () => {
     return rows[0]!.scan_id;
   }
 
+  /** Stage `path` for scan `scanId` under the hash of its staged folder `like`, as a later chunk would. */
+  async function stageAgain(scanId: number, like: string, path: string): Promise<void> {
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
+       SELECT tenant_id, scan_id, dir_hash, $3 FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = $2`,
+      [scanId, like, path],
+    );
+  }
+
   async function storedFolders(share: string): Promise<string[]> {
     const { rows } = await stack.services.pool.query<{ dir_path: string }>('SELECT dir_path FROM t_acme.dir WHERE share_name = $1 ORDER BY dir_path', [share]);
     return rows.map((row) => row.dir_path);
+  }
+
+  /**
+   * Merge scan `scanId` of `share` while another transaction adds folder `path` under the
+   * hash of `hashOf`, uncommitted, so the merge's insert waits for it. The other
+   * transaction commits once the merge waits.
+   */
+  async function mergeDuringRace(share: string, scanId: number, path: string, hashOf = path): Promise<FolderMerge> {
+    const pool = stack.services.pool;
+    const other = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('INSERT INTO t_acme.dir (tenant_id, share_name, dir_path, dir_hash) VALUES ($1, $2, $3, $4)', [
+        tenant.id,
+        share,
+        path,
+        folderHash(hashOf).toString(),
+      ]);
+      const merging = mergeScanFolders(pool, tenant, scanId, share, 64);
+      await waitForLockWait(pool);
+      await other.query('COMMIT');
+      return await merging;
+    } finally {
+      other.release();
+    }
   }
 
   it('adds only missing folders, once', async () => {
@@ -57,11 +91,7 @@ describe('merging a scan’s folders', () => {
 
     // As if a second chunk had staged another path with the hash of D:\new.
     const second = await stagedScan('projects', ['D:\\old', 'D:\\new']);
-    await stack.services.pool.query(
-      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
-       SELECT tenant_id, scan_id, dir_hash, 'D:\\twin' FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = 'D:\\new'`,
-      [second],
-    );
+    await stageAgain(second, 'D:\\new', 'D:\\twin');
 
     const merged = await mergeScanFolders(stack.services.pool, tenant, second, 'projects', 64);
 
@@ -72,11 +102,7 @@ describe('merging a scan’s folders', () => {
   it('adds a first scan’s folders once', async () => {
     const scanId = await stagedScan('media', ['D:\\a', 'D:\\b']);
     // As if a second chunk had staged D:\a again.
-    await stack.services.pool.query(
-      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
-       SELECT tenant_id, scan_id, dir_hash, dir_path FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = 'D:\\a'`,
-      [scanId],
-    );
+    await stageAgain(scanId, 'D:\\a', 'D:\\a');
 
     expect(await mergeScanFolders(stack.services.pool, tenant, scanId, 'media', 64)).to.deep.equal({ added: 2 });
     expect(await storedFolders('media')).to.deep.equal(['D:\\a', 'D:\\b']);
@@ -84,11 +110,7 @@ describe('merging a scan’s folders', () => {
 
   it('fails a first scan on one hash twice', async () => {
     const scanId = await stagedScan('design', ['D:\\a', 'D:\\new']);
-    await stack.services.pool.query(
-      `INSERT INTO t_acme.scan_dir (tenant_id, scan_id, dir_hash, dir_path)
-       SELECT tenant_id, scan_id, dir_hash, 'D:\\twin' FROM t_acme.scan_dir WHERE scan_id = $1 AND dir_path = 'D:\\new'`,
-      [scanId],
-    );
+    await stageAgain(scanId, 'D:\\new', 'D:\\twin');
 
     const merged = await mergeScanFolders(stack.services.pool, tenant, scanId, 'design', 64);
 
@@ -98,24 +120,11 @@ describe('merging a scan’s folders', () => {
 
   it('fails a first scan on a racing twin', async () => {
     const scanId = await stagedScan('sales', ['D:\\race', 'D:\\solo']);
-    const pool = stack.services.pool;
-    const other = await pool.connect();
-    try {
-      // Another scan adds a different path under D:\race's hash and commits while this
-      // merge waits on the key.
-      await other.query('BEGIN');
-      await other.query("INSERT INTO t_acme.dir (tenant_id, share_name, dir_path, dir_hash) VALUES ($1, 'sales', 'D:\\imposter', $2)", [
-        tenant.id,
-        folderHash('D:\\race').toString(),
-      ]);
-      const merging = mergeScanFolders(pool, tenant, scanId, 'sales', 64);
-      await waitForLockWait(pool);
-      await other.query('COMMIT');
 
-      expect(await merging).to.have.property('collision').that.contains('D:\\\\race').and.contains('D:\\\\imposter');
-    } finally {
-      other.release();
-    }
+    // Another scan adds a different path under D:\race's hash.
+    const merged = await mergeDuringRace('sales', scanId, 'D:\\imposter', 'D:\\race');
+
+    expect(merged).to.have.property('collision').that.contains('D:\\\\race').and.contains('D:\\\\imposter');
     expect(await storedFolders('sales')).to.deep.equal(['D:\\imposter']);
   });
 
@@ -123,47 +132,19 @@ describe('merging a scan’s folders', () => {
     const first = await stagedScan('hr', ['D:\\base']);
     expect(await mergeScanFolders(stack.services.pool, tenant, first, 'hr', 64)).to.deep.equal({ added: 1 });
     const scanId = await stagedScan('hr', ['D:\\base', 'D:\\race', 'D:\\solo']);
-    const pool = stack.services.pool;
-    const other = await pool.connect();
-    try {
-      // The probe does not see the other scan's uncommitted D:\race, so the insert waits
-      // for it, then fails and falls back.
-      await other.query('BEGIN');
-      await other.query("INSERT INTO t_acme.dir (tenant_id, share_name, dir_path, dir_hash) VALUES ($1, 'hr', 'D:\\race', $2)", [
-        tenant.id,
-        folderHash('D:\\race').toString(),
-      ]);
-      const merging = mergeScanFolders(pool, tenant, scanId, 'hr', 64);
-      await waitForLockWait(pool);
-      await other.query('COMMIT');
 
-      expect(await merging).to.deep.equal({ added: 1 });
-    } finally {
-      other.release();
-    }
+    // The probe does not see the other scan's uncommitted D:\race, so the insert waits
+    // for it, then fails and falls back.
+    expect(await mergeDuringRace('hr', scanId, 'D:\\race')).to.deep.equal({ added: 1 });
     expect(await storedFolders('hr')).to.deep.equal(['D:\\base', 'D:\\race', 'D:\\solo']);
   });
 
   it('survives a race with another scan', async () => {
     const scanId = await stagedScan('legal', ['D:\\race', 'D:\\solo']);
-    const pool = stack.services.pool;
-    const other = await pool.connect();
-    try {
-      // The other scan has added D:\race but not committed, so this merge does not see
-      // it and its insert waits for it, then fails and falls back.
-      await other.query('BEGIN');
-      await other.query("INSERT INTO t_acme.dir (tenant_id, share_name, dir_path, dir_hash) VALUES ($1, 'legal', 'D:\\race', $2)", [
-        tenant.id,
-        folderHash('D:\\race').toString(),
-      ]);
-      const merging = mergeScanFolders(pool, tenant, scanId, 'legal', 64);
-      await waitForLockWait(pool);
-      await other.query('COMMIT');
 
-      expect(await merging).to.deep.equal({ added: 1 });
-    } finally {
-      other.release();
-    }
+    // The other scan has added D:\race but not committed, so this merge does not see
+    // it and its insert waits for it, then fails and falls back.
+    expect(await mergeDuringRace('legal', scanId, 'D:\\race')).to.deep.equal({ added: 1 });
     expect(await storedFolders('legal')).to.deep.equal(['D:\\race', 'D:\\solo']);
   });
 });
