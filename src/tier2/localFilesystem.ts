@@ -41,7 +41,7 @@ export function localFilesystemName(type: number | bigint): string | undefined {
 /**
  * Returns whether `folder`, or its nearest existing parent when it does not exist yet,
  * is on a local disk filesystem. Only Linux reports the filesystem type. On other
- * platforms, and when statfs fails, the answer is false, which keeps every call off the
+ * platforms, and when statfs fails, it returns false, which keeps every call off the
  * event loop.
  *
  * NOTE: a network share mounted below `folder` is judged by `folder`'s own filesystem.
