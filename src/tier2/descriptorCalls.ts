@@ -32,7 +32,7 @@ import {
  * Flags of an open for reading. O_NONBLOCK makes an open of a FIFO return at once, so the
  * caller's fstat rejects it, instead of waiting for a writer (open(2): no effect on regular files).
  */
-const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+export const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 /** The calls whose cost depends on where the store's root is: cheap on a local disk, maybe slow on a network share. */
 export interface MetadataCalls {

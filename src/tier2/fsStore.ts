@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidTier2KeyError, Tier2ContentMismatchError, Tier2NotFoundError } from './errors.ts';
 import { FolderSyncer } from './folderSyncer.ts';
-import { fsyncFile, openFile, readAt, SYNCHRONOUS_CALLS, THREAD_POOL_CALLS, writeAll, type MetadataCalls } from './descriptorCalls.ts';
+import { fsyncFile, openFile, readAt, READ_FLAGS, SYNCHRONOUS_CALLS, THREAD_POOL_CALLS, writeAll, type MetadataCalls } from './descriptorCalls.ts';
 import { isOnLocalFilesystem } from './localFilesystem.ts';
 import { assertValidKey, assertValidPrefix, compareKeys, pageSizeOf, RESERVED_SEGMENT_PREFIX, windowsSegmentProblem } from './objectKeys.ts';
 import type { ContentDigest, PutOptions, Tier2Object, Tier2Page, Tier2Store } from './tier2Store.ts';
@@ -178,7 +178,7 @@ export class FsStore implements Tier2Store {
   async get(key: string): Promise<Readable> {
     const file = this.objectPath(key);
     try {
-      const handle = await open(file, 'r');
+      const handle = await open(file, READ_FLAGS);
       if (!(await handle.stat()).isFile()) {
         await handle.close();
         throw new Tier2NotFoundError(this.kind, key);
