@@ -62,6 +62,20 @@ describe('agent act run offline marker', function () {
     }
   });
 
+  /** Runs one act of share `docs` against the test server at `url`, storing Tier-2 objects under the test root. */
+  function actOnDocs(url: string, offlineMarker: OfflineMarker): ReturnType<typeof runTiering> {
+    return runTiering({
+      serverUrl: url,
+      token: 'test-token',
+      share: 'docs',
+      kind: 'tier',
+      logger,
+      retry: { maxAttempts: 1 },
+      openStore: () => new FsStore(path.join(root, 'tier2')),
+      offlineMarker,
+    });
+  }
+
   it('marks stubs, closes the helper', async function () {
     const share = path.join(root, 'share');
     await mkdir(share);
@@ -75,16 +89,7 @@ describe('agent act run offline marker', function () {
     await mkdir(helperFolder);
     const fake = await writeFakeHelper(helperFolder, { exitDelayMs: 200 });
 
-    const progress = await runTiering({
-      serverUrl: started.url,
-      token: 'test-token',
-      share: 'docs',
-      kind: 'tier',
-      logger,
-      retry: { maxAttempts: 1 },
-      openStore: () => new FsStore(path.join(root, 'tier2')),
-      offlineMarker: new OfflineHelperMarker(fake.options),
-    });
+    const progress = await actOnDocs(started.url, new OfflineHelperMarker(fake.options));
 
     expect(progress.outcomes.STUBBED).to.equal(1);
     expect(progress.unmarked).to.equal(0);
@@ -104,16 +109,7 @@ describe('agent act run offline marker', function () {
       },
     };
 
-    const failure = await runTiering({
-      serverUrl: started.url,
-      token: 'test-token',
-      share: 'docs',
-      kind: 'tier',
-      logger,
-      retry: { maxAttempts: 1 },
-      openStore: () => new FsStore(path.join(root, 'tier2')),
-      offlineMarker: marker,
-    }).catch((error: unknown) => error as Error);
+    const failure = await actOnDocs(started.url, marker).catch((error: unknown) => error as Error);
 
     expect(failure).to.be.instanceOf(Error);
     expect((failure as Error).message).to.match(/^Server rejected claiming tier actions of share docs: HTTP 400/);
