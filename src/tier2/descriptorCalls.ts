@@ -7,8 +7,9 @@
  * When many files are tiered at once, those round trips, not the calls, set the pace
  * (docs/benchmarks.md). On a local filesystem, some calls touch only what is in memory
  * and return in microseconds: closing a flushed file, fstat, opening an object that was
- * just written, and appending one line to a log. SYNCHRONOUS_CALLS makes those on the
- * main thread.
+ * just written or its folder for a flush, and appending one line to a log.
+ * SYNCHRONOUS_CALLS makes those on the main thread.
+ *
  * Calls that may wait for the disk stay asynchronous in both sets: creating a file
  * (the inode allocator may read from disk), writes, reads, fsync and rename.
  */
