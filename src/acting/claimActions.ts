@@ -74,6 +74,7 @@ export async function claimActions(
         fence: row.fence,
         kind: request.kind,
         leaseExpiresAt: row.lease_expires_at,
+        leaseSeconds,
         dirPath: row.dir_path,
         name: row.name,
         sizeBytes: row.size_bytes,

@@ -10,6 +10,7 @@ export interface ApiMetrics {
   actionsClaimed: Counter<'kind'>;
   claimSeconds: Histogram<'kind'>;
   actionResults: Counter<'outcome' | 'verdict'>;
+  leaseRenewals: Counter<'result'>;
   sharesPaused: Counter;
 }
 
@@ -53,6 +54,12 @@ export function createApiMetrics(): ApiMetrics {
       name: 'strata_action_results_total',
       help: 'Results reported by agents, by outcome and verdict (apply, duplicate, stale_fence, ...)',
       labelNames: ['outcome', 'verdict'],
+      registers: [registry],
+    }),
+    leaseRenewals: new Counter({
+      name: 'strata_lease_renewals_total',
+      help: 'Leases agents asked to extend, by result (renewed, lost)',
+      labelNames: ['result'],
       registers: [registry],
     }),
     sharesPaused: new Counter({

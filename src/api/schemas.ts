@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { StrataError } from '../errors.ts';
-import type { ActionResult, ActionResultBatch, ClaimRequest } from '../wire/acting.ts';
+import type { ActionResult, ActionResultBatch, ClaimRequest, RenewLeasesRequest } from '../wire/acting.ts';
 import type { CompleteScanRequest, OpenScanRequest } from '../wire/contract.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
@@ -117,6 +117,29 @@ const resultBatchSchema = {
   },
 };
 
+/** Most leases one `POST /v1/actions/renew` may name, the most one claim may hand out. */
+export const MAX_RENEWALS_PER_REQUEST = 10_000;
+
+const renewSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['leases'],
+  properties: {
+    leases: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_RENEWALS_PER_REQUEST,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'fence'],
+        properties: { id: resultProperties.id, fence: resultProperties.fence },
+      },
+    },
+    leaseSeconds: claimSchema.properties.leaseSeconds,
+  },
+};
+
 const actionParamsSchema = {
   type: 'object',
   required: ['id'],
@@ -132,6 +155,7 @@ const shareParamsSchema = {
 export const validateClaim = ajv.compile<ClaimRequest>(claimSchema);
 export const validateResult = ajv.compile<Omit<ActionResult, 'id'>>(singleResultSchema);
 export const validateResultBatch = ajv.compile<ActionResultBatch>(resultBatchSchema);
+export const validateRenew = ajv.compile<RenewLeasesRequest>(renewSchema);
 export const validateActionParams = ajv.compile<{ id: string }>(actionParamsSchema);
 export const validateShareParams = ajv.compile<{ share: string }>(shareParamsSchema);
 

@@ -7,6 +7,8 @@
  * - `POST /v1/actions/claim` with `ClaimRequest`, returning `ClaimResponse`.
  * - `POST /v1/actions/{id}/result` with `ActionResult` (without `id`).
  * - `POST /v1/actions/results` with `ActionResultBatch`, returning `ActionResultBatchResponse`.
+ * - `POST /v1/actions/renew` with `RenewLeasesRequest`, returning `RenewLeasesResponse`:
+ *   extends the leases an agent still holds, so that a long copy keeps its file.
  * - `GET /v1/shares/{share}/target`: the share's Tier-2 target with its credentials,
  *   which the agent keeps in memory only.
  */
@@ -32,8 +34,13 @@ export interface ClaimedAction {
   /** Fencing token: a result carrying an older token than the object's current one is rejected. */
   fence: string;
   kind: ActionKind;
-  /** Unix seconds. */
+  /** Unix seconds, by the server's clock. */
   leaseExpiresAt: number;
+  /**
+   * Length of the lease granted, in seconds. Agents time renewals from when they
+   * received the claim plus this length, so that their clock need not match the server's.
+   */
+  leaseSeconds: number;
   /** The file as the scan saw it: canonical folder path and name, on the agent's host. */
   dirPath: string;
   name: string;
@@ -75,4 +82,20 @@ export interface ActionResultBatch {
 /** Per result, whether the server took it; a rejected one names the reason. */
 export interface ActionResultBatchResponse {
   results: { id: string; accepted: boolean; reason?: string }[];
+}
+
+/** Body of `POST /v1/actions/renew`: leases the agent still holds, each named by id and fence. */
+export interface RenewLeasesRequest {
+  leases: { id: string; fence: string }[];
+  /** New lease length from now; the server bounds it and uses its default when absent. A lease is never shortened. */
+  leaseSeconds?: number;
+}
+
+/**
+ * Per lease, whether it was extended. A lease that was not is lost: its file was claimed
+ * again after the lease ran out, its result is already recorded, or it is unknown. The
+ * agent must then leave the file as it is.
+ */
+export interface RenewLeasesResponse {
+  leases: { id: string; renewed: boolean; leaseExpiresAt?: number; leaseSeconds?: number; reason?: string }[];
 }

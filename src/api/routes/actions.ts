@@ -3,14 +3,15 @@ import type { Context } from 'koa';
 import type pg from 'pg';
 import { claimActions } from '../../acting/claimActions.ts';
 import { recordResults, type RecordedResults } from '../../acting/recordResults.ts';
+import { renewLeases } from '../../acting/renewLeases.ts';
 import type { ActingConfig } from '../../config.ts';
 import type { Principal } from '../../control/authenticate.ts';
 import { StrataError } from '../../errors.ts';
-import type { ActionResultBatchResponse, ClaimResponse } from '../../wire/acting.ts';
+import type { ActionResultBatchResponse, ClaimResponse, RenewLeasesResponse } from '../../wire/acting.ts';
 import { requireScope } from '../authenticateRequest.ts';
 import { readJsonBody } from '../jsonBody.ts';
 import type { ApiMetrics } from '../metrics.ts';
-import { assertValid, validateActionParams, validateClaim, validateResult, validateResultBatch } from '../schemas.ts';
+import { assertValid, validateActionParams, validateClaim, validateRenew, validateResult, validateResultBatch } from '../schemas.ts';
 
 export interface ActionRouteDeps {
   pool: pg.Pool;
@@ -21,7 +22,10 @@ export interface ActionRouteDeps {
 /** Largest results batch body: 1,000 results with 2,000-character errors fit. */
 const MAX_RESULTS_BODY_BYTES = 4 * 1024 * 1024;
 
-/** Build the acting routes: claim actions under a lease, report their results. */
+/** Largest renewal body: 10,000 ids and fences of 19 digits fit. */
+const MAX_RENEW_BODY_BYTES = 1024 * 1024;
+
+/** Build the acting routes: claim actions under a lease, renew leases, report results. */
 export function actionRoutes(deps: ActionRouteDeps): Router {
   const router = new Router({ prefix: '/v1/actions' });
   const act = requireScope(deps.pool, 'act');
@@ -49,6 +53,17 @@ export function actionRoutes(deps: ActionRouteDeps): Router {
     const body: ActionResultBatchResponse = {
       results: recorded.verdicts.map((verdict) => ({ id: verdict.id, accepted: verdict.accepted, ...(verdict.reason ? { reason: verdict.reason } : {}) })),
     };
+    ctx.body = body;
+  });
+
+  router.post('/renew', act, async (ctx) => {
+    const principal = ctx.state.principal as Principal;
+    const request = assertValid(validateRenew, await readJsonBody(ctx, MAX_RENEW_BODY_BYTES), 'renew');
+
+    const body: RenewLeasesResponse = await renewLeases(deps.pool, deps.acting, principal, request);
+    for (const lease of body.leases) deps.metrics.leaseRenewals.inc({ result: lease.renewed ? 'renewed' : 'lost' });
+    const lost = body.leases.filter((lease) => !lease.renewed).length;
+    if (lost > 0) ctx.state.log.info({ renewed: body.leases.length - lost, lost }, 'leases not renewed');
     ctx.body = body;
   });
 
