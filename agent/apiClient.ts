@@ -27,6 +27,8 @@ import type {
   ActionResultBatchResponse,
   ClaimRequest,
   ClaimResponse,
+  RenewLeasesRequest,
+  RenewLeasesResponse,
 } from '../src/wire/acting.ts';
 import type { ChunkFile } from './chunkWriter.ts';
 import { backoffDelayMs, parseRetryAfterMs, type RetryPolicy } from './retry.ts';
@@ -206,6 +208,21 @@ export class ApiClient {
       body: jsonBody(request),
       action: `claiming ${request.kind} actions of share ${request.share}`,
       logFields: { share: request.share, kind: request.kind },
+      signal,
+    });
+  }
+
+  /**
+   * Extends leases this agent still holds. Repeating a renewal is safe: it only moves the
+   * end of a lease that is still this agent's.
+   */
+  async renewLeases(request: RenewLeasesRequest, signal?: AbortSignal): Promise<RenewLeasesResponse> {
+    return this.#send<RenewLeasesResponse>({
+      method: 'POST',
+      path: 'v1/actions/renew',
+      body: jsonBody(request),
+      action: `renewing ${request.leases.length} leases`,
+      logFields: { leases: request.leases.length },
       signal,
     });
   }

@@ -13,25 +13,26 @@ import type { ActionResult, ClaimedAction } from '../../src/wire/acting.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { writeFully } from '../../src/tier2/writeFully.ts';
 import { faultPoint } from './faultHooks.ts';
+import type { HeldLease } from './leaseKeeper.ts';
 import { readFileState, unchangedSince } from './fileState.ts';
 import { digestFile, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor } from './localPath.ts';
 import { outcome } from './outcome.ts';
 import { createFreshHandle, READ_CHECKED_FILE } from './safeOpen.ts';
 import type { StubContent } from './stub.ts';
-import { nanosecondsToSeconds, type TierContext } from './tierFile.ts';
+import { nanosecondsToSeconds, throwIfLeaseLost, type TierContext } from './tierFile.ts';
 
 /** Recalls one file and returns the result to report. Errors of the store or disk end as FAILED. */
-export async function recallFile(action: ClaimedAction, context: TierContext): Promise<ActionResult> {
+export async function recallFile(action: ClaimedAction, context: TierContext, lease?: HeldLease): Promise<ActionResult> {
   try {
-    return await recallFileSteps(action, context);
+    return await recallFileSteps(action, context, lease);
   } catch (error) {
     context.logger.warn({ actionId: action.id, key: action.tier2Key, err: error }, 'Failed to recall a file');
     return outcome(action, 'FAILED', { error: (error as Error).message ?? String(error) });
   }
 }
 
-async function recallFileSteps(action: ClaimedAction, context: TierContext): Promise<ActionResult> {
+async function recallFileSteps(action: ClaimedAction, context: TierContext, lease: HeldLease | undefined): Promise<ActionResult> {
   if (action.sha256 === null) {
     return outcome(action, 'FAILED', { error: 'the claim carries no SHA-256 to verify the recalled content against' });
   }
@@ -75,6 +76,10 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext): Pro
   if (current.kind !== 'stub' || !unchangedSince(state.stats, current.stats)) {
     await rm(tempPath, { force: true });
     return outcome(action, 'STALE', { error: 'the stub changed while the file was recalled' });
+  }
+  if (lease?.lost) {
+    await rm(tempPath, { force: true });
+    throwIfLeaseLost(lease, 'the recalled content replaced the stub');
   }
   // The stub's offline attribute does not carry over, so nothing clears it. The content
   // is a new file, and on Windows libuv renames with MoveFileExW and

@@ -21,6 +21,7 @@ export class ResultReporter {
   readonly #batchSize: number;
   readonly #logger: Logger;
   readonly #signal: AbortSignal | undefined;
+  readonly #onSent: ((ids: string[]) => void) | undefined;
   #pending: ActionResult[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** Sends in order, one at a time, so a failure is seen by the next add() or by close(). */
@@ -29,11 +30,13 @@ export class ResultReporter {
   accepted = 0;
   rejected = 0;
 
-  constructor(sink: ResultSink, options: { batchSize?: number; logger: Logger; signal?: AbortSignal }) {
+  /** `onSent` learns the ids of each batch once its request ended, answered or failed. */
+  constructor(sink: ResultSink, options: { batchSize?: number; logger: Logger; signal?: AbortSignal; onSent?: (ids: string[]) => void }) {
     this.#sink = sink;
     this.#batchSize = options.batchSize ?? DEFAULT_RESULT_BATCH;
     this.#logger = options.logger;
     this.#signal = options.signal;
+    this.#onSent = options.onSent;
   }
 
   /** Queues one result; waits while a full batch is sent, and rethrows a failed send. */
@@ -85,6 +88,8 @@ export class ResultReporter {
       }
     } catch (error) {
       this.#failure = error;
+    } finally {
+      this.#onSent?.(batch.map((result) => result.id));
     }
   }
 

@@ -1,15 +1,20 @@
 /**
  * The loop shared by `act` and `recall`: claim actions in batches, run them on a pool of
  * file workers, and report their results in batches. The next claim is sent while the
- * workers still have files, so they rarely wait for the server.
+ * workers still have files, so they rarely wait for the server. Leases are renewed
+ * until each action's result is sent (leaseKeeper.ts).
  */
 import type { Logger } from 'pino';
 
 import type { ActionKind, ActionOutcome, ActionResult, ClaimedAction, ClaimRequest, ClaimResponse } from '../../src/wire/acting.ts';
+import { LeaseKeeper, type HeldLease, type LeaseRenewer } from './leaseKeeper.ts';
 import { ResultReporter, type ResultSink } from './resultReporter.ts';
 
-/** Source of claims and sink of results: the API client, or a test double. */
-export interface ActionSource extends ResultSink {
+/**
+ * Source of claims and sink of results: the API client, or a test double. A source
+ * without `renewLeases` leaves leases to run out as claimed.
+ */
+export interface ActionSource extends ResultSink, Partial<LeaseRenewer> {
   claimActions(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse>;
 }
 
@@ -29,7 +34,8 @@ export interface RunActionsOptions {
   leaseSeconds?: number;
   /** Stop after this many claimed actions; no limit when undefined. */
   maxActions?: number;
-  handle: (action: ClaimedAction) => Promise<ActionResult>;
+  /** Works on one action; `lease.lost` tells it to leave the file as it is. */
+  handle: (action: ClaimedAction, lease: HeldLease) => Promise<ActionResult>;
   /** Returns how many stubs the run could not mark offline so far. Undefined counts none. */
   countUnmarked?: () => number;
   logger: Logger;
@@ -56,10 +62,8 @@ export interface ActionProgress {
 
 /**
  * An action whose lease ends within this many seconds is not started: another agent may
- * claim it meanwhile, and its result would be rejected. It is claimed again later.
- * NOTE: the contract has no lease renewal, so a file that takes longer than its lease
- * (a very large file on a slow target) may be claimed by a second agent while the first
- * still copies it. Both write the same key, and the first one's result is rejected.
+ * claim it meanwhile, and its result would be rejected. It is claimed again later. This
+ * happens only when renewals failed (the server was unreachable for half a lease).
  */
 export const LEASE_MARGIN_SECONDS = 10;
 
@@ -68,7 +72,15 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
   const startedAt = Date.now();
   // The reporter does not take the signal: after an interrupt, the results of the files
   // already done are still sent.
-  const reporter = new ResultReporter(options.source, { batchSize: options.resultBatch, logger: options.logger });
+  const renewer = options.source.renewLeases === undefined ? undefined : (options.source as LeaseRenewer);
+  const leases = new LeaseKeeper(renewer, { leaseSeconds: options.leaseSeconds, logger: options.logger, signal: options.signal });
+  // A lease is held until its result has been sent, so that no other agent takes the
+  // file while the result waits for its batch.
+  const reporter = new ResultReporter(options.source, {
+    batchSize: options.resultBatch,
+    logger: options.logger,
+    onSent: (ids) => ids.forEach((id) => leases.release(id)),
+  });
   const progress: ActionProgress = {
     kind: options.kind,
     claimed: 0,
@@ -88,8 +100,9 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
     options.onProgress?.(progress);
   };
 
-  const queue = new ClaimQueue(options, (count) => {
-    progress.claimed += count;
+  const queue = new ClaimQueue(options, (actions) => {
+    actions.forEach((action) => leases.hold(action));
+    progress.claimed += actions.length;
     report();
   });
 
@@ -107,12 +120,14 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
   const work = async (): Promise<void> => {
     for (let action = await queue.next(); action !== undefined && !failed; action = await queue.next()) {
       options.signal?.throwIfAborted();
-      if (action.leaseExpiresAt - Date.now() / 1000 < LEASE_MARGIN_SECONDS) {
+      const lease = leases.lease(action.id);
+      if (lease.lost || lease.remainingSeconds() < LEASE_MARGIN_SECONDS) {
         progress.expired++;
+        leases.release(action.id);
         continue;
       }
 
-      const result = await options.handle(action);
+      const result = await options.handle(action, lease);
       progress.outcomes[result.outcome]++;
       if (result.outcome === 'STUBBED' || result.outcome === 'REHYDRATED') {
         progress.bytes += result.sizeBytes ?? 0;
@@ -130,7 +145,7 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
   const failure = settled.find((result) => result.status === 'rejected');
 
   // Results of the files that were done are sent even when a worker failed, so a rerun
-  // has less to confirm.
+  // has less to confirm. Their leases are renewed until then.
   try {
     await reporter.close();
   } catch (error) {
@@ -138,6 +153,8 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
       throw error;
     }
     options.logger.error({ err: error }, 'Failed to report the last results after an earlier failure');
+  } finally {
+    await leases.close();
   }
   if (failure !== undefined) {
     throw failure.reason;
@@ -149,13 +166,13 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
 /** Claimed actions waiting for a worker, refilled by one claim at a time. */
 class ClaimQueue {
   readonly #options: RunActionsOptions;
-  readonly #onClaimed: (count: number) => void;
+  readonly #onClaimed: (actions: ClaimedAction[]) => void;
   readonly #waiting: ClaimedAction[] = [];
   #claiming: Promise<void> | undefined;
   #exhausted = false;
   #claimedTotal = 0;
 
-  constructor(options: RunActionsOptions, onClaimed: (count: number) => void) {
+  constructor(options: RunActionsOptions, onClaimed: (actions: ClaimedAction[]) => void) {
     this.#options = options;
     this.#onClaimed = onClaimed;
   }
@@ -214,6 +231,6 @@ class ClaimQueue {
     }
     this.#claimedTotal += response.actions.length;
     this.#waiting.push(...response.actions);
-    this.#onClaimed(response.actions.length);
+    this.#onClaimed(response.actions);
   }
 }

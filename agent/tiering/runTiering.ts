@@ -84,7 +84,7 @@ export async function runTiering(options: TieringOptions): Promise<ActionProgres
       claimBatch: options.claimBatch ?? DEFAULT_CLAIM_BATCH,
       leaseSeconds: options.leaseSeconds,
       maxActions: options.maxActions,
-      handle: (action) => handle(action, context),
+      handle: (action, lease) => handle(action, context, lease),
       countUnmarked: () => offline.unmarked,
       logger,
       signal: options.signal,

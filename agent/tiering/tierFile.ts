@@ -30,6 +30,7 @@ import { Tier2ContentMismatchError, Tier2NotFoundError } from '../../src/tier2/e
 import type { FolderSyncer } from '../../src/tier2/folderSyncer.ts';
 import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import { faultPoint } from './faultHooks.ts';
+import type { HeldLease } from './leaseKeeper.ts';
 import { describeChangeSinceScan, mtimeSeconds, readFileState, unchangedSince } from './fileState.ts';
 import { CountingStream, digestBuffer, digestFile, readAt, readChunks, type ContentDigest } from './hashing.ts';
 import { resolveLocalFile, tempPathFor } from './localPath.ts';
@@ -63,10 +64,13 @@ export interface TierContext {
 /** A step found the file changed; the action ends STALE and the original stays. */
 class FileChangedError extends Error {}
 
-/** Tiers one file and returns the result to report. Errors of the store or disk end as FAILED. */
-export async function tierFile(action: ClaimedAction, context: TierContext): Promise<ActionResult> {
+/**
+ * Tiers one file and returns the result to report. Errors of the store or disk end as
+ * FAILED. Without a lease (tests), the action counts as held throughout.
+ */
+export async function tierFile(action: ClaimedAction, context: TierContext, lease?: HeldLease): Promise<ActionResult> {
   try {
-    return await tierFileSteps(action, context);
+    return await tierFileSteps(action, context, lease);
   } catch (error) {
     if (error instanceof FileChangedError) {
       return outcome(action, 'STALE', { error: error.message });
@@ -76,7 +80,7 @@ export async function tierFile(action: ClaimedAction, context: TierContext): Pro
   }
 }
 
-async function tierFileSteps(action: ClaimedAction, context: TierContext): Promise<ActionResult> {
+async function tierFileSteps(action: ClaimedAction, context: TierContext, lease: HeldLease | undefined): Promise<ActionResult> {
   const file = resolveLocalFile(action.dirPath, action.name);
   const state = await readFileState(file.path);
 
@@ -135,6 +139,7 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
 
   await verifyCopy(action.tier2Key, digest, context.store);
   faultPoint('tier.verified');
+  throwIfLeaseLost(lease, 'the stub was written');
 
   const stub: StubContent = {
     kind: context.store.kind,
@@ -152,6 +157,17 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext): Promi
   faultPoint('tier.stubbed');
 
   return outcome(action, 'STUBBED', { sha256: digest.sha256, sizeBytes: digest.sizeBytes });
+}
+
+/**
+ * Stops an action whose lease another claim took over. The agent that holds it now does
+ * the work, and this one's result would be rejected anyway. Its Tier-2 copy stays: the
+ * new holder writes the same key with the same content.
+ */
+export function throwIfLeaseLost(lease: HeldLease | undefined, before: string): void {
+  if (lease?.lost) {
+    throw new Error(`the lease was lost before ${before}: the file was claimed again, and the original is kept`);
+  }
 }
 
 /**

@@ -31,8 +31,9 @@ const COMMON_OPTIONS_HELP = `Required:
 Options:
   --concurrency N       Files worked on at once (default ${DEFAULT_FILE_CONCURRENCY}).
   --claim-batch N       Actions claimed per request (default ${DEFAULT_CLAIM_BATCH}).
-  --lease-seconds N     Lease asked for with each claim, in seconds; the server
-                        bounds it and uses its default when this is not given.
+  --lease-seconds N     Lease asked for with each claim and renewal, in seconds;
+                        the server bounds it and uses its default when this is
+                        not given. Leases are renewed once half has gone by.
   --max-files N         Stop after claiming N actions (default: no limit).
   --max-attempts N      Attempts per API request, the first included
                         (default ${DEFAULT_RETRY_POLICY.maxAttempts}).

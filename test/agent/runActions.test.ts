@@ -55,7 +55,8 @@ describe('agent action loop', function () {
 
   it('skips actions whose lease is ending', async function () {
     const actions = plainActions(3);
-    actions[1]!.leaseExpiresAt = Math.floor(Date.now() / 1000) + 2;
+    // The agent times a lease by the length granted, not by the server's clock.
+    actions[1]!.leaseSeconds = 2;
     const source = new ClaimDouble(actions);
 
     const progress = await runActions({

@@ -51,6 +51,7 @@ export function claimFor(
     fence: '1',
     kind: 'tier',
     leaseExpiresAt: Math.floor(Date.now() / 1000) + 300,
+    leaseSeconds: 300,
     dirPath,
     name,
     sizeBytes: file.sizeBytes,
