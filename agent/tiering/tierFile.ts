@@ -96,7 +96,8 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext, lease:
   }
 
   // One small read serves the interrupted-stub check here and the program check before stubbing.
-  const head = readHead(file.path);
+  // Only a regular file is opened: a FIFO, folder or device in its place is STALE below.
+  const head = state.stats.isFile() ? readHead(file.path) : Buffer.alloc(0);
   const interrupted = interruptedStubOf(head, state.stats, action, context);
   if (interrupted !== undefined) {
     return completeInterruptedStub(action, file, state.stats, interrupted, context);
@@ -277,7 +278,8 @@ async function verifyCopy(key: string, sent: ContentDigest, store: Tier2Store): 
 
 /**
  * Reads the first STUB_SIZE_BYTES of a file, fewer when it is shorter, or none when it
- * cannot be opened now (the open for the copy then reports why).
+ * cannot be opened now or is no longer a regular file (the open for the copy then
+ * reports why, or finds it changed).
  */
 function readHead(filePath: string | Buffer): Buffer {
   let fd: number;
@@ -287,6 +289,8 @@ function readHead(filePath: string | Buffer): Buffer {
     return Buffer.alloc(0);
   }
   try {
+    // A FIFO or folder swapped in after the lstat cannot be read at an offset, so it gives no head.
+    if (!fstatSync(fd).isFile()) return Buffer.alloc(0);
     return readAtStart(fd, STUB_SIZE_BYTES);
   } finally {
     closeSync(fd);

@@ -47,7 +47,10 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
   const sealed = Object.keys(credentials).length === 0 ? null : await seal(deps, tenant, { shareName, kind: config.kind, credentials });
 
   return withTenant(deps.pool, tenant, Roles.planner, async (client) => {
-    if (config.kind === 'fs') await rejectRootInsideShare(client, shareName, config.root);
+    if (config.kind === 'fs') {
+      rejectDotSegments(config.root);
+      await rejectRootInsideShare(client, shareName, config.root);
+    }
     const { rows } = await client.query<{ created: boolean }>(
       `INSERT INTO tier_target (share_name, kind, settings, credentials_sealed)
        VALUES ($1, $2, $3, $4)
@@ -64,6 +67,21 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
     ]);
     return { created };
   });
+}
+
+/**
+ * Reject a filesystem root with a `.` or `..` segment. The overlap test compares path
+ * prefixes, so `/srv/x/../share/tier2` would pass it while naming a folder in `/srv/share`.
+ */
+function rejectDotSegments(root: string): void {
+  const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(root);
+  const segments = windows ? root.split(/[\\/]/) : root.split('/');
+  if (segments.some((segment) => segment === '.' || segment === '..')) {
+    throw StrataError.invalid(
+      'INVALID_TARGET',
+      `target is invalid: root ${JSON.stringify(root)} contains a "." or ".." segment; give the folder's absolute path without them`,
+    );
+  }
 }
 
 /**

@@ -197,6 +197,22 @@ describe('tier targets', () => {
     expect(await setTarget(stack.services, acme, 'Inside', { kind: 'fs', root: '/srv/share2' }, 'test:operator')).to.deep.equal({ created: true });
   });
 
+  it('rejects dot segments in a root', async () => {
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan (tenant_id, scan_guid, share_name, source_type, root_path, path_style, started_at)
+       VALUES ($1, gen_random_uuid(), 'Dotted', 'POSIX', '/srv/dotted', 'posix', 1)`,
+      [acme.id],
+    );
+
+    // The first three overlap the share, which a plain prefix test would not see.
+    for (const root of ['/srv/other/../dotted/tier2', '/srv/./dotted/tier2', '/srv/dotted/..', 'D:\\x\\..\\dotted', '\\\\nas\\cold\\.\\t']) {
+      const error = await setTarget(stack.services, acme, 'Dotted', { kind: 'fs', root }, 'test:operator').catch((caught: unknown) => caught);
+      expect((error as StrataError).code, root).to.equal('INVALID_TARGET');
+      expect((error as Error).message, root).to.contain('"." or ".." segment');
+    }
+    expect(await setTarget(stack.services, acme, 'Dotted', { kind: 'fs', root: '/srv/..cold/x.y' }, 'test:operator')).to.deep.equal({ created: true });
+  });
+
   async function sealedOf(schema: string, share: string): Promise<string> {
     const { rows } = await stack.services.pool.query(`SELECT credentials_sealed FROM ${schema}.tier_target WHERE share_name = $1`, [share]);
     return rows[0].credentials_sealed;

@@ -289,6 +289,33 @@ describe('agent tiering of one file', function () {
     expect(lstatSync(filePath).isFIFO()).to.equal(true);
   });
 
+  it('FIFO at the path is STALE', async function () {
+    if (process.platform === 'win32') this.skip();
+    const filePath = await makeFile('piped.txt', Buffer.from('replaced by a FIFO before the claim'));
+    const action = claimOnDisk(filePath, share, 'piped.txt');
+    await rm(filePath);
+    execFileSync('mkfifo', [filePath]);
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome, result.error).to.equal('STALE');
+    expect(result.error).to.match(/no longer a regular file/);
+    expect(lstatSync(filePath).isFIFO()).to.equal(true);
+    expect(context.store.puts).to.equal(0);
+  });
+
+  it('folder at the path is STALE', async function () {
+    const filePath = await makeFile('became a folder', Buffer.from('replaced by a folder before the claim'));
+    const action = claimOnDisk(filePath, share, 'became a folder');
+    await rm(filePath);
+    await mkdir(filePath);
+
+    const result = await tierFile(action, context);
+
+    expect(result.outcome, result.error).to.equal('STALE');
+    expect(lstatSync(filePath).isDirectory()).to.equal(true);
+  });
+
   it('stub keeps mode and times', async function () {
     const filePath = await makeFile('keep.txt', Buffer.from('x'.repeat(5000)), 1_500_000_000);
 
