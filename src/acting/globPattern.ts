@@ -5,6 +5,31 @@ export type PathStyle = 'windows' | 'posix';
 /** Maximum glob length, in characters. Longer patterns are rejected, never cut. */
 export const MAX_GLOB_CHARS = 1024;
 
+/** Tell a Windows path (a drive letter or a UNC path) from a POSIX one. */
+export function pathStyleOf(path: string): PathStyle {
+  return /^[A-Za-z]:[\\/]|^\\\\/.test(path) ? 'windows' : 'posix';
+}
+
+/**
+ * Build a PostgreSQL regular expression that matches the full path of a folder and of
+ * everything under it, in the given path style. Every character of the folder is taken
+ * literally. On Windows either separator matches `\` and case is ignored, as for globs.
+ */
+export function folderTreeRegex(folder: string, style: PathStyle): string {
+  const sep = style === 'windows' ? '\\\\' : '/';
+  const trimmed = folder.replace(style === 'windows' ? /[\\/]+$/ : /\/+$/, '');
+  let regex = '';
+  for (const char of trimmed) {
+    const isSep = char === '/' || (style === 'windows' && char === '\\');
+    if (isSep) {
+      regex += sep;
+    } else {
+      regex += /[.^$*+?(){}[\]|\\-]/.test(char) ? `\\${char}` : char;
+    }
+  }
+  return `${style === 'windows' ? '(?i)' : ''}^${regex}(${sep}.*)?$`;
+}
+
 /**
  * Translate a glob over a full source path into a PostgreSQL regular expression
  * (ARE syntax), anchored at both ends. `*` matches within one path segment, `**`

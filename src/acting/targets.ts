@@ -85,20 +85,25 @@ function rejectDotSegments(root: string): void {
 }
 
 /**
- * Reject a filesystem target that lies inside a folder the share was scanned from, or
- * contains one. Its objects would then be scanned and planned as the share's files, and
- * tiering them would stub the only copies of files already tiered.
+ * Reject a filesystem target that lies inside a folder any share of the tenant was
+ * scanned from, or contains one. Its objects would then be scanned and planned as that
+ * share's files, and tiering them would stub the only copies of files already tiered.
+ * A share scanned only later is covered by the planner, which never selects files
+ * under a Tier-2 root (effectivePolicies.ts).
  */
 async function rejectRootInsideShare(client: pg.PoolClient, shareName: string, root: string): Promise<void> {
-  const { rows } = await client.query<{ root_path: string }>('SELECT DISTINCT root_path FROM scan WHERE share_name = $1', [shareName]);
+  const { rows } = await client.query<{ share_name: string; root_path: string }>(
+    'SELECT DISTINCT share_name, root_path FROM scan ORDER BY share_name, root_path',
+  );
   const target = comparablePath(root);
 
-  for (const { root_path } of rows) {
+  for (const { share_name, root_path } of rows) {
     const scanned = comparablePath(root_path);
     if (target.startsWith(scanned) || scanned.startsWith(target)) {
+      const owner = share_name === shareName ? `share ${JSON.stringify(shareName)}` : `share ${JSON.stringify(share_name)} (not the share being set)`;
       throw StrataError.invalid(
         'INVALID_TARGET',
-        `target is invalid: root ${JSON.stringify(root)} overlaps the folder ${JSON.stringify(root_path)} that share ${JSON.stringify(shareName)} is scanned from; put Tier-2 outside the share`,
+        `target is invalid: root ${JSON.stringify(root)} overlaps the folder ${JSON.stringify(root_path)} that ${owner} is scanned from; put Tier-2 outside every share`,
       );
     }
   }

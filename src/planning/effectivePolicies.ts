@@ -1,4 +1,4 @@
-import { globToRegex, type PathStyle } from '../acting/globPattern.ts';
+import { folderTreeRegex, globToRegex, pathStyleOf, type PathStyle } from '../acting/globPattern.ts';
 import { DEFAULT_POLICY_SHARE, type AgeBasis, type TierExclusion, type TierPolicy } from './policies.ts';
 
 /** A share's latest OK scan, as LATEST_SCANS returns it. */
@@ -32,6 +32,10 @@ export interface ResolvedShare {
  * exclusion list and an optional age override into the rules the plan SQL applies.
  * A share with neither a policy nor an override is left out and listed in `skipped`.
  * Globs become regular expressions in the share's path style.
+ *
+ * `tier2Folders` are the tenant's filesystem Tier-2 roots. Every share excludes the
+ * ones in its path style, with all they contain: a Tier-2 folder inside a scanned tree
+ * holds the only copies of files already tiered, and tiering those would stub them.
  */
 export function resolvePolicies(
   scans: LatestScan[],
@@ -39,6 +43,7 @@ export function resolvePolicies(
   exclusions: TierExclusion[],
   nowUnix: number,
   olderThanSeconds: number | undefined,
+  tier2Folders: string[] = [],
 ): { shares: ResolvedShare[]; skipped: string[] } {
   const byShare = new Map(policies.map((policy) => [policy.share, policy]));
   const fallback = byShare.get(DEFAULT_POLICY_SHARE);
@@ -70,7 +75,10 @@ export function resolvePolicies(
         basis: basis === 'auto' ? 'later' : basis,
         min_size: policy?.minSizeBytes ?? 0,
         include: (policy?.includeGlobs ?? []).map((glob) => globToRegex(glob, style)),
-        exclude: [...(policy?.excludeGlobs ?? []), ...excluded].map((glob) => globToRegex(glob, style)),
+        exclude: [
+          ...[...(policy?.excludeGlobs ?? []), ...excluded].map((glob) => globToRegex(glob, style)),
+          ...tier2Folders.filter((folder) => pathStyleOf(folder) === style).map((folder) => folderTreeRegex(folder, style)),
+        ],
       },
     });
   }

@@ -6,7 +6,7 @@ import { withTenant, type TenantRef } from '../db/tenantContext.ts';
 import { resolvePolicies, type LatestScan, type PolicySource } from './effectivePolicies.ts';
 import { listPolicies } from './policies.ts';
 import { LATEST_SCANS } from './sql/latestScans.ts';
-import { APPLY_PLAN, DROP_STALE_PLANS, LOCK_PLANNING, PREVIEW_PLAN } from './sql/planColdFiles.ts';
+import { APPLY_PLAN, DROP_STALE_PLANS, LOCK_PLANNING, PREVIEW_PLAN, TIER2_FOLDERS } from './sql/planColdFiles.ts';
 
 export interface PlanRequest {
   /** Plan one share only; all shares when absent. */
@@ -73,7 +73,9 @@ export async function planColdFiles(pool: pg.Pool, tenant: TenantRef, request: P
     if (share !== null && scans.rowCount === 0) {
       throw StrataError.notFound(`an OK scan of share ${JSON.stringify(share)}`);
     }
-    const resolved = resolvePolicies(scans.rows, policies, exclusions, now, request.olderThanSeconds);
+    const targets = await client.query<{ root: string }>(TIER2_FOLDERS);
+    const tier2Folders = targets.rows.map((row) => row.root);
+    const resolved = resolvePolicies(scans.rows, policies, exclusions, now, request.olderThanSeconds, tier2Folders);
     const effective = JSON.stringify(resolved.shares.map((entry) => entry.policy));
     const limits = [request.maxFiles ?? NO_LIMIT, request.maxBytes ?? NO_LIMIT];
 

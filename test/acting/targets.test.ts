@@ -197,6 +197,20 @@ describe('tier targets', () => {
     expect(await setTarget(stack.services, acme, 'Inside', { kind: 'fs', root: '/srv/share2' }, 'test:operator')).to.deep.equal({ created: true });
   });
 
+  it('rejects a root inside another share', async () => {
+    await stack.services.pool.query(
+      `INSERT INTO t_acme.scan (tenant_id, scan_guid, share_name, source_type, root_path, path_style, started_at)
+       VALUES ($1, gen_random_uuid(), 'Neighbour', 'NTFS', 'E:\\Shares\\Neighbour', 'windows', 1)`,
+      [acme.id],
+    );
+
+    const error = await setTarget(stack.services, acme, 'Unscanned', { kind: 'fs', root: 'e:\\shares\\neighbour\\t2' }, 'test:operator').catch(
+      (caught: unknown) => caught,
+    );
+    expect((error as StrataError).code).to.equal('INVALID_TARGET');
+    expect((error as Error).message).to.contain('share "Neighbour" (not the share being set)');
+  });
+
   it('rejects dot segments in a root', async () => {
     await stack.services.pool.query(
       `INSERT INTO t_acme.scan (tenant_id, scan_guid, share_name, source_type, root_path, path_style, started_at)

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { ProvisionedTenant } from '../../src/tenancy/provisionTenant.ts';
+import { setTarget } from '../../src/acting/targets.ts';
 import { planColdFiles } from '../../src/planning/planColdFiles.ts';
 import { StrataError } from '../../src/errors.ts';
 import { call, putChunk, quote, scanRequest, waitForScan } from '../support/http.ts';
@@ -110,4 +111,46 @@ describe('plan recomputation', () => {
     const summary = await planColdFiles(stack.services.pool, tenant, { share: 'posix', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
     expect(summary.newlyPlanned).to.equal(2);
   });
+
+  it('never plans files under a Tier-2 folder', async () => {
+    // The targets are set before the shares' first scans, so setTarget cannot see the
+    // overlap. One root lies in another share, and one is a Windows root in other case
+    // than the scan, with a trailing separator.
+    const nested = await createTenant(stack, 'nested');
+    await setTarget(stack.services, nested, 'posixnest', { kind: 'fs', root: '/srv/nest/tier2 (x)+/' }, 'test');
+    await setTarget(stack.services, nested, 'elsewhere', { kind: 'fs', root: '/srv/nest/other.t2' }, 'test');
+    await setTarget(stack.services, nested, 'winnest', { kind: 'fs', root: 'd:\\data\\TIER2\\' }, 'test');
+
+    const old = now - 2 * YEAR;
+    await scanShare(nested, { shareName: 'posixnest', pathStyle: 'posix', sourceType: 'POSIX', rootPath: '/srv/nest' }, [
+      ['/srv/nest/docs', 'a.txt'],
+      ['/srv/nest/tier2 (x)+', 'posixnest%2Fdocs%2Fa.txt'],
+      ['/srv/nest/tier2 (x)+/sub', '.strata~sha256.log'],
+      ['/srv/nest/tier2 (x)+more', 'sibling.txt'],
+      ['/srv/nest/other.t2', 'object'],
+      ['/srv/nest/otherXt2', 'not-the-root.txt'],
+    ], old);
+    await scanShare(nested, { shareName: 'winnest', rootPath: 'D:\\Data' }, [
+      ['D:\\Data\\Docs', 'b.doc'],
+      ['D:\\Data\\Tier2', 'object'],
+      ['D:\\Data\\Tier2\\deep', 'object2'],
+    ], old);
+
+    const summary = await planColdFiles(stack.services.pool, nested, { olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
+    expect(summary.newlyPlanned).to.equal(4);
+    const { rows } = await stack.services.pool.query("SELECT name FROM t_nested.tier_object WHERE state = 'PLANNED' ORDER BY name");
+    expect(rows.map((row) => row.name)).to.deep.equal(['a.txt', 'b.doc', 'not-the-root.txt', 'sibling.txt']);
+  });
+
+  async function scanShare(owner: ProvisionedTenant, request: Record<string, string>, files: [string, string][], atime: number): Promise<void> {
+    const opened = await call(stack.api!.url, 'POST', '/v1/scans', { token: owner.agentToken, json: scanRequest(request) });
+    expect(opened.status, JSON.stringify(opened.body)).to.equal(201);
+    const lines = files.map(([dir, name]) => `${quote(dir)},${quote(name)},1,${atime},${atime},${atime},32\n`);
+    expect((await putChunk(stack.api!.url, owner.agentToken, opened.body.scanGuid, 0, HEADER + lines.join(''))).status).to.equal(200);
+    await call(stack.api!.url, 'POST', `/v1/scans/${opened.body.scanGuid}/complete`, {
+      token: owner.agentToken,
+      json: { chunkCount: 1, rowCount: files.length, unreadableCount: 0 },
+    });
+    expect((await waitForScan(stack.api!.url, owner.agentToken, opened.body.scanGuid)).status).to.equal('OK');
+  }
 });

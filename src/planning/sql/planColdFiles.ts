@@ -112,3 +112,7 @@ export const DROP_STALE_PLANS = `
 
 /** Serialises plans of one tenant, so two applies never drop each other's rows. */
 export const LOCK_PLANNING = "SELECT pg_advisory_xact_lock(hashtextextended('strata.plan:' || current_schema(), 0))";
+
+/** Roots of the tenant's filesystem Tier-2 targets, which no plan may select files from. */
+export const TIER2_FOLDERS = `
+  SELECT DISTINCT settings->>'root' AS root FROM tier_target WHERE kind = 'fs' AND settings ? 'root'`;
