@@ -34,12 +34,30 @@ interface SealedCredentials {
   credentials: Record<string, string>;
 }
 
+/** Options of a target change. */
+export interface TargetChangeOptions {
+  /**
+   * Change or remove a target that objects of the share are stubbed on or in flight to,
+   * after the operator moved those objects to the new place themselves.
+   */
+  force?: boolean;
+}
+
 /**
  * Set (create or replace) the Tier-2 target of a share. The credentials are sealed with
  * the tenant's data key before the transaction starts, so no transaction waits on the
- * key provider. The row and its audit record commit together.
+ * key provider. The row and its audit record commit together. Replacing the place of a
+ * target in use is rejected unless forced (rejectMoveInUse); new credentials alone are
+ * always accepted.
  */
-export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: string, input: unknown, actor: string): Promise<{ created: boolean }> {
+export async function setTarget(
+  deps: TargetDeps,
+  tenant: TenantRef,
+  shareName: string,
+  input: unknown,
+  actor: string,
+  options: TargetChangeOptions = {},
+): Promise<{ created: boolean }> {
   assertTargetShareName(shareName);
   const config = validTargetConfig(input);
   const { settings, credentials } = splitConfig(config);
@@ -51,6 +69,13 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
       rejectDotSegments(config.root);
       await rejectRootInsideShare(client, shareName, config.root);
     }
+    const { rows: current } = await client.query<{ kind: string; settings: Record<string, unknown> }>(
+      'SELECT kind, settings FROM tier_target WHERE share_name = $1 FOR UPDATE',
+      [shareName],
+    );
+    const moved = current[0] !== undefined && (current[0].kind !== config.kind || canonicalJson(current[0].settings) !== canonicalJson(settings));
+    if (moved && !options.force) await rejectMoveInUse(client, shareName, 'replace');
+
     const { rows } = await client.query<{ created: boolean }>(
       `INSERT INTO tier_target (share_name, kind, settings, credentials_sealed)
        VALUES ($1, $2, $3, $4)
@@ -63,7 +88,7 @@ export async function setTarget(deps: TargetDeps, tenant: TenantRef, shareName: 
     const created = rows[0]!.created;
     await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'tier_target.set', $2)", [
       actor,
-      { share: shareName, kind: config.kind, settings, credentials: sealed ? 'set' : 'not set', created },
+      { share: shareName, kind: config.kind, settings, credentials: sealed ? 'set' : 'not set', created, ...(moved && options.force ? { forced: true } : {}) },
     ]);
     return { created };
   });
@@ -135,13 +160,46 @@ export async function listTargets(pool: pg.Pool, tenant: TenantRef, role: Functi
 }
 
 /** Remove a share's target; returns false when it had none. Objects already on Tier-2 stay. */
-export async function removeTarget(pool: pg.Pool, tenant: TenantRef, shareName: string, actor: string): Promise<boolean> {
+export async function removeTarget(pool: pg.Pool, tenant: TenantRef, shareName: string, actor: string, options: TargetChangeOptions = {}): Promise<boolean> {
   return withTenant(pool, tenant, Roles.planner, async (client) => {
+    const { rows: current } = await client.query('SELECT 1 FROM tier_target WHERE share_name = $1 FOR UPDATE', [shareName]);
+    if (current.length > 0 && !options.force) await rejectMoveInUse(client, shareName, 'remove');
+
     const { rows } = await client.query<{ kind: string }>('DELETE FROM tier_target WHERE share_name = $1 RETURNING kind', [shareName]);
     if (rows.length === 0) return false;
-    await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'tier_target.removed', $2)", [actor, { share: shareName, kind: rows[0]!.kind }]);
+    await client.query("INSERT INTO audit_log (actor, action, details) VALUES ($1, 'tier_target.removed', $2)", [
+      actor,
+      { share: shareName, kind: rows[0]!.kind, ...(options.force ? { forced: true } : {}) },
+    ]);
     return true;
   });
+}
+
+/**
+ * Reject replacing or removing the target of a share whose files are stubbed on it, or
+ * being copied to or recalled from it. A stub names only the object's kind and key, so
+ * after the move every recall of those files would look in the wrong place.
+ */
+async function rejectMoveInUse(client: pg.PoolClient, shareName: string, change: 'replace' | 'remove'): Promise<void> {
+  const { rows } = await client.query<{ state: string; count: number }>(
+    `SELECT state, count(*)::int AS count FROM tier_object
+      WHERE share_name = $1 AND state IN ('STUBBED', 'IN_PROGRESS', 'RECALLING')
+      GROUP BY state ORDER BY state`,
+    [shareName],
+  );
+  if (rows.length === 0) return;
+
+  const counts = rows.map((row) => `${row.count} ${row.state}`).join(', ');
+  throw StrataError.conflict(
+    'TARGET_IN_USE',
+    `cannot ${change} the target of share ${JSON.stringify(shareName)}: ${counts} object(s) are on it, and their stubs would point to the wrong place; ` +
+      `recall them first (strata-agent recall), or move the objects to the new place and repeat with --force. New credentials for the same place need no --force`,
+  );
+}
+
+/** Serialise a flat settings object with sorted keys, so that key order does not count as a change. */
+function canonicalJson(value: Record<string, unknown>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))));
 }
 
 /**

@@ -65,6 +65,11 @@ Options:
   --credentials-file FILE   read the credentials from a JSON file instead of the
                             environment, e.g. {"accessKeyId": "…", "secretAccessKey": "…"}
                             or {"accountKey": "…"}; "-" reads the JSON from stdin
+  --force                   replace the kind or settings of a target that files of the
+                            share are stubbed on or in flight to, after moving their
+                            objects to the new place; without it such a change is
+                            rejected (TARGET_IN_USE), because the stubs would point
+                            to the wrong place. New credentials alone need no --force.
 
 Credentials are never taken from the command line, where other users of the machine
 could read them in the process list.`;
@@ -80,11 +85,14 @@ Options:
 const removeUsage = `Usage: strata target remove --tenant CODE --share NAME
 
 Remove a share's target. Objects already copied to Tier-2 stay where they are.
-Removing a target that does not exist changes nothing.
+Removing a target that does not exist changes nothing. A target that files of the
+share are stubbed on or in flight to is kept (TARGET_IN_USE) unless --force is given,
+because those files could not be recalled without it.
 
 Options:
   --tenant CODE   tenant code
-  --share NAME    share name`;
+  --share NAME    share name
+  --force         remove the target even though files are stubbed on it`;
 
 export async function run(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
@@ -115,6 +123,7 @@ async function set(argv: string[]): Promise<number> {
       'account-url': { type: 'string' },
       'account-name': { type: 'string' },
       'credentials-file': { type: 'string' },
+      force: { type: 'boolean' },
     },
     setUsage,
   );
@@ -140,7 +149,7 @@ async function set(argv: string[]): Promise<number> {
 
   return withServices(async (services) => {
     const tenant = await requireTenant(services, code);
-    const { created } = await setTarget(services, tenant, share, { kind, ...settings, ...credentials }, cliActor());
+    const { created } = await setTarget(services, tenant, share, { kind, ...settings, ...credentials }, cliActor(), { force: options.force === true });
     const credentialNote = Object.keys(credentials).length > 0 ? `credentials set (${Object.keys(credentials).join(', ')})` : 'no credentials';
     console.log(`target of share ${share} ${created ? 'created' : 'replaced'}: ${kind} ${describeSettings(settings)}; ${credentialNote}`);
     return 0;
@@ -161,13 +170,13 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function remove(argv: string[]): Promise<number> {
-  const options = parseCommand(argv, { tenant: { type: 'string' }, share: { type: 'string' } }, removeUsage);
+  const options = parseCommand(argv, { tenant: { type: 'string' }, share: { type: 'string' }, force: { type: 'boolean' } }, removeUsage);
   const code = required(options.tenant, 'tenant', removeUsage);
   const share = required(options.share, 'share', removeUsage);
 
   return withServices(async (services) => {
     const tenant = await requireTenant(services, code);
-    const removed = await removeTarget(services.pool, tenant, share, cliActor());
+    const removed = await removeTarget(services.pool, tenant, share, cliActor(), { force: options.force === true });
     console.log(removed ? `target of share ${share} removed` : `share ${share} had no target`);
     return 0;
   });
