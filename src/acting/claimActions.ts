@@ -27,7 +27,7 @@ interface ClaimRow {
  * to tier, or STUBBED ones matching the pattern to recall. One claim is one claim
  * statement, one key update for objects claimed for the first time, and one audit row,
  * all in one transaction. A file without a valid Tier-2 key is marked FAILED instead of
- * handed out. A paused share rejects the claim with 409 SHARE_PAUSED.
+ * handed out. A paused share rejects a tier claim with 409 SHARE_PAUSED; recalls go on.
  */
 export async function claimActions(
   pool: pg.Pool,
@@ -45,7 +45,7 @@ export async function claimActions(
     const { rows } = await client.query<ClaimRow>(request.kind === 'tier' ? CLAIM_TIER : CLAIM_RECALL, params);
 
     if (rows.length === 0) {
-      await rejectIfPaused(client, request.share);
+      if (request.kind === 'tier') await rejectIfPaused(client, request.share);
       return [];
     }
 

@@ -39,6 +39,18 @@ describe('acting error-rate stop', () => {
     expect(rejected.body.error.message).to.match(/4 of the latest 5 results failed/);
   });
 
+  it('still hands out recalls while paused', async () => {
+    const recall = await claim(stack, acme.agentToken, { share: 'flaky', kind: 'recall', max: 10 });
+    expect(recall.status, JSON.stringify(recall.body)).to.equal(200);
+    expect(recall.body.actions).to.have.length(1);
+
+    // A failed recall leaves the stub, so it does not count toward the stop (the status
+    // below still shows 4 of 5).
+    const [action] = recall.body.actions;
+    const reported = await report(stack, acme.agentToken, [{ id: action.id, fence: action.fence, outcome: 'FAILED', error: 'Tier-2 unreachable' }]);
+    expect(reported.body.results[0].accepted).to.equal(true);
+  });
+
   it('shows the pause in strata act status', async () => {
     const status = await runStrata(stack, ['act', 'status', '--tenant', 'acme']);
     expect(status.code, status.stderr).to.equal(0);

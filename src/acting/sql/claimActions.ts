@@ -4,8 +4,9 @@
  *
  * `FOR UPDATE SKIP LOCKED` hands concurrent claimers disjoint rows without waiting on
  * each other. An object whose lease expired goes back to the queue. Its new claim
- * draws a new fence, so a result from the earlier holder is rejected. Nothing is
- * handed out while the share is paused by the error-rate stop.
+ * draws a new fence, so a result from the earlier holder is rejected. No tiering work
+ * is handed out while the share is paused by the error-rate stop. Recalls still are:
+ * users need their files back most when tiering is failing.
  *
  * A row in the leased state with no lease at all (the sanitizer's request to recall a
  * stale stub) waits for an agent like an expired one.
@@ -14,7 +15,7 @@
  * misjudged the CTE's size and joined every folder's objects first (seconds per claim
  * at 50,000 objects).
  */
-function claimStatement(queueStates: [string, string], leasedState: string, extraFilter: string): string {
+function claimStatement(queueStates: [string, string], leasedState: string, extraFilter: string, pausable: boolean): string {
   const [waiting, leased] = queueStates;
   return `
   WITH picked AS (
@@ -24,7 +25,7 @@ function claimStatement(queueStates: [string, string], leasedState: string, extr
        AND state IN ('${waiting}', '${leased}')
        AND (state = '${waiting}' OR lease_expires_at IS NULL OR lease_expires_at <= $2)
        ${extraFilter}
-       AND NOT EXISTS (SELECT 1 FROM share_acting a WHERE a.share_name = $1 AND a.paused_at IS NOT NULL)
+       ${pausable ? 'AND NOT EXISTS (SELECT 1 FROM share_acting a WHERE a.share_name = $1 AND a.paused_at IS NOT NULL)' : ''}
      ORDER BY tier_id
      LIMIT $3
        FOR UPDATE SKIP LOCKED),
@@ -44,10 +45,10 @@ function claimStatement(queueStates: [string, string], leasedState: string, extr
 }
 
 /** Claim PLANNED objects (and tier claims whose lease expired) for copying to Tier-2. */
-export const CLAIM_TIER = claimStatement(['PLANNED', 'IN_PROGRESS'], 'IN_PROGRESS', '');
+export const CLAIM_TIER = claimStatement(['PLANNED', 'IN_PROGRESS'], 'IN_PROGRESS', '', true);
 
 /** Claim STUBBED objects whose full path matches the regular expression `$6` for recall. */
-export const CLAIM_RECALL = claimStatement(['STUBBED', 'RECALLING'], 'RECALLING', 'AND full_path ~ $6');
+export const CLAIM_RECALL = claimStatement(['STUBBED', 'RECALLING'], 'RECALLING', 'AND full_path ~ $6', false);
 
 /** Why a share hands out nothing: its pause, if any. */
 export const SHARE_PAUSE = `

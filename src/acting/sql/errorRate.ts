@@ -1,7 +1,8 @@
 /**
- * For each share in `$1` that is not paused, its latest `$2` results since the last
- * resume, how many of them failed, and the failure rate that stops it: the share's
- * policy, else the tenant default policy (`*`), else `$3`.
+ * For each share in `$1` that is not paused, its latest `$2` tiering results since the
+ * last resume, how many of them failed, and the failure rate that stops it: the share's
+ * policy, else the tenant default policy (`*`), else `$3`. Recall results do not count,
+ * because a failed recall leaves the stub as it was and the stop does not pause recalls.
  */
 export const SHARE_FAILURE_RATES = `
   SELECT s.share_name, w.results, w.failures,
@@ -13,7 +14,8 @@ export const SHARE_FAILURE_RATES = `
    CROSS JOIN LATERAL (
          SELECT count(*) AS results, count(*) FILTER (WHERE r.outcome = 'FAILED') AS failures
            FROM (SELECT outcome FROM tier_result_log r
-                  WHERE r.share_name = s.share_name AND r.result_id > coalesce(a.window_start_result_id, 0)
+                  WHERE r.share_name = s.share_name AND r.kind = 'tier'
+                    AND r.result_id > coalesce(a.window_start_result_id, 0)
                   ORDER BY r.result_id DESC
                   LIMIT $2) r) w
    WHERE a.paused_at IS NULL`;
@@ -36,7 +38,7 @@ export const RESUME_SHARE = `
    WHERE share_name = $1 AND paused_at IS NOT NULL
   RETURNING share_name`;
 
-/** Every share with acting state or results, with its pause and its counts since the last resume. */
+/** Every share with acting state or results, with its pause and its tiering counts since the last resume. */
 export const SHARE_ACTING_STATUS = `
   WITH shares AS (
     SELECT share_name FROM share_acting UNION SELECT DISTINCT share_name FROM tier_object)
@@ -44,9 +46,10 @@ export const SHARE_ACTING_STATUS = `
          (SELECT count(*) FROM tier_object t WHERE t.share_name = s.share_name AND t.state = 'PLANNED') AS planned,
          (SELECT count(*) FROM tier_object t WHERE t.share_name = s.share_name AND t.state IN ('IN_PROGRESS', 'RECALLING')) AS leased,
          (SELECT count(*) FROM tier_result_log r
-           WHERE r.share_name = s.share_name AND r.result_id > coalesce(a.window_start_result_id, 0)) AS results,
+           WHERE r.share_name = s.share_name AND r.kind = 'tier' AND r.result_id > coalesce(a.window_start_result_id, 0)) AS results,
          (SELECT count(*) FROM tier_result_log r
-           WHERE r.share_name = s.share_name AND r.result_id > coalesce(a.window_start_result_id, 0) AND r.outcome = 'FAILED') AS failures
+           WHERE r.share_name = s.share_name AND r.kind = 'tier' AND r.result_id > coalesce(a.window_start_result_id, 0)
+             AND r.outcome = 'FAILED') AS failures
     FROM shares s
     LEFT JOIN share_acting a ON a.share_name = s.share_name
    ORDER BY s.share_name`;
