@@ -51,6 +51,29 @@ export interface TieringOptions {
   offlineMarker?: OfflineMarker;
 }
 
+/**
+ * Key looked up to check that the target answers. No object has it: an object's key is
+ * its share's name, `/`, and a path (src/acting/tier2Key.ts), so it has two segments at least.
+ */
+const PROBE_KEY = 'strata-probe';
+
+/**
+ * Looks up one key before anything is claimed. An unreachable endpoint, a missing bucket
+ * or container, or refused credentials then end the run with one clear error. Otherwise
+ * every claimed file would fail, and the failures could pause the share.
+ */
+async function probeTarget(store: Tier2Store, share: string): Promise<void> {
+  try {
+    await store.head(PROBE_KEY);
+  } catch (error) {
+    throw new Error(
+      `the Tier-2 target of share ${share} (${store.kind}) is unusable: ${(error as Error).message ?? String(error)}; ` +
+        'no file was claimed. Check the target with `strata target list` and the agent\'s access to it',
+      { cause: error },
+    );
+  }
+}
+
 /** Runs act or recall until the server has no more actions of the kind for the share. */
 export async function runTiering(options: TieringOptions): Promise<ActionProgress> {
   const logger = options.logger.child({ share: options.share, kind: options.kind });
@@ -65,6 +88,7 @@ export async function runTiering(options: TieringOptions): Promise<ActionProgres
   // The target carries credentials: it stays in memory and is never logged.
   const target = await client.getShareTarget(options.share, options.signal);
   const store = (options.openStore ?? openTargetStore)(target);
+  await probeTarget(store, options.share);
   logger.info({ targetKind: store.kind }, 'Opened the share\'s Tier-2 target');
 
   // Recall needs no marker, because it renames a new file over the stub, and the new

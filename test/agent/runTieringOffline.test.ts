@@ -16,6 +16,8 @@ import { writeFakeHelper } from './support/fakeOfflineHelper.ts';
 
 const logger = pino({ level: 'silent' });
 
+const NO_MARKER: OfflineMarker = { mark: async () => undefined, close: async () => undefined };
+
 /**
  * Serves the three calls of an act run on 127.0.0.1: the share's target, claims that
  * hand out `actions` once (or fail with `claimStatus`), and results, all accepted.
@@ -46,7 +48,7 @@ async function startActServer(actions: ClaimedAction[], claimStatus = 200): Prom
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-describe('agent act run offline marker', function () {
+describe('agent act run', function () {
   let root: string;
   let server: Server | undefined;
 
@@ -114,5 +116,31 @@ describe('agent act run offline marker', function () {
     expect(failure).to.be.instanceOf(Error);
     expect((failure as Error).message).to.match(/^Server rejected claiming tier actions of share docs: HTTP 400/);
     expect(closes).to.equal(1);
+  });
+
+  it('unusable target stops before claiming', async function () {
+    const share = path.join(root, 'share');
+    await mkdir(share);
+    await writeFile(path.join(share, 'kept.txt'), 'kept');
+    const stats = lstatSync(path.join(share, 'kept.txt'), { bigint: true });
+    const action = claimFor(share, 'kept.txt', { sizeBytes: 4, mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() });
+    const started = await startActServer([action]);
+    server = started.server;
+
+    const unreachable = new FsStore(path.join(root, 'tier2'));
+    unreachable.head = async () => {
+      throw new Error('connect ECONNREFUSED 127.0.0.1:9 (test)');
+    };
+    const failure = await runTiering({ serverUrl: started.url, token: 't', share: 'docs', kind: 'tier', logger, openStore: () => unreachable, offlineMarker: NO_MARKER }).catch(
+      (error: unknown) => error as Error,
+    );
+    expect(failure).to.be.instanceOf(Error);
+    expect((failure as Error).message).to.contain('the Tier-2 target of share docs (fs) is unusable: connect ECONNREFUSED');
+    expect((failure as Error).message).to.contain('no file was claimed');
+
+    // The test server hands its actions out once, so a later run finding the file proves the first claimed none.
+    const progress = await actOnDocs(started.url, NO_MARKER);
+    expect(progress.claimed).to.equal(1);
+    expect(progress.outcomes.STUBBED).to.equal(1);
   });
 });
