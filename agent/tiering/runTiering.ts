@@ -58,13 +58,19 @@ export interface TieringOptions {
 const PROBE_KEY = 'strata-probe';
 
 /**
- * Looks up one key before anything is claimed. An unreachable endpoint, a missing bucket
- * or container, or refused credentials then end the run with one clear error. Otherwise
- * every claimed file would fail, and the failures could pause the share.
+ * Looks up one key and lists one page before anything is claimed. An unreachable
+ * endpoint, a missing bucket or container, or refused credentials then end the run with
+ * one clear error. Otherwise every claimed file would fail, and the failures could pause
+ * the share. A head alone misses a missing bucket or container, because a HEAD there gets
+ * the same bodiless 404 as a missing key (seen on s3rver and Azurite). A listing gets an
+ * error naming the bucket or container. An empty target, or a filesystem root not made
+ * yet, passes. NOTE: the listing needs list access (s3:ListBucket, which AWS also needs to
+ * answer a HEAD of a missing key with 404, or an Azure SAS with `l`).
  */
 async function probeTarget(store: Tier2Store, share: string): Promise<void> {
   try {
     await store.head(PROBE_KEY);
+    await store.list(PROBE_KEY, null, 1);
   } catch (error) {
     throw new Error(
       `the Tier-2 target of share ${share} (${store.kind}) is unusable: ${(error as Error).message ?? String(error)}; ` +

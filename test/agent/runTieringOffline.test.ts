@@ -9,8 +9,13 @@ import { pino } from 'pino';
 
 import { OfflineHelperMarker, type OfflineMarker } from '../../agent/tiering/offlineMarker.ts';
 import { runTiering } from '../../agent/tiering/runTiering.ts';
+import { AzureBlobStore } from '../../src/tier2/azureBlobStore.ts';
 import { FsStore } from '../../src/tier2/fsStore.ts';
+import { S3Store } from '../../src/tier2/s3Store.ts';
+import type { Tier2Store } from '../../src/tier2/tier2Store.ts';
 import type { ClaimedAction } from '../../src/wire/acting.ts';
+import { startAzurite } from '../support/azurite.ts';
+import { startS3Server } from '../support/s3Server.ts';
 import { claimFor } from './support/claimDouble.ts';
 import { writeFakeHelper } from './support/fakeOfflineHelper.ts';
 
@@ -142,5 +147,68 @@ describe('agent act run', function () {
     const progress = await actOnDocs(started.url, NO_MARKER);
     expect(progress.claimed).to.equal(1);
     expect(progress.outcomes.STUBBED).to.equal(1);
+  });
+
+  /** Writes one file of share `docs` and starts a test server that hands out its action once; returns the server's URL. */
+  async function oneAction(): Promise<string> {
+    const share = path.join(root, 'share');
+    await mkdir(share);
+    await writeFile(path.join(share, 'kept.txt'), 'kept');
+    const stats = lstatSync(path.join(share, 'kept.txt'), { bigint: true });
+    const action = claimFor(share, 'kept.txt', { sizeBytes: 4, mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() });
+    const started = await startActServer([action]);
+    server = started.server;
+    return started.url;
+  }
+
+  function actWith(url: string, store: Tier2Store): ReturnType<typeof runTiering> {
+    return runTiering({ serverUrl: url, token: 't', share: 'docs', kind: 'tier', logger, retry: { maxAttempts: 1 }, openStore: () => store, offlineMarker: NO_MARKER });
+  }
+
+  // A HEAD of a key in a missing bucket or container gets the same 404 as a missing key,
+  // so a probe by head alone let these runs claim every file and fail each one.
+  it('missing bucket or container stops before claiming', async function () {
+    const url = await oneAction();
+    const s3 = await startS3Server();
+    const azurite = await startAzurite();
+    try {
+      const unusable: Tier2Store[] = [
+        new S3Store({ ...s3.config, bucket: 'no-such-bucket' }),
+        new AzureBlobStore({ ...azurite.config, container: 'no-such-container' }),
+      ];
+      for (const store of unusable) {
+        const failure = await actWith(url, store).catch((error: unknown) => error as Error);
+        expect(failure, store.kind).to.be.instanceOf(Error);
+        expect((failure as Error).message).to.contain(`the Tier-2 target of share docs (${store.kind}) is unusable`);
+      }
+
+      // None of those runs claimed the one action, which the server hands out once.
+      const progress = await actWith(url, new S3Store(s3.config));
+      expect(progress.claimed).to.equal(1);
+      expect(progress.outcomes.STUBBED).to.equal(1);
+    } finally {
+      await azurite.stop();
+      await s3.stop();
+    }
+  });
+
+  it('empty targets pass the probe', async function () {
+    const s3 = await startS3Server();
+    const azurite = await startAzurite();
+    try {
+      const empty: Tier2Store[] = [new S3Store(s3.config), new AzureBlobStore(azurite.config), new FsStore(path.join(root, 'not', 'made', 'yet'))];
+      for (const store of empty) {
+        const started = await startActServer([]);
+        try {
+          const progress = await actWith(started.url, store);
+          expect(progress.claimed, store.kind).to.equal(0);
+        } finally {
+          await new Promise((resolve) => started.server.close(resolve));
+        }
+      }
+    } finally {
+      await azurite.stop();
+      await s3.stop();
+    }
   });
 });
