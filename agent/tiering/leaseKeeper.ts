@@ -4,7 +4,8 @@
  * a second agent, copied twice, and end with one result rejected.
  *
  * Each lease is timed on the agent's own clock, from when the claim arrived plus the
- * length the server granted, so the agent's and the server's clocks need not agree. Once
+ * length the server granted, so the agent's and the server's clocks need not agree. The
+ * clock is the monotonic one: a step of the system clock does not move a lease's end. Once
  * half of a lease has gone by, the next check renews it in one request together with
  * every lease that has less than three quarters left.
  */
@@ -51,7 +52,7 @@ const RENEWALS_PER_REQUEST = 1000;
 
 class Lease implements HeldLease {
   lost = false;
-  /** When the lease ends, in Date.now() milliseconds. */
+  /** When the lease ends, in performance.now() milliseconds. */
   deadlineMs: number;
   /** Length of the lease last granted, in milliseconds. */
   termMs: number;
@@ -67,12 +68,12 @@ class Lease implements HeldLease {
   }
 
   remainingSeconds(): number {
-    return (this.deadlineMs - Date.now()) / 1000;
+    return (this.deadlineMs - performance.now()) / 1000;
   }
 
   /** Returns whether less than `fraction` of the lease is left. */
   endsWithin(fraction: number): boolean {
-    return !this.lost && this.deadlineMs - Date.now() < this.termMs * fraction;
+    return !this.lost && this.deadlineMs - performance.now() < this.termMs * fraction;
   }
 }
 
@@ -99,7 +100,7 @@ export class LeaseKeeper {
 
   /** Starts timing the lease of an action that just arrived in a claim. */
   hold(action: ClaimedAction): void {
-    this.#held.set(action.id, new Lease(action.id, action.fence, Date.now(), action.leaseSeconds));
+    this.#held.set(action.id, new Lease(action.id, action.fence, performance.now(), action.leaseSeconds));
   }
 
   /** Returns the lease of a held action. */
@@ -148,7 +149,7 @@ export class LeaseKeeper {
 
       // The new end is counted from when the request left, which can only be earlier
       // than when the server extended the lease.
-      const sentAtMs = Date.now();
+      const sentAtMs = performance.now();
       let response: RenewLeasesResponse;
       try {
         response = await this.#renewer!.renewLeases(request, this.#options.signal);

@@ -72,6 +72,27 @@ describe('agent lease renewal', function () {
       expect(keeper.lease(action.id).lost).to.equal(false);
     });
 
+    it('renews after the clock steps back', async function () {
+      const renewer = new RenewerDouble();
+      const keeper = new LeaseKeeper(renewer, { logger, checkIntervalMs: 50 });
+      const action = claimFor('/srv', 'a', file, { leaseSeconds: 2 });
+      keeper.hold(action);
+
+      // The system clock steps back an hour (a time correction). The lease on the server
+      // still ends two seconds after the claim.
+      const realNow = Date.now;
+      Date.now = () => realNow() - 3_600_000;
+      try {
+        await sleep(1600);
+      } finally {
+        Date.now = realNow;
+      }
+      await keeper.close();
+
+      expect(renewer.requests.length, 'renewals in the lease second half').to.be.greaterThan(0);
+      expect(keeper.lease(action.id).remainingSeconds()).to.be.below(3);
+    });
+
     it('renews nearly due leases together', async function () {
       const renewer = new RenewerDouble();
       const keeper = new LeaseKeeper(renewer, { logger, checkIntervalMs: 50 });
