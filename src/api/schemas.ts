@@ -56,8 +56,26 @@ export const validateOpenScan = ajv.compile<OpenScanRequest>(openScanSchema);
 export const validateCompleteScan = ajv.compile<CompleteScanRequest>(completeScanSchema);
 export const validateScanParams = ajv.compile<{ scanGuid: string; seq?: string }>(scanParamsSchema);
 
-/** A tier object id or fence: a positive 64-bit integer as a decimal string. */
-const INT64_ID = '^[1-9][0-9]{0,18}$';
+/**
+ * Build a pattern of the decimal integers from 1 to `max`, without leading zeros: the
+ * shorter numbers, then per digit of `max` those that are smaller there and equal before.
+ */
+function positiveDecimalUpTo(max: string): string {
+  const alternatives = [`[1-9][0-9]{0,${max.length - 2}}`];
+  for (let index = 0; index < max.length; index++) {
+    const lowest = index === 0 ? 1 : 0;
+    const digit = Number(max[index]);
+    if (digit > lowest) alternatives.push(`${max.slice(0, index)}[${lowest}-${digit - 1}][0-9]{${max.length - 1 - index}}`);
+  }
+  alternatives.push(max);
+  return `^(?:${alternatives.join('|')})$`;
+}
+
+/**
+ * A tier object id or fence: a positive 64-bit integer as a decimal string. A larger
+ * number would fail the bigint cast in SQL with a 500, so the pattern stops at 2^63 - 1.
+ */
+const INT64_ID = positiveDecimalUpTo('9223372036854775807');
 
 /** Most results one `POST /v1/actions/results` may carry. */
 export const MAX_RESULTS_PER_BATCH = 1000;

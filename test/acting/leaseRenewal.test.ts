@@ -162,6 +162,16 @@ describe('lease renewal', () => {
     expect(unauthenticated.status).to.equal(401);
   });
 
+  it('rejects ids past 64 bits', async () => {
+    const id = await renew(acme.agentToken, { leases: [{ id: '9223372036854775808', fence: '1' }] });
+    expect(id.status, JSON.stringify(id.body)).to.equal(400);
+    expect(id.body.error.message).to.match(/leases\.0\.id/);
+
+    const fence = await renew(acme.agentToken, { leases: [{ id: '1', fence: '9999999999999999999' }] });
+    expect(fence.status, JSON.stringify(fence.body)).to.equal(400);
+    expect(fence.body.error.message).to.match(/leases\.0\.fence/);
+  });
+
   it('records audit rows and metrics', async () => {
     const { rows } = await stack.services.pool.query("SELECT actor, details FROM t_acme.audit_log WHERE action = 'action.renewed' ORDER BY audit_id");
     expect(rows.length).to.be.at.least(7);
