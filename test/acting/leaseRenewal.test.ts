@@ -172,6 +172,18 @@ describe('lease renewal', () => {
     expect(fence.body.error.message).to.match(/leases\.0\.fence/);
   });
 
+  it('reports a repeated id once per entry', async () => {
+    const mine = await claimOne();
+    const response = await renew(acme.agentToken, {
+      leases: [
+        { id: mine.id, fence: mine.fence },
+        { id: mine.id, fence: String(BigInt(mine.fence) + 1n) },
+      ],
+    });
+    expect(response.status).to.equal(200);
+    expect(response.body.leases.map((lease: any) => lease.renewed)).to.deep.equal([true, false]);
+  });
+
   it('records audit rows and metrics', async () => {
     const { rows } = await stack.services.pool.query("SELECT actor, details FROM t_acme.audit_log WHERE action = 'action.renewed' ORDER BY audit_id");
     expect(rows.length).to.be.at.least(7);

@@ -10,6 +10,9 @@
  * other's result: the claim skips the row the renewal holds, or the renewal finds the
  * claim's new fence.
  *
+ * The final join matches the fence too, so an id named twice with different fences is
+ * renewed only for the entry with the current fence.
+ *
  * The state test also leaves out objects the sanitizer put back in a leased state without
  * a lease (claimActions.ts): their fence belongs to no agent.
  */
@@ -25,9 +28,9 @@ export const RENEW_LEASES = `
        AND t.leased_by = $5
        AND t.state IN ('IN_PROGRESS', 'RECALLING')
        AND t.lease_expires_at IS NOT NULL
-    RETURNING t.tier_id, t.lease_expires_at)
+    RETURNING t.tier_id, t.fence, t.lease_expires_at)
   SELECT i.id::text AS id, r.lease_expires_at,
          CASE WHEN r.tier_id IS NOT NULL THEN 'renewed'
               WHEN NOT EXISTS (SELECT 1 FROM tier_object t WHERE t.tier_id = i.id) THEN 'not_found'
               ELSE 'lost' END AS verdict
-    FROM input i LEFT JOIN renewed r ON r.tier_id = i.id`;
+    FROM input i LEFT JOIN renewed r ON r.tier_id = i.id AND r.fence = i.fence`;
