@@ -24,6 +24,8 @@ export interface HeldLease {
   readonly lost: boolean;
   /** Seconds until the lease ends by the agent's clock; negative once it ended. */
   remainingSeconds(): number;
+  /** Length of the lease last granted, in seconds. */
+  readonly termSeconds: number;
 }
 
 export interface LeaseKeeperOptions {
@@ -69,6 +71,10 @@ class Lease implements HeldLease {
 
   remainingSeconds(): number {
     return (this.deadlineMs - performance.now()) / 1000;
+  }
+
+  get termSeconds(): number {
+    return this.termMs / 1000;
   }
 
   /** Returns whether less than `fraction` of the lease is left. */

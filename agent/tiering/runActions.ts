@@ -121,7 +121,9 @@ export async function runActions(options: RunActionsOptions): Promise<ActionProg
     for (let action = await queue.next(); action !== undefined && !failed; action = await queue.next()) {
       options.signal?.throwIfAborted();
       const lease = leases.lease(action.id);
-      if (lease.lost || lease.remainingSeconds() < LEASE_MARGIN_SECONDS) {
+      // A short lease (the server's default may be as low as 5 s) keeps half its length
+      // as the margin, so that its actions are still started and then renewed.
+      if (lease.lost || lease.remainingSeconds() < Math.min(LEASE_MARGIN_SECONDS, lease.termSeconds / 2)) {
         progress.expired++;
         leases.release(action.id);
         continue;

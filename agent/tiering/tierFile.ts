@@ -161,13 +161,17 @@ async function tierFileSteps(action: ClaimedAction, context: TierContext, lease:
 }
 
 /**
- * Stops an action whose lease another claim took over. The agent that holds it now does
- * the work, and this one's result would be rejected anyway. Its Tier-2 copy stays: the
- * new holder writes the same key with the same content.
+ * Stops an action whose lease another claim took over, or ran out while renewals
+ * failed, so that another agent may hold it now. That agent does the work, and this
+ * one's result would be rejected anyway. The Tier-2 copy stays: a new holder writes the
+ * same key with the same content.
  */
 export function throwIfLeaseLost(lease: HeldLease | undefined, before: string): void {
   if (lease?.lost) {
     throw new Error(`the lease was lost before ${before}: the file was claimed again, and the original is kept`);
+  }
+  if (lease !== undefined && lease.remainingSeconds() <= 0) {
+    throw new Error(`the lease ran out before ${before}, and renewing it failed; the original is kept`);
   }
 }
 

@@ -15,7 +15,10 @@ import {
 import { formatBytes, formatCount, ProgressDisplay } from '../progress.ts';
 import { DEFAULT_RETRY_POLICY } from '../retry.ts';
 import { describeFailure } from '../summaryLine.ts';
-import { LEASE_MARGIN_SECONDS, type ActionProgress } from './runActions.ts';
+import type { ActionProgress } from './runActions.ts';
+
+/** Shortest lease the server grants (the claim schema's lower bound). */
+const MIN_LEASE_SECONDS = 5;
 import { DEFAULT_CLAIM_BATCH, DEFAULT_FILE_CONCURRENCY, runTiering, type TieringOptions } from './runTiering.ts';
 import { STUB_SIZE_BYTES } from './stub.ts';
 
@@ -124,10 +127,9 @@ async function runTieringCommand(
 
   const logLevel = parseLogLevel(values['log-level']);
   const leaseSeconds = parseWholeNumber('--lease-seconds', values['lease-seconds']);
-  if (leaseSeconds !== undefined && leaseSeconds <= LEASE_MARGIN_SECONDS) {
-    // The agent skips an action whose lease ends within the margin, so it would lease the
-    // whole queue and do nothing.
-    throw new UsageError(`Invalid --lease-seconds ${leaseSeconds}: expected more than ${LEASE_MARGIN_SECONDS}, the margin the agent keeps before a lease ends.`);
+  if (leaseSeconds !== undefined && leaseSeconds < MIN_LEASE_SECONDS) {
+    // The server would reject every claim with a shorter lease.
+    throw new UsageError(`Invalid --lease-seconds ${leaseSeconds}: expected at least ${MIN_LEASE_SECONDS}, the shortest lease the server grants.`);
   }
   const maxAttempts = parseWholeNumber('--max-attempts', values['max-attempts']);
   const options: TieringOptions = {

@@ -73,7 +73,7 @@ export async function setTarget(
       'SELECT kind, settings FROM tier_target WHERE share_name = $1 FOR UPDATE',
       [shareName],
     );
-    const moved = current[0] !== undefined && (current[0].kind !== config.kind || canonicalJson(current[0].settings) !== canonicalJson(settings));
+    const moved = current[0] !== undefined && placeOf(current[0].kind, current[0].settings) !== placeOf(config.kind, settings);
     if (moved && !options.force) await rejectMoveInUse(client, shareName, 'replace');
 
     const { rows } = await client.query<{ created: boolean }>(
@@ -193,13 +193,28 @@ async function rejectMoveInUse(client: pg.PoolClient, shareName: string, change:
   throw StrataError.conflict(
     'TARGET_IN_USE',
     `cannot ${change} the target of share ${JSON.stringify(shareName)}: ${counts} object(s) are on it, and their stubs would point to the wrong place; ` +
-      `recall them first (strata-agent recall), or move the objects to the new place and repeat with --force. New credentials for the same place need no --force`,
+      `recall them first (strata-agent recall), or move the objects to the new place and repeat with --force. New credentials, an S3 region or path style need no --force`,
   );
 }
 
-/** Serialise a flat settings object with sorted keys, so that key order does not count as a change. */
-function canonicalJson(value: Record<string, unknown>): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))));
+/**
+ * Describe where a target keeps its objects, leaving out how they are reached: an S3
+ * region or path style, and credentials, may change while files are stubbed on it. A
+ * trailing separator of a root or prefix is the same place, and so is a Windows root in
+ * other case. The endpoint stays part of the place, because another endpoint may be
+ * another service with a bucket of the same name.
+ */
+function placeOf(kind: string, settings: Record<string, unknown>): string {
+  const text = (field: string): string => (typeof settings[field] === 'string' ? (settings[field] as string) : '');
+  const prefix = text('prefix').replace(/^\/+|\/+$/g, '');
+  if (kind === 'fs') {
+    const root = text('root');
+    const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(root);
+    const trimmed = root.length > 1 ? root.replace(windows ? /[\\/]+$/ : /\/+$/, '') : root;
+    return JSON.stringify([kind, windows ? trimmed.toLowerCase() : trimmed]);
+  }
+  if (kind === 's3') return JSON.stringify([kind, text('endpoint').replace(/\/+$/, ''), text('bucket'), prefix]);
+  return JSON.stringify([kind, text('accountUrl').replace(/\/+$/, ''), text('accountName'), text('container'), prefix]);
 }
 
 /**

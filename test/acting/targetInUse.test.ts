@@ -73,6 +73,20 @@ describe('targets in use', () => {
     expect(((await loadTarget(stack.services, acme, 'docs')) as S3TargetConfig).secretAccessKey).to.equal('second-secret');
   });
 
+  it('accepts another region or path style', async () => {
+    const { accessKeyId, secretAccessKey, ...settings } = TARGET;
+    expect(await setTarget(stack.services, acme, 'docs', { ...settings, region: 'us-east-1', forcePathStyle: false, accessKeyId, secretAccessKey }, 'test')).to.deep.equal({
+      created: false,
+    });
+    const stored = (await loadTarget(stack.services, acme, 'docs')) as S3TargetConfig;
+    expect(stored.region).to.equal('us-east-1');
+
+    const endpoint = await rejection(setTarget(stack.services, acme, 'docs', { ...TARGET, endpoint: 'http://127.0.0.1:10' }, 'test'));
+    expect(endpoint.code, 'another endpoint is another place').to.equal('TARGET_IN_USE');
+    const prefix = await rejection(setTarget(stack.services, acme, 'docs', { ...TARGET, prefix: 'elsewhere' }, 'test'));
+    expect(prefix.code).to.equal('TARGET_IN_USE');
+  });
+
   it('rejects removing a target in use', async () => {
     const error = await rejection(removeTarget(stack.services.pool, acme, 'docs', 'test'));
     expect(error.code).to.equal('TARGET_IN_USE');
@@ -80,8 +94,11 @@ describe('targets in use', () => {
   });
 
   it('moves a target in use with force, and audits it', async () => {
-    await setTarget(stack.services, acme, 'docs', { ...TARGET, bucket: 'moved-bucket' }, 'test', { force: true });
-    expect(((await loadTarget(stack.services, acme, 'docs')) as S3TargetConfig).bucket).to.equal('moved-bucket');
+    await setTarget(stack.services, acme, 'docs', { kind: 'fs', root: '/srv/moved-tier2' }, 'test', { force: true });
+    expect(await loadTarget(stack.services, acme, 'docs')).to.deep.equal({ kind: 'fs', root: '/srv/moved-tier2' });
+
+    // A trailing separator names the same folder, so it needs no force.
+    expect(await setTarget(stack.services, acme, 'docs', { kind: 'fs', root: '/srv/moved-tier2/' }, 'test')).to.deep.equal({ created: false });
     expect(await removeTarget(stack.services.pool, acme, 'docs', 'test', { force: true })).to.equal(true);
 
     const { rows } = await stack.services.pool.query(
@@ -90,7 +107,9 @@ describe('targets in use', () => {
     expect(rows.map((row) => [row.action, row.details.forced ?? false])).to.deep.equal([
       ['tier_target.set', false],
       ['tier_target.set', false],
+      ['tier_target.set', false],
       ['tier_target.set', true],
+      ['tier_target.set', false],
       ['tier_target.removed', true],
     ]);
   });

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { LeaseKeeper, type LeaseRenewer } from '../../agent/tiering/leaseKeeper.ts';
 import { runActions } from '../../agent/tiering/runActions.ts';
 import { runTiering } from '../../agent/tiering/runTiering.ts';
+import { throwIfLeaseLost } from '../../agent/tiering/tierFile.ts';
 import { setTarget } from '../../src/acting/targets.ts';
 import { FsStore } from '../../src/tier2/fsStore.ts';
 import type { PutOptions } from '../../src/tier2/tier2Store.ts';
@@ -184,6 +185,16 @@ describe('agent lease renewal', function () {
       ]);
       expect(progress.outcomes).to.deep.include({ STUBBED: 1, FAILED: 1 });
       expect(source.renewer.requests.length).to.be.at.least(1);
+    });
+  });
+
+  describe('before the stub', function () {
+    it('stops on a lease that ran out', function () {
+      const ranOut = { lost: false, termSeconds: 10, remainingSeconds: () => -0.5 };
+      expect(() => throwIfLeaseLost(ranOut, 'the stub was written')).to.throw(/lease ran out before the stub was written/);
+      const held = { lost: false, termSeconds: 10, remainingSeconds: () => 4 };
+      expect(() => throwIfLeaseLost(held, 'the stub was written')).to.not.throw();
+      expect(() => throwIfLeaseLost({ ...held, lost: true }, 'the stub was written')).to.throw(/claimed again/);
     });
   });
 

@@ -55,7 +55,9 @@ describe('agent action loop', function () {
 
   it('skips actions whose lease is ending', async function () {
     const actions = plainActions(3);
-    // The agent times a lease by the length granted, not by the server's clock.
+    // The agent times a lease by the length granted, not by the server's clock. A 2 s
+    // lease keeps 1 s as its margin, and this double renews nothing, so the second
+    // action, waiting behind a first that takes 1.2 s, is skipped.
     actions[1]!.leaseSeconds = 2;
     const source = new ClaimDouble(actions);
 
@@ -63,10 +65,13 @@ describe('agent action loop', function () {
       source,
       share: 'docs',
       kind: 'tier',
-      concurrency: 2,
+      concurrency: 1,
       claimBatch: 10,
       logger,
-      handle: async (action) => ({ id: action.id, fence: action.fence, outcome: 'STALE', error: 'test' }),
+      handle: async (action) => {
+        if (action.id === actions[0]!.id) await new Promise((resolve) => setTimeout(resolve, 1200));
+        return { id: action.id, fence: action.fence, outcome: 'STALE', error: 'test' };
+      },
     });
 
     expect(progress.expired).to.equal(1);

@@ -43,11 +43,11 @@ describe('agent act and recall command line', function () {
     expect(run.stderr).to.contain('--share');
   });
 
-  it('rejects a lease within the safety margin', async function () {
-    const run = await runAgent(['act', '--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--share', 's', '--lease-seconds', '10']);
+  it('rejects a lease below the server minimum', async function () {
+    const run = await runAgent(['act', '--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--share', 's', '--lease-seconds', '4']);
 
     expect(run.code).to.equal(2);
-    expect(run.stderr).to.contain('expected more than 10');
+    expect(run.stderr).to.contain('expected at least 5, the shortest lease the server grants');
   });
 
   it('pattern with act is a usage error', async function () {

@@ -69,7 +69,8 @@ Options:
                             share are stubbed on or in flight to, after moving their
                             objects to the new place; without it such a change is
                             rejected (TARGET_IN_USE), because the stubs would point
-                            to the wrong place. New credentials alone need no --force.
+                            to the wrong place. New credentials, an S3 region or path
+                            style, or a trailing separator need no --force.
 
 Credentials are never taken from the command line, where other users of the machine
 could read them in the process list.`;
