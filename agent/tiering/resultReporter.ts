@@ -30,7 +30,7 @@ export class ResultReporter {
   accepted = 0;
   rejected = 0;
 
-  /** `onSent` learns the ids of each batch once its request ended, answered or failed. */
+  /** `onSent` receives the ids of each batch once its request ended, with a response or an error. */
   constructor(sink: ResultSink, options: { batchSize?: number; logger: Logger; signal?: AbortSignal; onSent?: (ids: string[]) => void }) {
     this.#sink = sink;
     this.#batchSize = options.batchSize ?? DEFAULT_RESULT_BATCH;

@@ -34,7 +34,7 @@ export interface RunActionsOptions {
   leaseSeconds?: number;
   /** Stop after this many claimed actions; no limit when undefined. */
   maxActions?: number;
-  /** Works on one action; `lease.lost` tells it to leave the file as it is. */
+  /** Works on one action. When `lease.lost` is true, it must leave the file as it is. */
   handle: (action: ClaimedAction, lease: HeldLease) => Promise<ActionResult>;
   /** Returns how many stubs the run could not mark offline so far. Undefined counts none. */
   countUnmarked?: () => number;

@@ -52,7 +52,7 @@ export interface TieringOptions {
 }
 
 /**
- * Key looked up to check that the target answers. No object has it: an object's key is
+ * Key looked up to check that the target is reachable. No object has it: an object's key is
  * its share's name, `/`, and a path (src/acting/tier2Key.ts), so it has two segments at least.
  */
 const PROBE_KEY = 'strata-probe';
@@ -64,8 +64,8 @@ const PROBE_KEY = 'strata-probe';
  * the share. A head alone misses a missing bucket or container, because a HEAD there gets
  * the same bodiless 404 as a missing key (seen on s3rver and Azurite). A listing gets an
  * error naming the bucket or container. An empty target, or a filesystem root not made
- * yet, passes. NOTE: the listing needs list access (s3:ListBucket, which AWS also needs to
- * answer a HEAD of a missing key with 404, or an Azure SAS with `l`).
+ * yet, passes. NOTE: the listing needs list access: s3:ListBucket, which AWS also requires
+ * before it returns 404 for a HEAD of a missing key, or an Azure SAS with `l`.
  */
 async function probeTarget(store: Tier2Store, share: string): Promise<void> {
   try {

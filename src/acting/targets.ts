@@ -210,7 +210,9 @@ function placeOf(kind: string, settings: Record<string, unknown>): string {
   if (kind === 'fs') {
     const root = text('root');
     const windows = /^[A-Za-z]:[\\/]|^\\\\/.test(root);
-    const trimmed = root.length > 1 ? root.replace(windows ? /[\\/]+$/ : /\/+$/, '') : root;
+    // A root of "/" keeps its separator, which is all it has.
+    let trimmed = root.replace(windows ? /[\\/]+$/ : /\/+$/, '');
+    if (trimmed === '') trimmed = root;
     return JSON.stringify([kind, windows ? trimmed.toLowerCase() : trimmed]);
   }
   if (kind === 's3') return JSON.stringify([kind, text('endpoint').replace(/\/+$/, ''), text('bucket'), prefix]);

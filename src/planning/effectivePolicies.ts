@@ -34,8 +34,8 @@ export interface ResolvedShare {
  * Globs become regular expressions in the share's path style.
  *
  * `tier2Folders` are the tenant's filesystem Tier-2 roots. Every share excludes the
- * ones in its path style, with all they contain: a Tier-2 folder inside a scanned tree
- * holds the only copies of files already tiered, and tiering those would stub them.
+ * ones in its path style, with all they contain. A Tier-2 folder inside a scanned tree
+ * contains the only copies of files already tiered, and tiering those would stub them.
  */
 export function resolvePolicies(
   scans: LatestScan[],

@@ -115,18 +115,18 @@ describe('agent lease renewal', function () {
     it('marks a rejected lease lost', async function () {
       const renewer = new RenewerDouble();
       const keeper = new LeaseKeeper(renewer, { logger, checkIntervalMs: 50 });
-      const kept = claimFor('/srv', 'kept', file, { leaseSeconds: 1 });
-      const taken = claimFor('/srv', 'taken', file, { leaseSeconds: 1 });
-      renewer.lostIds.add(taken.id);
-      keeper.hold(kept);
-      keeper.hold(taken);
+      const renewable = claimFor('/srv', 'renewable', file, { leaseSeconds: 1 });
+      const takenOver = claimFor('/srv', 'taken-over', file, { leaseSeconds: 1 });
+      renewer.lostIds.add(takenOver.id);
+      keeper.hold(renewable);
+      keeper.hold(takenOver);
 
       await sleep(1500);
       await keeper.close();
-      expect(keeper.lease(taken.id).lost).to.equal(true);
-      expect(keeper.lease(kept.id).lost).to.equal(false);
+      expect(keeper.lease(takenOver.id).lost).to.equal(true);
+      expect(keeper.lease(renewable.id).lost).to.equal(false);
       expect(keeper.lost).to.equal(1);
-      const namesOfTaken = renewer.requests.filter((request) => request.leases.some((lease) => lease.id === taken.id));
+      const namesOfTaken = renewer.requests.filter((request) => request.leases.some((lease) => lease.id === takenOver.id));
       expect(namesOfTaken, 'a lost lease is asked for once').to.have.length(1);
     });
 

@@ -124,27 +124,19 @@ describe('agent act run', function () {
   });
 
   it('unusable target stops before claiming', async function () {
-    const share = path.join(root, 'share');
-    await mkdir(share);
-    await writeFile(path.join(share, 'kept.txt'), 'kept');
-    const stats = lstatSync(path.join(share, 'kept.txt'), { bigint: true });
-    const action = claimFor(share, 'kept.txt', { sizeBytes: 4, mtimeUnix: Number(stats.mtimeNs / 1_000_000_000n), fileId: stats.ino.toString() });
-    const started = await startActServer([action]);
-    server = started.server;
+    const url = await oneAction();
 
     const unreachable = new FsStore(path.join(root, 'tier2'));
     unreachable.head = async () => {
       throw new Error('connect ECONNREFUSED 127.0.0.1:9 (test)');
     };
-    const failure = await runTiering({ serverUrl: started.url, token: 't', share: 'docs', kind: 'tier', logger, openStore: () => unreachable, offlineMarker: NO_MARKER }).catch(
-      (error: unknown) => error as Error,
-    );
+    const failure = await actWith(url, unreachable).catch((error: unknown) => error as Error);
     expect(failure).to.be.instanceOf(Error);
     expect((failure as Error).message).to.contain('the Tier-2 target of share docs (fs) is unusable: connect ECONNREFUSED');
     expect((failure as Error).message).to.contain('no file was claimed');
 
     // The test server hands its actions out once, so a later run finding the file proves the first claimed none.
-    const progress = await actOnDocs(started.url, NO_MARKER);
+    const progress = await actOnDocs(url, NO_MARKER);
     expect(progress.claimed).to.equal(1);
     expect(progress.outcomes.STUBBED).to.equal(1);
   });

@@ -1,8 +1,9 @@
 /**
- * For each share in `$1` that is not paused, its latest `$2` tiering results since the
- * last resume, how many of them failed, and the failure rate that stops it: the share's
- * policy, else the tenant default policy (`*`), else `$3`. Recall results do not count,
- * because a failed recall leaves the stub as it was and the stop does not pause recalls.
+ * For each share in `$1` that is not paused: its latest `$2` tiering results since the
+ * last resume and how many of them failed. Also the failure rate that stops it, from the
+ * share's policy, else the tenant default policy (`*`), else `$3`. Recall results do not
+ * count, because a failed recall leaves the stub as it was and the stop does not pause
+ * recalls.
  */
 export const SHARE_FAILURE_RATES = `
   SELECT s.share_name, w.results, w.failures,
