@@ -222,6 +222,18 @@ export class FsStore implements Tier2Store {
     }
   }
 
+  /**
+   * Throws when the root exists but is not a folder. A root not made yet lists as empty,
+   * as the first put creates it. A file in its place would make every put fail, and a
+   * listing would otherwise read it as empty too.
+   */
+  private async assertRootIsFolder(): Promise<void> {
+    const stats = await statOrNull(this.root);
+    if (stats !== null && !stats.isDirectory()) {
+      throw new Error(`Tier-2 root ${this.root} is not a folder; set the target's root to a folder`);
+    }
+  }
+
   async list(prefix: string, pageToken: string | null, requestedPageSize?: number): Promise<Tier2Page> {
     assertValidPrefix(prefix);
     const pageSize = pageSizeOf(requestedPageSize);
@@ -351,6 +363,7 @@ export class FsStore implements Tier2Store {
    * whole-key order; subtrees that cannot match are not read.
    */
   private async *walk(folderKey: string, prefix: string, after: string | null): AsyncGenerator<string> {
+    if (folderKey === '') await this.assertRootIsFolder();
     const entries = await readFolder(path.join(this.root, ...folderKey.split('/').filter(Boolean)));
     const candidates: { key: string; sortKey: string; folder: boolean }[] = [];
     for (const entry of entries) {

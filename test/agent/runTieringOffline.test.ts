@@ -184,6 +184,16 @@ describe('agent act run', function () {
     }
   });
 
+  it('file as fs root stops before claiming', async function () {
+    const url = await oneAction();
+    const fileRoot = path.join(root, 'tier2-is-a-file');
+    await writeFile(fileRoot, 'not a folder');
+
+    const failure = await actWith(url, new FsStore(fileRoot)).catch((error: unknown) => error as Error);
+    expect(failure).to.be.instanceOf(Error);
+    expect((failure as Error).message).to.contain(`Tier-2 root ${fileRoot} is not a folder`);
+  });
+
   it('empty targets pass the probe', async function () {
     const s3 = await startS3Server();
     const azurite = await startAzurite();
