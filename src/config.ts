@@ -35,6 +35,8 @@ export interface ActingConfig {
   failureWindow: number;
   /** Results needed in the window before the rate can stop a share. */
   failureMinResults: number;
+  /** Age in seconds after which a share's recorded results are pruned. */
+  resultRetentionSeconds: number;
 }
 
 export interface Config {
@@ -162,6 +164,7 @@ export function loadActingConfig(env: Env = process.env): ActingConfig {
     maxFailureRate: readFraction(env, 'STRATA_ACT_MAX_FAILURE_RATE', 0.25),
     failureWindow: readInt(env, 'STRATA_ACT_FAILURE_WINDOW', 200, 1, 100_000),
     failureMinResults: readInt(env, 'STRATA_ACT_FAILURE_MIN_RESULTS', 20, 1, 100_000),
+    resultRetentionSeconds: readInt(env, 'STRATA_ACT_RESULT_RETENTION_DAYS', 90, 1, 36_500) * 86_400,
   };
 }
 

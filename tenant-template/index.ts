@@ -14,6 +14,7 @@ import { T0013ScanFolders } from './migrations/T0013_scan_folders.ts';
 import { T0014TenantPredicateOnce } from './migrations/T0014_tenant_predicate_once.ts';
 import { T0015ScanTotalsFromStagedFolders } from './migrations/T0015_scan_totals_from_staged_folders.ts';
 import { T0016ScanKeyOnNameHash } from './migrations/T0016_scan_key_on_name_hash.ts';
+import { T0017ResultLogRetention } from './migrations/T0017_result_log_retention.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -36,6 +37,7 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0014_tenant_predicate_once', class: T0014TenantPredicateOnce },
   { name: 'T0015_scan_totals_from_staged_folders', class: T0015ScanTotalsFromStagedFolders },
   { name: 'T0016_scan_key_on_name_hash', class: T0016ScanKeyOnNameHash },
+  { name: 'T0017_result_log_retention', class: T0017ResultLogRetention },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

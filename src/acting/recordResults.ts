@@ -5,6 +5,7 @@ import { Roles } from '../db/roles.ts';
 import { withTenant } from '../db/tenantContext.ts';
 import type { ActionResult } from '../wire/acting.ts';
 import { pauseFailingShares, type PausedShare } from './errorRateStop.ts';
+import { PRUNE_BATCH, PRUNE_INTERVAL_SECONDS, PRUNE_RESULT_LOG } from './sql/pruneResultLog.ts';
 import { RECORD_RESULTS } from './sql/recordResults.ts';
 
 export type Verdict = 'apply' | 'duplicate' | 'conflict' | 'stale_fence' | 'not_leased' | 'wrong_outcome' | 'not_found' | 'repeated_in_batch';
@@ -24,6 +25,9 @@ export interface RecordedResults {
   paused: PausedShare[];
 }
 
+/** When this process last pruned each tenant's share, by `tenantId/share`, in Unix seconds. */
+const lastPruned = new Map<string, number>();
+
 const REASONS: Record<Exclude<Verdict, 'apply' | 'duplicate'>, string> = {
   conflict: 'a different outcome was already recorded for this claim',
   stale_fence: 'the fence is stale: the lease expired and the object was claimed again',
@@ -35,7 +39,8 @@ const REASONS: Record<Exclude<Verdict, 'apply' | 'duplicate'>, string> = {
 
 /**
  * Record agents' results: one set-based statement for the whole batch, then the
- * error-rate check of the shares it touched and one audit row, in one transaction.
+ * error-rate check of the shares it touched, the pruning of their results past the
+ * retention, and one audit row, in one transaction.
  * Sending the same result again is acknowledged as accepted and changes nothing.
  */
 export async function recordResults(
@@ -75,6 +80,17 @@ export async function recordResults(
     const applied = rows.filter((row) => row.verdict === 'apply');
     const failedShares = [...new Set(applied.filter((row) => row.outcome === 'FAILED').map((row) => row.share_name!))];
     const paused = failedShares.length > 0 ? await pauseFailingShares(client, config, failedShares, principal.tokenName) : [];
+
+    // Results past the retention go after the rate check, so the log stays bounded
+    // without a job of its own. Each share is pruned at most once per interval and
+    // process, which keeps the statement out of nearly every request.
+    const cutoff = now - config.resultRetentionSeconds;
+    for (const share of new Set(applied.map((row) => row.share_name!))) {
+      const key = `${principal.tenant.id}/${share}`;
+      if ((lastPruned.get(key) ?? 0) > now - PRUNE_INTERVAL_SECONDS) continue;
+      lastPruned.set(key, now);
+      await client.query(PRUNE_RESULT_LOG, [share, cutoff, PRUNE_BATCH]);
+    }
 
     if (applied.length > 0) {
       const outcomes: Record<string, number> = {};

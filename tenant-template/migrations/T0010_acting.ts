@@ -170,7 +170,7 @@ export class T0010Acting extends Migration {
   }
 
   private addResultLog(): void {
-    // NOTE: nothing prunes this log yet; it grows by one row per accepted result.
+    // Recording results prunes rows past the retention (T0017 and pruneResultLog.ts).
     this.addSql(`
       CREATE TABLE tier_result_log (
         ${TENANT_ID},

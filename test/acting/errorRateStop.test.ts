@@ -85,4 +85,32 @@ describe('acting error-rate stop', () => {
     expect(rows.map((row) => row.action)).to.deep.equal(['acting.paused', 'acting.resumed']);
     expect(rows[1].actor).to.match(/^cli:/);
   });
+
+  it('prunes results past the retention', async () => {
+    await ingestShare(stack, acme, 'history', [{ dir: 'D:\\History', name: 'h.dat', size: 10, atime: old }]);
+    await planColdFiles(stack.services.pool, acme, { share: 'history', olderThanSeconds: YEAR, plannedBy: 'test', apply: true });
+    const [action] = (await claim(stack, acme.agentToken, { share: 'history', kind: 'tier', max: 1 })).body.actions;
+
+    // Results of 100 days ago (the default retention is 90), in this share and another.
+    const longAgo = Math.floor(Date.now() / 1000) - 100 * 86_400;
+    const insertOld = (share: string) =>
+      stack.services.pool.query(
+        `INSERT INTO t_acme.tier_result_log (tenant_id, tier_id, share_name, fence, kind, outcome, token_id, at_unix)
+         SELECT $1, 1, $2, 1, 'tier', 'STUBBED', 'old-token', $3 FROM generate_series(1, 3)`,
+        [acme.id, share, longAgo],
+      );
+    await insertOld('history');
+    await insertOld('other');
+
+    const reported = await report(stack, acme.agentToken, [{ id: action.id, fence: action.fence, outcome: 'STUBBED', sha256: SHA_A }]);
+    expect(reported.body.results[0].accepted).to.equal(true);
+
+    const { rows } = await stack.services.pool.query(
+      "SELECT share_name, count(*)::int AS n FROM t_acme.tier_result_log WHERE share_name IN ('history', 'other') GROUP BY share_name ORDER BY share_name",
+    );
+    expect(rows).to.deep.equal([
+      { share_name: 'history', n: 1 },
+      { share_name: 'other', n: 3 },
+    ]);
+  });
 });
