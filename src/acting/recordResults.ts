@@ -81,9 +81,9 @@ export async function recordResults(
     const failedShares = [...new Set(applied.filter((row) => row.outcome === 'FAILED').map((row) => row.share_name!))];
     const paused = failedShares.length > 0 ? await pauseFailingShares(client, config, failedShares, principal.tokenName) : [];
 
-    // Results past the retention go after the rate check, so the log stays bounded
-    // without a job of its own. Each share is pruned at most once per interval and
-    // process, which keeps the statement out of nearly every request.
+    // Results past the retention are deleted here, after the rate check, so no job of
+    // its own is needed. Each share is pruned at most once per interval and process,
+    // which keeps the statement out of nearly every request.
     const cutoff = now - config.resultRetentionSeconds;
     for (const share of new Set(applied.map((row) => row.share_name!))) {
       const key = `${principal.tenant.id}/${share}`;
