@@ -66,6 +66,7 @@ export async function setTarget(
 
   return withTenant(deps.pool, tenant, Roles.planner, async (client) => {
     if (config.kind === 'fs') {
+      rejectDoubleSlash(config.root);
       rejectDotSegments(config.root);
       await rejectRootInsideShare(client, shareName, config.root);
     }
@@ -92,6 +93,20 @@ export async function setTarget(
     ]);
     return { created };
   });
+}
+
+/**
+ * Reject a root that starts with `//`. Windows reads it as a UNC path and Linux as a
+ * POSIX one, so the overlap check and the planner could not tell which folder it names.
+ */
+function rejectDoubleSlash(root: string): void {
+  if (root.startsWith('//')) {
+    throw StrataError.invalid(
+      'INVALID_TARGET',
+      `target is invalid: root ${JSON.stringify(root)} starts with "//", which Windows reads as a UNC path and Linux as a POSIX path; ` +
+        'write a UNC path with backslashes (\\\\server\\share\\folder) or a POSIX path with one leading "/"',
+    );
+  }
 }
 
 /**

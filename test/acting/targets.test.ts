@@ -227,6 +227,13 @@ describe('tier targets', () => {
     expect(await setTarget(stack.services, acme, 'Dotted', { kind: 'fs', root: '/srv/..cold/x.y' }, 'test:operator')).to.deep.equal({ created: true });
   });
 
+  it('rejects a root starting with //', async () => {
+    const error = await setTarget(stack.services, acme, 'Slashes', { kind: 'fs', root: '//nas/cold/tier2' }, 'test:operator').catch((caught: unknown) => caught);
+    expect((error as StrataError).code).to.equal('INVALID_TARGET');
+    expect((error as Error).message).to.contain('starts with "//"');
+    expect((error as Error).message).to.contain('\\\\server\\share\\folder');
+  });
+
   async function sealedOf(schema: string, share: string): Promise<string> {
     const { rows } = await stack.services.pool.query(`SELECT credentials_sealed FROM ${schema}.tier_target WHERE share_name = $1`, [share]);
     return rows[0].credentials_sealed;
