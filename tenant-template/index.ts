@@ -15,7 +15,6 @@ import { T0014TenantPredicateOnce } from './migrations/T0014_tenant_predicate_on
 import { T0015ScanTotalsFromStagedFolders } from './migrations/T0015_scan_totals_from_staged_folders.ts';
 import { T0016ScanKeyOnNameHash } from './migrations/T0016_scan_key_on_name_hash.ts';
 import { T0017ResultLogRetention } from './migrations/T0017_result_log_retention.ts';
-import { T0018RecallOfAChangedStub } from './migrations/T0018_recall_of_a_changed_stub.ts';
 
 /**
  * Tenant schema migrations, oldest first. Each runs into one tenant schema at a time;
@@ -39,7 +38,6 @@ export const TENANT_MIGRATIONS = [
   { name: 'T0015_scan_totals_from_staged_folders', class: T0015ScanTotalsFromStagedFolders },
   { name: 'T0016_scan_key_on_name_hash', class: T0016ScanKeyOnNameHash },
   { name: 'T0017_result_log_retention', class: T0017ResultLogRetention },
-  { name: 'T0018_recall_of_a_changed_stub', class: T0018RecallOfAChangedStub },
 ];
 
 /** The version a fully migrated tenant schema reports: the last migration's name. */

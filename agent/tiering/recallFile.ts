@@ -74,10 +74,8 @@ async function recallFileSteps(action: ClaimedAction, context: TierContext, leas
 
   const current = await readFileState(file.path);
   if (current.kind !== 'stub' || !unchangedSince(state.stats, current.stats)) {
-    // FAILED, not STALE: the object stays STUBBED, and the next run looks at the file
-    // again. STALE would tell the server that no stub refers to the object any more.
     await rm(tempPath, { force: true });
-    return outcome(action, 'FAILED', { error: 'the stub changed while the file was recalled; a later recall run looks at it again' });
+    return outcome(action, 'STALE', { error: 'the stub changed while the file was recalled' });
   }
   if (lease?.lost) {
     await rm(tempPath, { force: true });

@@ -29,8 +29,7 @@ export const RECORD_RESULTS = `
            CASE WHEN l.state = 'IN_PROGRESS' AND i.outcome IN ('STUBBED', 'FAILED', 'STALE') THEN i.outcome
                 WHEN l.state = 'RECALLING' AND i.outcome = 'REHYDRATED'
                      AND (l.stored_sha256 IS NULL OR decode(i.sha256, 'hex') = l.stored_sha256) THEN 'REHYDRATED'
-                WHEN l.state = 'RECALLING' AND i.outcome = 'FAILED' THEN 'STUBBED'
-                WHEN l.state = 'RECALLING' AND i.outcome = 'STALE' THEN 'STALE' END AS new_state
+                WHEN l.state = 'RECALLING' AND i.outcome IN ('FAILED', 'STALE') THEN 'STUBBED' END AS new_state
       FROM input i LEFT JOIN locked l ON l.tier_id = i.id),
   decided AS (
     SELECT m.*,
