@@ -85,7 +85,8 @@ export async function recordResults(
     // its own is needed. Each share is pruned at most once per interval and process,
     // which keeps the statement out of nearly every request.
     const cutoff = now - config.resultRetentionSeconds;
-    for (const share of new Set(applied.map((row) => row.share_name!))) {
+    // Shares go in name order, so two requests pruning the same shares lock in one order.
+    for (const share of [...new Set(applied.map((row) => row.share_name!))].sort()) {
       const key = `${principal.tenant.id}/${share}`;
       if ((lastPruned.get(key) ?? 0) > now - PRUNE_INTERVAL_SECONDS) continue;
       lastPruned.set(key, now);
