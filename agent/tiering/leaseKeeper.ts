@@ -28,11 +28,14 @@ export interface HeldLease {
   readonly termSeconds: number;
 }
 
+/**
+ * Options of a LeaseKeeper. It takes no abort signal: after an interrupt the files in
+ * progress are finished, and their leases must last until their results are sent.
+ */
 export interface LeaseKeeperOptions {
-  /** Lease length asked for; the server's default when undefined. */
+  /** Lease length requested; the server's default when undefined. */
   leaseSeconds?: number;
   logger: Logger;
-  signal?: AbortSignal;
   /** How often due leases are looked for, in milliseconds. */
   checkIntervalMs?: number;
 }
@@ -130,7 +133,7 @@ export class LeaseKeeper {
   }
 
   #check(): void {
-    if (this.#renewing !== undefined || this.#options.signal?.aborted) {
+    if (this.#renewing !== undefined) {
       return;
     }
     const leases = [...this.#held.values()];
@@ -158,7 +161,7 @@ export class LeaseKeeper {
       const sentAtMs = performance.now();
       let response: RenewLeasesResponse;
       try {
-        response = await this.#renewer!.renewLeases(request, this.#options.signal);
+        response = await this.#renewer!.renewLeases(request);
       } catch (error) {
         // The leases stay due, so the next check tries again while they last.
         this.#options.logger.warn({ err: error, leases: batch.length }, 'Failed to renew leases; trying again');
@@ -170,18 +173,18 @@ export class LeaseKeeper {
 
   #apply(batch: Lease[], response: RenewLeasesResponse, sentAtMs: number): void {
     const byId = new Map(batch.map((lease) => [lease.id, lease]));
-    for (const answer of response.leases) {
-      const lease = byId.get(answer.id);
+    for (const entry of response.leases) {
+      const lease = byId.get(entry.id);
       if (lease === undefined) continue;
 
-      if (answer.renewed && answer.leaseSeconds !== undefined) {
-        lease.termMs = answer.leaseSeconds * 1000;
+      if (entry.renewed && entry.leaseSeconds !== undefined) {
+        lease.termMs = entry.leaseSeconds * 1000;
         lease.deadlineMs = sentAtMs + lease.termMs;
         this.renewed++;
       } else {
         lease.lost = true;
         this.lost++;
-        this.#options.logger.warn({ actionId: lease.id, reason: answer.reason }, 'Lease lost; the file is left as it is');
+        this.#options.logger.warn({ actionId: lease.id, reason: entry.reason }, 'Lease lost; the file is left as it is');
       }
     }
   }

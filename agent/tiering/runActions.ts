@@ -70,10 +70,10 @@ export const LEASE_MARGIN_SECONDS = 10;
 /** Runs actions until a claim returns none, and returns the final counts. */
 export async function runActions(options: RunActionsOptions): Promise<ActionProgress> {
   const startedAt = Date.now();
-  // The reporter does not take the signal: after an interrupt, the results of the files
-  // already done are still sent.
+  // Neither the lease keeper nor the reporter takes the signal: after an interrupt, the
+  // files in progress keep their leases and the results of the files done are sent.
   const renewer = options.source.renewLeases === undefined ? undefined : (options.source as LeaseRenewer);
-  const leases = new LeaseKeeper(renewer, { leaseSeconds: options.leaseSeconds, logger: options.logger, signal: options.signal });
+  const leases = new LeaseKeeper(renewer, { leaseSeconds: options.leaseSeconds, logger: options.logger });
   // A lease is held until its result has been sent, so that no other agent takes the
   // file while the result waits for its batch.
   const reporter = new ResultReporter(options.source, {

@@ -81,9 +81,8 @@ export async function recordResults(
     const failedShares = [...new Set(applied.filter((row) => row.outcome === 'FAILED').map((row) => row.share_name!))];
     const paused = failedShares.length > 0 ? await pauseFailingShares(client, config, failedShares, principal.tokenName) : [];
 
-    // Results past the retention are deleted here, after the rate check, so no job of
-    // its own is needed. Each share is pruned at most once per interval and process,
-    // which keeps the statement out of nearly every request.
+    // Results past the retention are deleted here, after the rate check, instead of by
+    // a separate job. The lastPruned check limits it to once per share, interval and process.
     const cutoff = now - config.resultRetentionSeconds;
     // Shares go in name order, so two requests pruning the same shares lock in one order.
     for (const share of [...new Set(applied.map((row) => row.share_name!))].sort()) {

@@ -92,8 +92,8 @@ describe('lease renewal', () => {
     const action = await claimOne(acme.agentToken, 10);
     await stack.services.pool.query('UPDATE t_acme.tier_object SET lease_expires_at = 1 WHERE tier_id = $1', [action.id]);
     // Claims go in id order, so the expired lease, claimed before the files still planned, comes first.
-    const taken = await claim(stack, secondAgent, { share: 'bulk', kind: 'tier', max: 1, leaseSeconds: 30 });
-    const takeover = taken.body.actions.find((a: any) => a.id === action.id);
+    const reclaimed = await claim(stack, secondAgent, { share: 'bulk', kind: 'tier', max: 1, leaseSeconds: 30 });
+    const takeover = reclaimed.body.actions.find((a: any) => a.id === action.id);
     expect(takeover, 'the expired lease is claimed again').to.not.equal(undefined);
 
     const response = await renew(acme.agentToken, { leases: [{ id: action.id, fence: action.fence }], leaseSeconds: 600 });
@@ -111,7 +111,7 @@ describe('lease renewal', () => {
     const released = await report(
       stack,
       secondAgent,
-      taken.body.actions.map((a: any) => ({ id: a.id, fence: a.fence, outcome: 'FAILED', error: 'test' })),
+      reclaimed.body.actions.map((a: any) => ({ id: a.id, fence: a.fence, outcome: 'FAILED', error: 'test' })),
     );
     expect(released.status).to.equal(200);
   });

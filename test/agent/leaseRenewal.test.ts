@@ -188,13 +188,43 @@ describe('agent lease renewal', function () {
     });
   });
 
+  describe('after an interrupt', function () {
+    it('keeps renewing the file in progress', async function () {
+      const action = claimFor('/srv', 'slow', file, { leaseSeconds: 12 });
+      const source = new RenewingClaimDouble([action]);
+      const interrupt = new AbortController();
+
+      const run = runActions({
+        source,
+        share: 'docs',
+        kind: 'tier',
+        concurrency: 1,
+        claimBatch: 10,
+        logger,
+        signal: interrupt.signal,
+        handle: async (claimed, lease): Promise<ActionResult> => {
+          interrupt.abort(new Error('Interrupted by the test'));
+          // The file in hand is finished, as after Ctrl-C, past the half of its lease.
+          await sleep(7500);
+          return { id: claimed.id, fence: claimed.fence, outcome: lease.lost ? 'FAILED' : 'STUBBED', sha256: 'a'.repeat(64), sizeBytes: 1 };
+        },
+      });
+
+      // The one action was the last, so the run ends without starting another.
+      const progress = await run;
+      expect(progress.outcomes.STUBBED).to.equal(1);
+      expect(source.renewer.requests.length, 'renewals went on after the interrupt').to.be.at.least(1);
+      expect(source.results.map((result) => result.outcome)).to.deep.equal(['STUBBED']);
+    });
+  });
+
   describe('before the stub', function () {
     it('stops on a lease that ran out', function () {
       const ranOut = { lost: false, termSeconds: 10, remainingSeconds: () => -0.5 };
       expect(() => throwIfLeaseLost(ranOut, 'the stub was written')).to.throw(/lease ran out before the stub was written/);
-      const held = { lost: false, termSeconds: 10, remainingSeconds: () => 4 };
-      expect(() => throwIfLeaseLost(held, 'the stub was written')).to.not.throw();
-      expect(() => throwIfLeaseLost({ ...held, lost: true }, 'the stub was written')).to.throw(/claimed again/);
+      const current = { lost: false, termSeconds: 10, remainingSeconds: () => 4 };
+      expect(() => throwIfLeaseLost(current, 'the stub was written')).to.not.throw();
+      expect(() => throwIfLeaseLost({ ...current, lost: true }, 'the stub was written')).to.throw(/claimed again/);
     });
   });
 
